@@ -1,0 +1,93 @@
+// Stage 3: the protein language model. Every model family implements Encoder; the pipeline,
+// pooling and writer never see which one it is. A family lives in its own folder under
+// src/models/ and registers itself with EMBED_REGISTER_MODEL_FAMILY.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace embed {
+
+/// Facts about a loaded model that the rest of the tool needs.
+struct ModelInfo {
+    std::string name;      ///< e.g. "esm2_t33_650M_UR50D"
+    std::string family;    ///< e.g. "ESM-2"
+    std::string format;    ///< e.g. "fair-esm .pt", "Hugging Face directory"
+    std::filesystem::path checkpoint;  ///< the file or directory it was loaded from
+    /// The files that hold the weights, in order (their SHA-256 identifies the model).
+    std::vector<std::filesystem::path> weight_files;
+    int64_t num_layers = 0;  ///< representations are numbered 0 (embeddings) .. num_layers
+    int64_t embed_dim = 0;
+    int64_t parameters = 0;
+    /// Longest input the model can read at all (learned positions), if it is limited.
+    std::optional<int64_t> max_residues;
+    /// Special tokens around each sequence (BOS, EOS); they count against the token budget.
+    int64_t extra_tokens_per_sequence = 0;
+    bool has_bos_token = false;
+};
+
+/// Which hidden states encode() returns.
+struct EncodeRequest {
+    std::vector<int64_t> layers;  ///< in 0..num_layers, in the order the output wants them
+    bool bos = false;             ///< also return the BOS token's state for each layer
+};
+
+/// Hidden states of one batch: float32, on the CPU.
+struct EncodedBatch {
+    /// (layers, batch, longest, dim); rows past a protein's length are padding.
+    torch::Tensor residues_NBLD;
+    /// (layers, batch, dim) when the request asked for it, else undefined.
+    torch::Tensor bos_NBD;
+};
+
+class Encoder {
+public:
+    virtual ~Encoder() = default;
+
+    virtual const ModelInfo& info() const = 0;
+    /// Index of the first residue this model cannot read, or npos when all are valid.
+    virtual size_t find_invalid_residue(std::string_view residues) const = 0;
+    /// The residues the model reads, for error messages.
+    virtual std::string alphabet_description() const = 0;
+    /// Embeds a batch of proteins (upper-case residues, already within max_residues). The
+    /// result for a protein does not depend on the other proteins in the batch.
+    virtual EncodedBatch encode(const std::vector<std::string_view>& residues_B,
+                                const EncodeRequest& request) = 0;
+};
+
+struct LoadOptions {
+    torch::Device device = torch::kCPU;
+};
+
+/// Loads a checkpoint of any registered family. `checkpoint` is a file or directory as users
+/// download it; the family is recognised from its contents.
+std::unique_ptr<Encoder> load_encoder(const std::filesystem::path& checkpoint,
+                                      const LoadOptions& options);
+
+/// A model family: how to recognise its checkpoints and how to load them.
+struct ModelFamily {
+    std::string name;
+    /// Whether `checkpoint` is this family's. May throw if the files are unreadable.
+    std::function<bool(const std::filesystem::path&)> recognizes;
+    std::function<std::unique_ptr<Encoder>(const std::filesystem::path&, const LoadOptions&)> load;
+    /// Checkpoint formats, for the message when no family recognises a path.
+    std::string formats;
+};
+
+/// Adds a family to the registry; returns true so it can initialise a static.
+bool register_model_family(ModelFamily family);
+const std::vector<ModelFamily>& model_families();
+
+}  // namespace embed
+
+/// Registers a family from its own source file, at static initialisation.
+#define EMBED_REGISTER_MODEL_FAMILY(identifier, ...) \
+    [[maybe_unused]] static const bool identifier##_registered = \
+        ::embed::register_model_family(__VA_ARGS__)

@@ -1,0 +1,61 @@
+// The whole job: FASTA -> batches -> encoder -> pooling -> HDF5.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+
+#include "embed/pooling.h"
+
+namespace embed {
+
+/// What to do with proteins longer than --max-length.
+enum class LongPolicy {
+    truncate,  ///< keep the first max-length residues (esm-extract's behaviour), with a warning
+    error,     ///< stop with an error naming the record
+};
+
+LongPolicy parse_long_policy(const std::string& name);
+std::string to_string(LongPolicy policy);
+
+struct EmbedOptions {
+    /// FASTA file (plain or gzip), or "-" for standard input.
+    std::string input = "-";
+    /// HDF5 file to write; it appears only when the run succeeds.
+    std::filesystem::path output;
+    /// Checkpoint: a fair-esm .pt file or a Hugging Face directory.
+    std::filesystem::path model;
+    /// "auto", "cpu", "cuda" or "cuda:N".
+    std::string device = "auto";
+    /// CPU threads; 0 uses every CPU this process may run on.
+    int threads = 0;
+    /// Tokens per forward pass, padding and special tokens included.
+    int64_t max_tokens = 4096;
+    /// Longest protein embedded whole, in residues.
+    int64_t max_length = 1022;
+    LongPolicy long_policy = LongPolicy::truncate;
+    /// Representation layers: "" (the last), "all", or a comma list (negatives from the end).
+    std::string layers;
+    Pooling pooling = Pooling::mean;
+    bool per_residue = true;
+    bool per_protein = true;
+    /// Skip invalid records with a warning instead of stopping.
+    bool skip_invalid = false;
+    /// Recorded in the output for provenance.
+    std::string command_line;
+};
+
+struct RunSummary {
+    size_t proteins = 0;
+    int64_t residues = 0;
+    size_t skipped = 0;
+    size_t truncated = 0;
+    double seconds = 0;            ///< whole run
+    double embedding_seconds = 0;  ///< forward passes and writing, without start-up
+};
+
+/// Runs the job. Bad input throws InputError (std::invalid_argument) before any output exists;
+/// model and I/O problems throw std::runtime_error. The output file appears only on success.
+RunSummary embed_fasta(const EmbedOptions& options);
+
+}  // namespace embed

@@ -1,0 +1,58 @@
+// Files read at arbitrary offsets (checkpoint tensors are read one at a time, on demand),
+// and output files that appear under their final name only once complete.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <string>
+
+namespace embed {
+
+/// A file opened for positioned reads; shareable between the tensors that live in it.
+class ReadOnlyFile {
+public:
+    /// Throws std::runtime_error naming the path when it cannot be opened.
+    static std::shared_ptr<ReadOnlyFile> open(const std::filesystem::path& path);
+    ~ReadOnlyFile();
+    ReadOnlyFile(const ReadOnlyFile&) = delete;
+    ReadOnlyFile& operator=(const ReadOnlyFile&) = delete;
+
+    const std::filesystem::path& path() const { return path_; }
+    uint64_t size() const { return size_; }
+    /// Reads exactly `size` bytes at `offset`; a short file is an error naming the path.
+    void read_at(uint64_t offset, void* destination, size_t size) const;
+
+private:
+    ReadOnlyFile(std::filesystem::path path, int fd, uint64_t size);
+
+    std::filesystem::path path_;
+    int fd_;
+    uint64_t size_;
+};
+
+/// Whole file as a string (small files: configs, pickles).
+std::string read_text_file(const std::filesystem::path& path);
+
+/// Writes to a hidden temporary beside `destination` and renames it into place on commit(),
+/// so an interrupted or failed run never leaves a partial file, nor touches an existing one.
+class AtomicOutput {
+public:
+    explicit AtomicOutput(std::filesystem::path destination);
+    ~AtomicOutput();  // removes the temporary unless committed
+    AtomicOutput(const AtomicOutput&) = delete;
+    AtomicOutput& operator=(const AtomicOutput&) = delete;
+
+    const std::filesystem::path& temporary_path() const { return temporary_; }
+    const std::filesystem::path& destination() const { return destination_; }
+    /// Renames the temporary to the destination (atomic on POSIX file systems).
+    void commit();
+
+private:
+    std::filesystem::path destination_;
+    std::filesystem::path temporary_;
+    bool committed_ = false;
+};
+
+}  // namespace embed

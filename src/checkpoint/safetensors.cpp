@@ -1,0 +1,102 @@
+#include "embed/checkpoint/safetensors.h"
+
+#include <stdexcept>
+
+#include "embed/util/file.h"
+#include "embed/util/json.h"
+
+namespace embed {
+namespace {
+
+constexpr uint64_t kHeaderLengthBytes = 8;
+// The format caps headers at 100 MB; anything larger is a corrupted length field.
+constexpr uint64_t kMaxHeaderBytes = 100'000'000;
+
+torch::Dtype parse_dtype(const std::string& name, const std::string& where) {
+    static const std::map<std::string, torch::Dtype> kTypes = {
+        {"F32", torch::kFloat32}, {"F16", torch::kFloat16}, {"BF16", torch::kBFloat16},
+        {"F64", torch::kFloat64}, {"I64", torch::kInt64},   {"I32", torch::kInt32},
+        {"I16", torch::kInt16},   {"I8", torch::kInt8},     {"U8", torch::kUInt8},
+        {"BOOL", torch::kBool},
+    };
+    const auto it = kTypes.find(name);
+    if (it == kTypes.end()) {
+        throw std::runtime_error(where + ": unsupported dtype " + name);
+    }
+    return it->second;
+}
+
+}  // namespace
+
+StateDict read_safetensors(const std::filesystem::path& path) {
+    const std::string source = path.string();
+    std::shared_ptr<ReadOnlyFile> file = ReadOnlyFile::open(path);
+    if (file->size() < kHeaderLengthBytes) {
+        throw std::runtime_error(source + ": too small to be a safetensors file");
+    }
+    unsigned char length_bytes[kHeaderLengthBytes];
+    file->read_at(0, length_bytes, sizeof length_bytes);
+    uint64_t header_length = 0;
+    for (size_t i = 0; i < kHeaderLengthBytes; ++i) {
+        header_length |= uint64_t{length_bytes[i]} << (8 * i);
+    }
+    if (header_length > kMaxHeaderBytes || header_length > file->size() - kHeaderLengthBytes) {
+        throw std::runtime_error(source + ": header length " + std::to_string(header_length) +
+                                 " does not fit the file; not a safetensors file or truncated");
+    }
+    std::string header_text(header_length, '\0');
+    file->read_at(kHeaderLengthBytes, header_text.data(), header_text.size());
+    json::Value header;
+    try {
+        header = json::parse(header_text);
+    } catch (const std::runtime_error& e) {
+        throw std::runtime_error(source + ": malformed header: " + e.what());
+    }
+
+    const uint64_t data_start = kHeaderLengthBytes + header_length;
+    const uint64_t data_size = file->size() - data_start;
+    StateDict out(source);
+    for (const auto& [name, entry] : header.as_object()) {
+        if (name == "__metadata__") {
+            continue;
+        }
+        const std::string where = source + ": tensor " + name;
+        try {
+            const torch::Dtype dtype = parse_dtype(entry.at("dtype").as_string(), where);
+            std::vector<int64_t> shape;
+            uint64_t numel = 1;
+            for (const json::Value& d : entry.at("shape").as_array()) {
+                shape.push_back(d.as_int());
+                if (shape.back() < 0) {
+                    throw std::runtime_error("negative dimension");
+                }
+                numel *= static_cast<uint64_t>(shape.back());
+            }
+            const json::Array& range = entry.at("data_offsets").as_array();
+            if (range.size() != 2) {
+                throw std::runtime_error("data_offsets must hold two numbers");
+            }
+            const auto begin = static_cast<uint64_t>(range[0].as_int());
+            const auto end = static_cast<uint64_t>(range[1].as_int());
+            const auto element_size = static_cast<uint64_t>(c10::elementSize(dtype));
+            if (begin > end || end > data_size || end - begin != numel * element_size) {
+                throw std::runtime_error("byte range [" + std::to_string(begin) + ", " +
+                                         std::to_string(end) + ") does not hold " +
+                                         shape_string(shape) + " within the " +
+                                         std::to_string(data_size) + " data bytes");
+            }
+            auto read = [file, shape, dtype, offset = data_start + begin, bytes = end - begin] {
+                torch::Tensor t = torch::empty(shape, torch::TensorOptions().dtype(dtype));
+                file->read_at(offset, t.data_ptr(), bytes);
+                return t;
+            };
+            out.add(name, StoredTensor(shape, dtype, std::move(read)));
+        } catch (const std::runtime_error& e) {
+            const std::string what = e.what();
+            throw std::runtime_error(what.rfind(source, 0) == 0 ? what : where + ": " + what);
+        }
+    }
+    return out;
+}
+
+}  // namespace embed

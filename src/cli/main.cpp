@@ -1,0 +1,132 @@
+// The `embed` command: parses flags into EmbedOptions and runs the library. Only this file
+// exits; errors are logged with spdlog and become a non-zero status.
+#include <CLI/CLI.hpp>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <string>
+#include <vector>
+
+#include "embed/errors.h"
+#include "embed/pipeline.h"
+#include "embed/runtime.h"
+#include "embed/version.h"
+
+namespace {
+
+// Exit statuses, documented in the README.
+constexpr int kExitFailure = 1;     // the model or the file system failed
+constexpr int kExitBadInput = 2;    // bad flags or bad input; nothing was written
+
+std::string shell_quote(const std::string& word) {
+    if (!word.empty() &&
+        word.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+                               "-_./=:,+@%") == std::string::npos) {
+        return word;
+    }
+    std::string quoted = "'";
+    for (const char c : word) {
+        quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
+    }
+    return quoted + "'";
+}
+
+std::string command_line(int argc, char** argv) {
+    std::string out;
+    for (int i = 0; i < argc; ++i) {
+        out += (i > 0 ? " " : "") + shell_quote(argv[i]);
+    }
+    return out;
+}
+
+void setup_logging(bool quiet, bool verbose) {
+    auto logger = spdlog::stderr_color_mt("embed");
+    logger->set_pattern("[%Y-%m-%d %H:%M:%S] [%^%l%$] %v");
+    logger->set_level(quiet ? spdlog::level::warn
+                            : verbose ? spdlog::level::debug : spdlog::level::info);
+    spdlog::set_default_logger(logger);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    embed::EmbedOptions options;
+    std::string long_policy = "truncate";
+    std::string pooling = "mean";
+    bool no_per_residue = false;
+    bool no_per_protein = false;
+    bool quiet = false;
+    bool verbose = false;
+
+    CLI::App app{"Protein language-model embeddings: FASTA in, HDF5 out.", "embed"};
+    app.set_version_flag("--version", std::string("embed ") + embed::kVersion);
+    app.add_option("input", options.input, "FASTA file (plain or gzip), or - for standard input")
+        ->required();
+    app.add_option("-o,--output", options.output, "HDF5 file to write")->required();
+    app.add_option("-m,--model", options.model,
+                   "Model checkpoint: a fair-esm .pt file or a Hugging Face directory")
+        ->required();
+    app.add_option("--device", options.device, "auto, cpu, cuda or cuda:N")
+        ->capture_default_str();
+    app.add_option("-t,--threads", options.threads, "CPU threads (default: all CPUs available)")
+        ->check(CLI::NonNegativeNumber);
+    app.add_option("--max-tokens", options.max_tokens,
+                   "Tokens per batch, padding and special tokens included")
+        ->capture_default_str()
+        ->check(CLI::PositiveNumber);
+    app.add_option("--max-length", options.max_length, "Longest protein embedded whole (residues)")
+        ->capture_default_str()
+        ->check(CLI::PositiveNumber);
+    app.add_option("--long", long_policy, "Proteins over --max-length: truncate or error")
+        ->capture_default_str()
+        ->check(CLI::IsMember({"truncate", "error"}));
+    app.add_option("--layers", options.layers,
+                   "Layers to write: all, or a comma list such as 0,-1 (0 = embeddings, "
+                   "-1 = last; default: last)");
+    app.add_option("--pooling", pooling, "Per-protein vector: mean over residues, or bos token")
+        ->capture_default_str()
+        ->check(CLI::IsMember({"mean", "bos"}));
+    app.add_flag("--no-per-residue", no_per_residue, "Do not write /per_residue");
+    app.add_flag("--no-per-protein", no_per_protein, "Do not write /per_protein");
+    app.add_flag("--skip-invalid", options.skip_invalid,
+                 "Skip invalid records with a warning instead of stopping");
+    app.add_flag("-q,--quiet", quiet, "Only warnings and errors");
+    app.add_flag("-v,--verbose", verbose, "Debug messages");
+
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        const int status = app.exit(e);
+        return status == 0 ? 0 : kExitBadInput;
+    }
+
+    setup_logging(quiet, verbose);
+    options.long_policy = embed::parse_long_policy(long_policy);
+    options.pooling = embed::parse_pooling(pooling);
+    options.per_residue = !no_per_residue;
+    options.per_protein = !no_per_protein;
+    options.command_line = command_line(argc, argv);
+
+    spdlog::info("embed {}: {}", embed::kVersion, options.command_line);
+    spdlog::info("{}, CLI11 {}", embed::library_versions(), CLI11_VERSION);
+    try {
+        const embed::RunSummary summary = embed::embed_fasta(options);
+        spdlog::info(
+            "done: {} proteins, {} residues in {:.1f} s ({:.1f} s embedding, {:.0f} residues/s); "
+            "wrote {}",
+            summary.proteins, summary.residues, summary.seconds, summary.embedding_seconds,
+            static_cast<double>(summary.residues) / std::max(summary.embedding_seconds, 1e-9),
+            options.output.string());
+        if (summary.skipped > 0 || summary.truncated > 0) {
+            spdlog::warn("{} records skipped as invalid, {} truncated to --max-length",
+                         summary.skipped, summary.truncated);
+        }
+        return 0;
+    } catch (const std::invalid_argument& e) {
+        spdlog::error("{}", e.what());
+        return kExitBadInput;
+    } catch (const std::exception& e) {
+        spdlog::error("{}", e.what());
+        return kExitFailure;
+    }
+}

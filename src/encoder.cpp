@@ -1,0 +1,39 @@
+#include "embed/encoder.h"
+
+#include <stdexcept>
+
+namespace embed {
+namespace {
+
+std::vector<ModelFamily>& registry() {
+    static std::vector<ModelFamily> families;
+    return families;
+}
+
+}  // namespace
+
+bool register_model_family(ModelFamily family) {
+    registry().push_back(std::move(family));
+    return true;
+}
+
+const std::vector<ModelFamily>& model_families() { return registry(); }
+
+std::unique_ptr<Encoder> load_encoder(const std::filesystem::path& checkpoint,
+                                      const LoadOptions& options) {
+    if (!std::filesystem::exists(checkpoint)) {
+        throw std::invalid_argument(checkpoint.string() + ": model checkpoint not found");
+    }
+    std::string formats;
+    for (const ModelFamily& family : model_families()) {
+        if (family.recognizes(checkpoint)) {
+            return family.load(checkpoint, options);
+        }
+        formats += "\n  " + family.name + ": " + family.formats;
+    }
+    throw std::invalid_argument(checkpoint.string() +
+                                ": not a checkpoint of any supported model; expected one of:" +
+                                formats);
+}
+
+}  // namespace embed

@@ -1,0 +1,141 @@
+#include "models/esm/checkpoint.h"
+
+#include <regex>
+#include <stdexcept>
+
+#include "embed/checkpoint/huggingface.h"
+#include "embed/checkpoint/torch_file.h"
+
+namespace embed::esm {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr const char* kHuggingFaceModelType = "esm";
+
+bool starts_with(const std::string& s, const std::string& prefix) {
+    return s.compare(0, prefix.size(), prefix) == 0;
+}
+
+// Tensors of the language-model and contact heads, which embeddings never use.
+bool is_head_tensor(const std::string& name) {
+    return starts_with(name, "lm_head.") || starts_with(name, "contact_head.");
+}
+
+// A weights file given directly (.../model.safetensors) stands for its directory.
+fs::path huggingface_directory(const fs::path& path) {
+    if (fs::is_regular_file(path) && is_huggingface_directory(path.parent_path())) {
+        const std::string file = path.filename().string();
+        if (file == "model.safetensors" || file == "pytorch_model.bin") {
+            return path.parent_path();
+        }
+    }
+    return path;
+}
+
+Checkpoint read_fair_esm(const fs::path& path) {
+    const TorchFile file(path);
+    Checkpoint out;
+    out.config = config_from_fair_esm(file.root(), path.string());
+    const pickle::Value* model = file.root().member("model");
+    if (model == nullptr) {
+        throw std::runtime_error(path.string() + ": no 'model' state dict in the checkpoint");
+    }
+    // fair-esm's upgrade_state_dict: strip "encoder.sentence_encoder." then "encoder.".
+    out.tensors = file.state_dict(*model).renamed(
+        [](const std::string& name) -> std::optional<std::string> {
+            std::string short_name = name;
+            for (const std::string prefix : {"encoder.sentence_encoder.", "encoder."}) {
+                if (starts_with(short_name, prefix)) {
+                    short_name = short_name.substr(prefix.size());
+                    break;
+                }
+            }
+            if (is_head_tensor(short_name)) {
+                return std::nullopt;
+            }
+            return short_name;
+        });
+    out.name = path.stem().string();
+    out.format = "fair-esm .pt";
+    out.weight_files = {path};
+    return out;
+}
+
+Checkpoint read_hugging_face(const fs::path& directory) {
+    HuggingFaceCheckpoint hf = read_huggingface_directory(directory);
+    Checkpoint out;
+    out.config = config_from_hugging_face(hf.config, directory.string());
+    out.tensors = hf.tensors.renamed(fair_esm_name);
+    out.name = hf.name;
+    out.format = "Hugging Face directory";
+    out.weight_files = hf.weight_files;
+    return out;
+}
+
+}  // namespace
+
+std::optional<std::string> fair_esm_name(const std::string& hugging_face_name) {
+    // EsmForMaskedLM prefixes the encoder with "esm."; a bare EsmModel does not.
+    const std::string name =
+        starts_with(hugging_face_name, "esm.") ? hugging_face_name.substr(4) : hugging_face_name;
+    if (is_head_tensor(name) || name == "embeddings.position_ids") {
+        return std::nullopt;
+    }
+    static const std::vector<std::pair<std::string, std::string>> kWhole = {
+        {"embeddings.word_embeddings.", "embed_tokens."},
+        {"embeddings.position_embeddings.", "embed_positions."},
+        {"embeddings.layer_norm.", "emb_layer_norm_before."},
+        {"encoder.emb_layer_norm_after.", "emb_layer_norm_after."},
+    };
+    for (const auto& [from, to] : kWhole) {
+        if (starts_with(name, from)) {
+            return to + name.substr(from.size());
+        }
+    }
+    static const std::regex kLayer(R"(encoder\.layer\.(\d+)\.(.+))");
+    static const std::vector<std::pair<std::string, std::string>> kInLayer = {
+        {"attention.self.query.", "self_attn.q_proj."},
+        {"attention.self.key.", "self_attn.k_proj."},
+        {"attention.self.value.", "self_attn.v_proj."},
+        {"attention.self.rotary_embeddings.", "self_attn.rot_emb."},
+        {"attention.output.dense.", "self_attn.out_proj."},
+        {"attention.LayerNorm.", "self_attn_layer_norm."},
+        {"intermediate.dense.", "fc1."},
+        {"output.dense.", "fc2."},
+        {"LayerNorm.", "final_layer_norm."},
+    };
+    std::smatch match;
+    if (std::regex_match(name, match, kLayer)) {
+        const std::string rest = match[2];
+        for (const auto& [from, to] : kInLayer) {
+            if (starts_with(rest, from)) {
+                return "layers." + match[1].str() + "." + to + rest.substr(from.size());
+            }
+        }
+    }
+    return hugging_face_name;
+}
+
+bool is_esm_checkpoint(const fs::path& path) {
+    const fs::path directory = huggingface_directory(path);
+    if (is_huggingface_directory(directory)) {
+        const json::Value config = json::parse_file((directory / "config.json").string());
+        const json::Value* type = config.find("model_type");
+        return type != nullptr && type->is_string() && type->as_string() == kHuggingFaceModelType;
+    }
+    if (!fs::is_regular_file(path)) {
+        return false;
+    }
+    return is_fair_esm_checkpoint(TorchFile(path).root());
+}
+
+Checkpoint read_checkpoint(const fs::path& path) {
+    const fs::path directory = huggingface_directory(path);
+    if (is_huggingface_directory(directory)) {
+        return read_hugging_face(directory);
+    }
+    return read_fair_esm(path);
+}
+
+}  // namespace embed::esm

@@ -1,0 +1,35 @@
+// ESM checkpoints in the two formats users download: fair-esm `.pt` files and Hugging Face
+// directories. Both are read into fair-esm's configuration and tensor names.
+#pragma once
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "embed/checkpoint/state_dict.h"
+#include "models/esm/config.h"
+
+namespace embed::esm {
+
+struct Checkpoint {
+    Config config;
+    /// Encoder tensors under fair-esm's names without the "encoder.sentence_encoder." prefix;
+    /// the language-model and contact heads are left out.
+    StateDict tensors;
+    std::string name;
+    std::string format;
+    std::vector<std::filesystem::path> weight_files;
+};
+
+/// Cheap check for load_encoder(): a torch.save file holding a fair-esm model, or a Hugging Face
+/// directory (or its weights file) whose config.json says model_type "esm".
+bool is_esm_checkpoint(const std::filesystem::path& path);
+
+/// Throws std::runtime_error naming the file and the problem.
+Checkpoint read_checkpoint(const std::filesystem::path& path);
+
+/// fair-esm name of a Hugging Face ESM tensor; nullopt for tensors the encoder does not use.
+/// Unknown names come back unchanged, so strict loading reports them.
+std::optional<std::string> fair_esm_name(const std::string& hugging_face_name);
+
+}  // namespace embed::esm

@@ -1,0 +1,136 @@
+#include "models/esm/config.h"
+
+#include <stdexcept>
+
+#include "models/esm/alphabet.h"
+
+namespace embed::esm {
+namespace {
+
+// fair-esm's architecture name for ESM-1b (and ESM-1v, which shares it). ESM-2 files keep
+// their configuration in cfg["model"] instead of args, which is how fair-esm tells them apart.
+constexpr const char* kEsm1bArch = "roberta_large";
+// The learned position table has max_positions + padding_idx + 1 rows.
+constexpr int64_t kPositionTablePadding = 2;
+
+const pickle::Value* esm2_model_config(const pickle::Value& root) {
+    const pickle::Value* cfg = root.member("cfg");
+    return cfg != nullptr ? cfg->member("model") : nullptr;
+}
+
+const pickle::Value* fair_esm_model_config(const pickle::Value& root) {
+    const pickle::Value* esm2 = esm2_model_config(root);
+    return esm2 != nullptr ? esm2 : root.member("args");
+}
+
+std::string arch_of(const pickle::Value& model_config) {
+    const pickle::Value* arch = model_config.member("arch");
+    if (arch != nullptr && arch->is<std::string>()) {
+        return arch->as_string();
+    }
+    return {};
+}
+
+}  // namespace
+
+void Config::validate(const std::string& source) const {
+    if (num_layers <= 0 || embed_dim <= 0 || ffn_dim <= 0 || attention_heads <= 0 ||
+        embed_dim % attention_heads != 0 || (embed_dim / attention_heads) % 2 != 0) {
+        throw std::runtime_error(source + ": implausible ESM configuration: " +
+                                 std::to_string(num_layers) + " layers, width " +
+                                 std::to_string(embed_dim) + ", " +
+                                 std::to_string(attention_heads) + " heads, feed-forward " +
+                                 std::to_string(ffn_dim));
+    }
+    if (version == Version::esm1b && max_positions <= kSpecialTokensPerSequence) {
+        throw std::runtime_error(source + ": ESM-1b configuration without max_positions");
+    }
+}
+
+bool is_fair_esm_checkpoint(const pickle::Value& root) {
+    return root.member("model") != nullptr && fair_esm_model_config(root) != nullptr;
+}
+
+Config config_from_fair_esm(const pickle::Value& root, const std::string& source) {
+    const pickle::Value* model_config = fair_esm_model_config(root);
+    if (model_config == nullptr) {
+        throw std::runtime_error(source + ": no cfg['model'] or args in the checkpoint; not a "
+                                          "fair-esm model file");
+    }
+    auto field = [&](const char* name) -> const pickle::Value& {
+        const pickle::Value* v = model_config->member(name);
+        if (v == nullptr) {
+            throw std::runtime_error(source + ": the checkpoint's configuration lacks '" +
+                                     std::string(name) + "'");
+        }
+        return *v;
+    };
+    Config c;
+    if (esm2_model_config(root) != nullptr) {
+        c.version = Version::esm2;
+    } else if (arch_of(*model_config) == kEsm1bArch) {
+        c.version = Version::esm1b;
+    } else {
+        throw std::runtime_error(source + ": fair-esm architecture '" + arch_of(*model_config) +
+                                 "' is not supported (ESM-2 and ESM-1b/ESM-1v are)");
+    }
+    try {
+        c.num_layers = field("encoder_layers").as_int();
+        c.embed_dim = field("encoder_embed_dim").as_int();
+        c.attention_heads = field("encoder_attention_heads").as_int();
+        const pickle::Value* ffn = model_config->member("encoder_ffn_embed_dim");
+        c.ffn_dim = ffn != nullptr ? ffn->as_int() : 4 * c.embed_dim;
+        const pickle::Value* dropout = model_config->member("token_dropout");
+        c.token_dropout = dropout != nullptr && !dropout->is_none() && dropout->as_bool();
+        if (c.version == Version::esm1b) {
+            c.max_positions = field("max_positions").as_int();
+        }
+    } catch (const std::runtime_error& e) {
+        const std::string what = e.what();
+        throw std::runtime_error(what.rfind(source, 0) == 0 ? what : source + ": " + what);
+    }
+    c.validate(source);
+    return c;
+}
+
+Config config_from_hugging_face(const json::Value& config, const std::string& source) {
+    Config c;
+    try {
+        const std::string positions = config.find("position_embedding_type") != nullptr
+                                          ? config.at("position_embedding_type").as_string()
+                                          : "absolute";
+        if (positions == "rotary") {
+            c.version = Version::esm2;
+        } else if (positions == "absolute") {
+            c.version = Version::esm1b;
+        } else {
+            throw std::runtime_error("unsupported position_embedding_type '" + positions + "'");
+        }
+        c.num_layers = config.at("num_hidden_layers").as_int();
+        c.embed_dim = config.at("hidden_size").as_int();
+        c.attention_heads = config.at("num_attention_heads").as_int();
+        c.ffn_dim = config.at("intermediate_size").as_int();
+        if (const json::Value* v = config.find("token_dropout")) {
+            c.token_dropout = v->as_bool();
+        }
+        if (const json::Value* v = config.find("layer_norm_eps")) {
+            c.layer_norm_eps = v->as_number();
+        }
+        const json::Value* before = config.find("emb_layer_norm_before");
+        const bool layer_norm_before = before != nullptr && !before->is_null() && before->as_bool();
+        if (layer_norm_before != (c.version == Version::esm1b)) {
+            throw std::runtime_error(
+                "emb_layer_norm_before=" + std::string(layer_norm_before ? "true" : "false") +
+                " with " + positions + " positions is neither ESM-2 nor ESM-1b");
+        }
+        if (c.version == Version::esm1b) {
+            c.max_positions = config.at("max_position_embeddings").as_int() - kPositionTablePadding;
+        }
+    } catch (const std::runtime_error& e) {
+        throw std::runtime_error(source + "/config.json: " + e.what());
+    }
+    c.validate(source);
+    return c;
+}
+
+}  // namespace embed::esm

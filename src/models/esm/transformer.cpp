@@ -1,0 +1,160 @@
+#include "models/esm/transformer.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "models/esm/alphabet.h"
+
+namespace embed::esm {
+namespace {
+
+// Training replaced 15% of tokens, 80% of those by <mask>; with token dropout the embeddings
+// are rescaled by (1 - 0.15 * 0.8) / (1 - observed mask ratio). Inputs here never hold <mask>,
+// so the observed ratio is 0.
+constexpr double kMaskRatioTrain = 0.15 * 0.8;
+
+torch::nn::LayerNorm layer_norm(int64_t dim, double eps) {
+    return torch::nn::LayerNorm(torch::nn::LayerNormOptions({dim}).eps(eps));
+}
+
+torch::Tensor rotate_half(const torch::Tensor& x) {
+    const std::vector<torch::Tensor> halves = x.chunk(2, -1);
+    return torch::cat({-halves[1], halves[0]}, -1);
+}
+
+}  // namespace
+
+RotaryEmbeddingImpl::RotaryEmbeddingImpl(int64_t head_dim) {
+    inv_freq = register_buffer("inv_freq", torch::zeros({head_dim / 2}));
+}
+
+std::pair<torch::Tensor, torch::Tensor> RotaryEmbeddingImpl::forward(const torch::Tensor& q_BHTd,
+                                                                     const torch::Tensor& k_BHTd) {
+    const int64_t length = k_BHTd.size(-2);
+    const torch::Tensor positions_T = torch::arange(length, inv_freq.options());
+    const torch::Tensor freqs_Tf = torch::outer(positions_T, inv_freq);
+    const torch::Tensor angles_Td = torch::cat({freqs_Tf, freqs_Tf}, -1);
+    const torch::Tensor cos_Td = angles_Td.cos().to(q_BHTd.dtype());
+    const torch::Tensor sin_Td = angles_Td.sin().to(q_BHTd.dtype());
+    return {q_BHTd * cos_Td + rotate_half(q_BHTd) * sin_Td,
+            k_BHTd * cos_Td + rotate_half(k_BHTd) * sin_Td};
+}
+
+SelfAttentionImpl::SelfAttentionImpl(int64_t embed_dim, int64_t heads, bool rotary)
+    : heads_(heads),
+      head_dim_(embed_dim / heads),
+      scaling_(1.0 / std::sqrt(static_cast<double>(embed_dim / heads))) {
+    k_proj = register_module("k_proj", torch::nn::Linear(embed_dim, embed_dim));
+    v_proj = register_module("v_proj", torch::nn::Linear(embed_dim, embed_dim));
+    q_proj = register_module("q_proj", torch::nn::Linear(embed_dim, embed_dim));
+    out_proj = register_module("out_proj", torch::nn::Linear(embed_dim, embed_dim));
+    if (rotary) {
+        rot_emb = register_module("rot_emb", RotaryEmbedding(head_dim_));
+    }
+}
+
+torch::Tensor SelfAttentionImpl::forward(const torch::Tensor& x_BTD,
+                                         const torch::Tensor& key_mask_B11T) {
+    const int64_t batch = x_BTD.size(0);
+    const int64_t length = x_BTD.size(1);
+    auto split_heads = [&](const torch::Tensor& t_BTD) {
+        return t_BTD.view({batch, length, heads_, head_dim_}).transpose(1, 2);
+    };
+    // fair-esm scales the queries before the rotation.
+    torch::Tensor q_BHTd = split_heads(q_proj(x_BTD) * scaling_);
+    torch::Tensor k_BHTd = split_heads(k_proj(x_BTD));
+    const torch::Tensor v_BHTd = split_heads(v_proj(x_BTD));
+    if (rot_emb) {
+        std::tie(q_BHTd, k_BHTd) = rot_emb(q_BHTd, k_BHTd);
+    }
+    torch::Tensor scores_BHTT = torch::matmul(q_BHTd, k_BHTd.transpose(-2, -1));
+    if (key_mask_B11T.defined()) {
+        scores_BHTT += key_mask_B11T;
+    }
+    const torch::Tensor weights_BHTT = torch::softmax(scores_BHTT, -1);
+    const torch::Tensor context_BTD =
+        torch::matmul(weights_BHTT, v_BHTd).transpose(1, 2).reshape({batch, length, -1});
+    return out_proj(context_BTD);
+}
+
+TransformerLayerImpl::TransformerLayerImpl(const Config& config) {
+    self_attn = register_module(
+        "self_attn", SelfAttention(config.embed_dim, config.attention_heads,
+                                   config.version == Version::esm2));
+    self_attn_layer_norm = register_module("self_attn_layer_norm",
+                                           layer_norm(config.embed_dim, config.layer_norm_eps));
+    fc1 = register_module("fc1", torch::nn::Linear(config.embed_dim, config.ffn_dim));
+    fc2 = register_module("fc2", torch::nn::Linear(config.ffn_dim, config.embed_dim));
+    final_layer_norm =
+        register_module("final_layer_norm", layer_norm(config.embed_dim, config.layer_norm_eps));
+}
+
+torch::Tensor TransformerLayerImpl::forward(const torch::Tensor& x_BTD,
+                                            const torch::Tensor& key_mask_B11T) {
+    torch::Tensor x = x_BTD + self_attn(self_attn_layer_norm(x_BTD), key_mask_B11T);
+    return x + fc2(torch::gelu(fc1(final_layer_norm(x))));
+}
+
+EsmModelImpl::EsmModelImpl(const Config& config) : config_(config) {
+    embed_tokens =
+        register_module("embed_tokens", torch::nn::Embedding(kVocabularySize, config.embed_dim));
+    if (config.version == Version::esm1b) {
+        embed_positions = register_module(
+            "embed_positions",
+            torch::nn::Embedding(config.max_positions + kPadToken + 1, config.embed_dim));
+        emb_layer_norm_before = register_module(
+            "emb_layer_norm_before", layer_norm(config.embed_dim, config.layer_norm_eps));
+    }
+    layers = register_module("layers", torch::nn::ModuleList());
+    for (int64_t i = 0; i < config.num_layers; ++i) {
+        layers->push_back(TransformerLayer(config));
+    }
+    emb_layer_norm_after =
+        register_module("emb_layer_norm_after", layer_norm(config.embed_dim, config.layer_norm_eps));
+}
+
+torch::Tensor EsmModelImpl::embed(const torch::Tensor& tokens_BT, const torch::Tensor& padding_BT) {
+    torch::Tensor x_BTD = embed_tokens(tokens_BT);
+    if (config_.token_dropout) {
+        x_BTD = x_BTD * (1.0 - kMaskRatioTrain);
+    }
+    if (config_.version == Version::esm1b) {
+        // Position of a token: the count of real tokens up to it, offset past the padding index.
+        const torch::Tensor real_BT = padding_BT.logical_not().to(torch::kInt64);
+        const torch::Tensor positions_BT = real_BT.cumsum(1) * real_BT + kPadToken;
+        x_BTD = emb_layer_norm_before(x_BTD + embed_positions(positions_BT));
+    }
+    return x_BTD.masked_fill(padding_BT.unsqueeze(-1), 0.0);
+}
+
+std::map<int64_t, torch::Tensor> EsmModelImpl::forward(const torch::Tensor& tokens_BT,
+                                                       const std::vector<int64_t>& wanted) {
+    const torch::Tensor padding_BT = tokens_BT.eq(kPadToken);
+    torch::Tensor key_mask_B11T;
+    if (padding_BT.any().item<bool>()) {
+        key_mask_B11T = torch::zeros(padding_BT.sizes(), embed_tokens->weight.options())
+                            .masked_fill(padding_BT, -std::numeric_limits<float>::infinity())
+                            .view({padding_BT.size(0), 1, 1, padding_BT.size(1)});
+    }
+    auto is_wanted = [&](int64_t layer) {
+        return std::find(wanted.begin(), wanted.end(), layer) != wanted.end();
+    };
+    // Layers past the deepest one asked for are never run.
+    const int64_t deepest = wanted.empty() ? 0 : *std::max_element(wanted.begin(), wanted.end());
+
+    std::map<int64_t, torch::Tensor> hidden;
+    torch::Tensor x_BTD = embed(tokens_BT, padding_BT);
+    if (is_wanted(0)) {
+        hidden[0] = x_BTD;
+    }
+    for (int64_t i = 0; i < deepest; ++i) {
+        x_BTD = layers[i]->as<TransformerLayer>()->forward(x_BTD, key_mask_B11T);
+        if (is_wanted(i + 1)) {
+            hidden[i + 1] = i + 1 == config_.num_layers ? emb_layer_norm_after(x_BTD) : x_BTD;
+        }
+    }
+    return hidden;
+}
+
+}  // namespace embed::esm

@@ -1,0 +1,83 @@
+// The ESM transformer as LibTorch modules. Submodule and parameter names equal fair-esm's
+// state-dict names (after its "encoder.sentence_encoder." prefix), so weights load by name.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <map>
+#include <vector>
+
+#include "models/esm/config.h"
+
+namespace embed::esm {
+
+/// Rotary position embedding (ESM-2). `inv_freq` is a buffer read from the checkpoint: the
+/// released weights hold it rounded through float16, and recomputing it changes the outputs.
+class RotaryEmbeddingImpl : public torch::nn::Module {
+public:
+    explicit RotaryEmbeddingImpl(int64_t head_dim);
+    /// Rotates queries and keys, (B, H, T, head_dim) each, by their positions 0..T-1.
+    std::pair<torch::Tensor, torch::Tensor> forward(const torch::Tensor& q_BHTd,
+                                                    const torch::Tensor& k_BHTd);
+
+    torch::Tensor inv_freq;
+};
+TORCH_MODULE(RotaryEmbedding);
+
+/// Multi-head self-attention with fair-esm's projections (q_proj, k_proj, v_proj, out_proj).
+class SelfAttentionImpl : public torch::nn::Module {
+public:
+    SelfAttentionImpl(int64_t embed_dim, int64_t heads, bool rotary);
+    /// `key_mask_B11T`: 0 for real keys, -inf for padding; undefined when nothing is padded.
+    torch::Tensor forward(const torch::Tensor& x_BTD, const torch::Tensor& key_mask_B11T);
+
+    torch::nn::Linear k_proj{nullptr}, v_proj{nullptr}, q_proj{nullptr}, out_proj{nullptr};
+    RotaryEmbedding rot_emb{nullptr};
+
+private:
+    int64_t heads_;
+    int64_t head_dim_;
+    double scaling_;
+};
+TORCH_MODULE(SelfAttention);
+
+/// Pre-LayerNorm transformer block: x += attn(LN(x)); x += fc2(gelu(fc1(LN(x)))).
+class TransformerLayerImpl : public torch::nn::Module {
+public:
+    explicit TransformerLayerImpl(const Config& config);
+    torch::Tensor forward(const torch::Tensor& x_BTD, const torch::Tensor& key_mask_B11T);
+
+    SelfAttention self_attn{nullptr};
+    torch::nn::LayerNorm self_attn_layer_norm{nullptr};
+    torch::nn::Linear fc1{nullptr}, fc2{nullptr};
+    torch::nn::LayerNorm final_layer_norm{nullptr};
+};
+TORCH_MODULE(TransformerLayer);
+
+/// The whole encoder: token (and, for ESM-1b, position) embeddings, the layers, and the final
+/// LayerNorm. The language-model and contact heads are not part of it.
+class EsmModelImpl : public torch::nn::Module {
+public:
+    explicit EsmModelImpl(const Config& config);
+
+    /// Hidden states (B, T, D) of `tokens_BT` at each requested layer: 0 is the embedding
+    /// output, num_layers the last layer after the final LayerNorm, as fair-esm numbers them.
+    std::map<int64_t, torch::Tensor> forward(const torch::Tensor& tokens_BT,
+                                             const std::vector<int64_t>& layers);
+
+    const Config& config() const { return config_; }
+
+    torch::nn::Embedding embed_tokens{nullptr};
+    torch::nn::Embedding embed_positions{nullptr};        // ESM-1b only
+    torch::nn::LayerNorm emb_layer_norm_before{nullptr};  // ESM-1b only
+    torch::nn::ModuleList layers{nullptr};
+    torch::nn::LayerNorm emb_layer_norm_after{nullptr};
+
+private:
+    torch::Tensor embed(const torch::Tensor& tokens_BT, const torch::Tensor& padding_BT);
+
+    Config config_;
+};
+TORCH_MODULE(EsmModel);
+
+}  // namespace embed::esm

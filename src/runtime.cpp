@@ -1,0 +1,77 @@
+#include "embed/runtime.h"
+
+#include <hdf5.h>
+#include <sched.h>
+#include <spdlog/version.h>
+#include <torch/version.h>
+#include <zlib.h>
+
+#include <regex>
+#include <stdexcept>
+
+// OpenBLAS keeps a thread pool of its own that LibTorch's set_num_threads does not reach; these
+// resolve to null when LibTorch is linked against another BLAS.
+extern "C" {
+void openblas_set_num_threads(int) __attribute__((weak));
+char* openblas_get_config() __attribute__((weak));
+}
+
+namespace embed {
+
+torch::Device select_device(const std::string& spec) {
+    if (spec == "auto") {
+        return torch::cuda::is_available() ? torch::Device(torch::kCUDA, 0) : torch::kCPU;
+    }
+    if (spec == "cpu") {
+        return torch::kCPU;
+    }
+    static const std::regex kCuda(R"(cuda(:(\d+))?)");
+    std::smatch match;
+    if (!std::regex_match(spec, match, kCuda)) {
+        throw std::invalid_argument("--device: '" + spec + "' is not one of auto, cpu, cuda, cuda:N");
+    }
+    if (!torch::cuda::is_available()) {
+        throw std::invalid_argument("--device " + spec +
+                                    ": CUDA is not available (this build of LibTorch has no "
+                                    "CUDA support, or no GPU is visible)");
+    }
+    const int index = match[2].matched ? std::stoi(match[2].str()) : 0;
+    if (index >= static_cast<int>(torch::cuda::device_count())) {
+        throw std::invalid_argument("--device " + spec + ": only " +
+                                    std::to_string(torch::cuda::device_count()) +
+                                    " CUDA device(s) visible");
+    }
+    return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(index));
+}
+
+int available_cpus() {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (sched_getaffinity(0, sizeof set, &set) == 0) {
+        return std::max(1, CPU_COUNT(&set));
+    }
+    return std::max(1u, std::thread::hardware_concurrency());
+}
+
+void set_cpu_threads(int threads) {
+    torch::set_num_threads(threads);
+    if (openblas_set_num_threads != nullptr) {
+        openblas_set_num_threads(threads);
+    }
+}
+
+std::string library_versions() {
+    unsigned major = 0, minor = 0, release = 0;
+    H5get_libversion(&major, &minor, &release);
+    std::string out = "LibTorch " + std::string(TORCH_VERSION) + ", HDF5 " +
+                      std::to_string(major) + "." + std::to_string(minor) + "." +
+                      std::to_string(release) + ", spdlog " + std::to_string(SPDLOG_VER_MAJOR) +
+                      "." + std::to_string(SPDLOG_VER_MINOR) + "." +
+                      std::to_string(SPDLOG_VER_PATCH) + ", zlib " + zlibVersion();
+    if (openblas_get_config != nullptr) {
+        out += ", " + std::string(openblas_get_config());
+    }
+    return out;
+}
+
+}  // namespace embed
