@@ -5,6 +5,8 @@
 #include <stdexcept>
 #include <unordered_map>
 
+#include "embed/util/text.h"
+
 namespace embed::pickle {
 namespace {
 
@@ -170,6 +172,33 @@ private:
         }
     }
 
+    // Protocol-0 UNICODE text is "raw-unicode-escape": Latin-1 bytes, with \uXXXX and
+    // \UXXXXXXXX for the rest. Strings are kept as UTF-8.
+    std::string raw_unicode_escape(std::string_view text, size_t at) {
+        std::string out;
+        for (size_t i = 0; i < text.size(); ++i) {
+            const bool escape = text[i] == '\\' && i + 1 < text.size() &&
+                                (text[i + 1] == 'u' || text[i + 1] == 'U');
+            if (!escape) {
+                append_utf8(out, static_cast<uint8_t>(text[i]));
+                continue;
+            }
+            const size_t digits = text[i + 1] == 'u' ? 4 : 8;
+            if (i + 2 + digits > text.size()) {
+                fail(at, "truncated \\u escape");
+            }
+            const std::string hex(text.substr(i + 2, digits));
+            char* end = nullptr;
+            const unsigned long code = std::strtoul(hex.c_str(), &end, 16);
+            if (end != hex.c_str() + hex.size() || code > 0x10FFFF) {
+                fail(at, "bad \\u escape");
+            }
+            append_utf8(out, static_cast<uint32_t>(code));
+            i += 1 + digits;
+        }
+        return out;
+    }
+
     // Python-2 style quoted string from the text protocol: strip quotes, keep it verbatim.
     std::string quoted(std::string_view text, size_t at) {
         if (text.size() < 2 || (text.front() != '\'' && text.front() != '"') ||
@@ -209,6 +238,11 @@ private:
                 l->items = args[0].as_list().items;
             }
             return Value(l);
+        }
+        if ((q == "copy_reg._reconstructor" || q == "copyreg._reconstructor") && !args.empty() &&
+            args[0].is<Global>()) {
+            // Protocols 0 and 1 build plain instances (argparse.Namespace) this way.
+            return Value(doc_.new_object(*args[0].get_if<Global>()));
         }
         if (q == "_codecs.encode" && !args.empty() && args[0].is<std::string>()) {
             // Protocol-2 pickles of Python-3 bytes: _codecs.encode(text, 'latin1').
@@ -319,7 +353,7 @@ private:
                 break;
             }
             case 'S': stack_.emplace_back(quoted(line(), at)); break;
-            case 'V': stack_.emplace_back(std::string(line())); break;
+            case 'V': stack_.emplace_back(raw_unicode_escape(line(), at)); break;
             case 'T': stack_.emplace_back(std::string(take(little_endian(4)))); break;
             case 'U': stack_.emplace_back(std::string(take(little_endian(1)))); break;
             case 'X': stack_.emplace_back(std::string(take(little_endian(4)))); break;

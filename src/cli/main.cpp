@@ -100,6 +100,7 @@ int main(int argc, char** argv) {
         return status == 0 ? 0 : kExitBadInput;
     }
 
+    embed::keep_freed_memory_for_reuse();
     setup_logging(quiet, verbose);
     options.long_policy = embed::parse_long_policy(long_policy);
     options.pooling = embed::parse_pooling(pooling);

@@ -1,0 +1,220 @@
+#include <cmath>
+#include <fstream>
+
+#include "embed/checkpoint/pickle.h"
+#include "embed/checkpoint/safetensors.h"
+#include "embed/checkpoint/state_dict.h"
+#include "embed/checkpoint/torch_file.h"
+#include "embed/util/file.h"
+#include "test_support.h"
+
+namespace embed {
+namespace {
+
+using testing::contains;
+using testing::data_file;
+using testing::TempDir;
+using testing::write_file;
+
+std::string error_of(const std::function<void()>& f) {
+    try {
+        f();
+    } catch (const std::exception& e) {
+        return e.what();
+    }
+    return "(no error)";
+}
+
+// The namespace tests/data/make_fixtures.py pickles in every file.
+void expect_config(const pickle::Value& config) {
+    EXPECT_EQ(config.kind_name(), "argparse.Namespace");
+    EXPECT_EQ(config.member("encoder_layers")->as_int(), 2);
+    EXPECT_DOUBLE_EQ(config.member("dropout")->as_double(), 0.1);
+    EXPECT_EQ(config.member("arch")->as_string(), "esm2");
+    EXPECT_TRUE(config.member("token_dropout")->as_bool());
+    EXPECT_TRUE(config.member("nothing")->is_none());
+    const auto& layers = config.member("layers")->as_list();
+    ASSERT_EQ(layers.items.size(), 3u);
+    EXPECT_EQ(layers.items[2].as_int(), 3);
+    const auto& pair = config.member("pair")->as_list();
+    EXPECT_EQ(pair.kind, pickle::List::Kind::tuple);
+    EXPECT_EQ(pair.items[1].as_string(), "five");
+    EXPECT_EQ(config.member("nested")->member("a")->as_int(), -7);
+    EXPECT_DOUBLE_EQ(config.member("nested")->member("b")->as_list().items[0].as_double(), 1.5);
+    EXPECT_DOUBLE_EQ(config.member("big")->as_double(), std::ldexp(1.0, 70));
+    EXPECT_EQ(config.member("negative")->as_int(), -(int64_t{1} << 40));
+    EXPECT_EQ(config.member("raw")->get_if<pickle::Bytes>()->data, std::string("\x00\xff", 2));
+    EXPECT_EQ(config.member("choices")->as_list().items[0].as_string(), "x");
+    EXPECT_EQ(config.member("text")->as_string(), "gr\xc3\xbc\xc3\x9f");
+    EXPECT_EQ(config.member("absent"), nullptr);
+}
+
+class PickleProtocol : public ::testing::TestWithParam<int> {};
+
+TEST_P(PickleProtocol, ReadsWhatPythonWrote) {
+    const auto path = data_file("pickle_protocol" + std::to_string(GetParam()) + ".pkl");
+    const std::string bytes = read_text_file(path);
+    pickle::Document doc;
+    pickle::unpickle(bytes, pickle::Hooks{}, path.string(), doc);
+    expect_config(*doc.root.member("config"));
+    const pickle::Dict& ordered = doc.root.member("ordered")->as_dict();
+    ASSERT_EQ(ordered.items.size(), 2u);
+    EXPECT_EQ(ordered.items[0].first.as_string(), "first");
+    EXPECT_EQ(ordered.items[1].second.as_int(), 2);
+    const auto& shared = doc.root.member("shared")->as_list().items;
+    ASSERT_EQ(shared.size(), 2u);
+    EXPECT_EQ(&shared[0].as_list(), &shared[1].as_list()) << "memo must share the list";
+}
+
+INSTANTIATE_TEST_SUITE_P(AllProtocols, PickleProtocol, ::testing::Range(0, 6));
+
+TEST(Pickle, MalformedStreamsAreErrorsNotCrashes) {
+    const std::string good = read_text_file(data_file("pickle_protocol2.pkl"));
+    for (size_t cut = 0; cut < good.size(); ++cut) {
+        pickle::Document doc;
+        EXPECT_THROW(pickle::unpickle(good.substr(0, cut), pickle::Hooks{}, "cut", doc),
+                     std::runtime_error)
+            << "cut at " << cut;
+    }
+    pickle::Document doc;
+    EXPECT_TRUE(contains(error_of([&] { pickle::unpickle("\x80\x02\xff", {}, "x", doc); }),
+                         "unknown opcode 0xff"));
+    EXPECT_TRUE(contains(error_of([&] { pickle::unpickle("0.", {}, "x", doc); }), "underflow"));
+    EXPECT_TRUE(contains(error_of([&] { pickle::unpickle("h\x05.", {}, "x", doc); }), "memo"));
+}
+
+class TorchFileProtocol : public ::testing::TestWithParam<int> {};
+
+TEST_P(TorchFileProtocol, TensorsOfEveryKind) {
+    const TorchFile file(data_file("tensors_protocol" + std::to_string(GetParam()) + ".pt"));
+    expect_config(*file.root().member("args"));
+    const StateDict tensors = file.state_dict(*file.root().member("model"));
+    const torch::Tensor base = torch::arange(12, torch::kFloat32).view({3, 4});
+
+    EXPECT_TRUE(torch::equal(tensors.at("float32").read(), base));
+    EXPECT_EQ(tensors.at("float16").dtype(), torch::kFloat16);
+    EXPECT_TRUE(torch::equal(tensors.at("float16").read().to(torch::kFloat32), base));
+    EXPECT_EQ(tensors.at("bfloat16").dtype(), torch::kBFloat16);
+    EXPECT_TRUE(torch::equal(tensors.at("bfloat16").read().to(torch::kFloat32), base));
+    EXPECT_TRUE(torch::equal(tensors.at("int64").read(), torch::arange(5)));
+    EXPECT_TRUE(torch::equal(tensors.at("transposed").read(), base.t()));
+    EXPECT_TRUE(torch::equal(tensors.at("row").read(), base[1]));
+    EXPECT_EQ(tensors.at("scalar").shape().size(), 0u);
+    EXPECT_FLOAT_EQ(tensors.at("scalar").read().item<float>(), 3.5f);
+    EXPECT_EQ(tensors.at("empty").read().numel(), 0);
+    EXPECT_TRUE(torch::equal(tensors.at("parameter").read(), torch::ones(2)));
+}
+
+INSTANTIATE_TEST_SUITE_P(Protocols2And4, TorchFileProtocol, ::testing::Values(2, 4));
+
+TEST(TorchFile, TruncatedAndForeignFilesGiveClearErrors) {
+    TempDir dir;
+    const std::string good = read_text_file(data_file("tensors_protocol2.pt"));
+    write_file(dir / "not_zip.pt", "hello, I am not a checkpoint");
+    EXPECT_TRUE(contains(error_of([&] { TorchFile{dir / "not_zip.pt"}; }),
+                         "not a torch.save zip archive"));
+    for (const size_t keep : {good.size() / 2, good.size() - 30, size_t{10}}) {
+        write_file(dir / "cut.pt", good.substr(0, keep));
+        const std::string message = error_of([&] { TorchFile{dir / "cut.pt"}; });
+        EXPECT_TRUE(contains(message, (dir / "cut.pt").string())) << message;
+        EXPECT_TRUE(contains(message, "truncated") || contains(message, "corrupted")) << message;
+    }
+    EXPECT_TRUE(contains(error_of([&] { TorchFile{dir / "absent.pt"}; }), "cannot open"));
+}
+
+// A safetensors file: 8-byte header length, JSON header, data.
+void write_safetensors(const std::filesystem::path& path, const std::string& header,
+                       const std::string& data) {
+    std::string bytes(8, '\0');
+    for (size_t i = 0; i < 8; ++i) {
+        bytes[i] = static_cast<char>((header.size() >> (8 * i)) & 0xFF);
+    }
+    write_file(path, bytes + header + data);
+}
+
+TEST(Safetensors, ReadsTensorsAndSkipsMetadata) {
+    TempDir dir;
+    const float values[] = {1.f, 2.f, 3.f, 4.f, 5.f, 6.f};
+    const std::string data(reinterpret_cast<const char*>(values), sizeof values);
+    write_safetensors(dir / "m.safetensors",
+                      R"({"__metadata__": {"format": "pt"},
+                          "a": {"dtype": "F32", "shape": [2, 2], "data_offsets": [0, 16]},
+                          "b": {"dtype": "F32", "shape": [2], "data_offsets": [16, 24]}})",
+                      data);
+    const StateDict tensors = read_safetensors(dir / "m.safetensors");
+    EXPECT_EQ(tensors.size(), 2u);
+    EXPECT_TRUE(torch::equal(tensors.at("a").read(), torch::tensor({{1.f, 2.f}, {3.f, 4.f}})));
+    EXPECT_TRUE(torch::equal(tensors.at("b").read(), torch::tensor({5.f, 6.f})));
+}
+
+TEST(Safetensors, BadFilesNameTheProblem) {
+    TempDir dir;
+    const auto path = dir / "bad.safetensors";
+    const std::string data(16, '\0');
+    const auto error_for = [&](const std::string& header) {
+        write_safetensors(path, header, data);
+        return error_of([&] { read_safetensors(path); });
+    };
+    EXPECT_TRUE(contains(error_for(R"({"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 99]}})"),
+                         "tensor a"));
+    EXPECT_TRUE(contains(error_for(R"({"a": {"dtype": "F32", "shape": [3], "data_offsets": [0, 8]}})"),
+                         "does not hold"));
+    EXPECT_TRUE(contains(error_for(R"({"a": {"dtype": "C64", "shape": [1], "data_offsets": [0, 8]}})"),
+                         "unsupported dtype C64"));
+    EXPECT_TRUE(contains(error_for(R"({"a": {"dtype": "F32"}})"), "shape"));
+    EXPECT_TRUE(contains(error_for("{not json"), "malformed header"));
+    write_file(path, std::string("\xff\xff\xff\xff\x00\x00\x00\x00", 8));
+    EXPECT_TRUE(contains(error_of([&] { read_safetensors(path); }), "does not fit"));
+}
+
+struct Tiny : torch::nn::Module {
+    Tiny() { fc = register_module("fc", torch::nn::Linear(2, 3)); }
+    torch::nn::Linear fc{nullptr};
+};
+
+StoredTensor constant(std::vector<int64_t> shape, float value,
+                      torch::Dtype dtype = torch::kFloat32) {
+    return StoredTensor(shape, dtype,
+                        [=] { return torch::full(shape, value, torch::TensorOptions().dtype(dtype)); });
+}
+
+TEST(StateDict, LoadsByNameConvertingDtypes) {
+    StateDict state("test.pt");
+    state.add("fc.weight", constant({3, 2}, 0.5f, torch::kFloat16));
+    state.add("fc.bias", constant({3}, -1.f));
+    Tiny tiny;
+    load_strict(tiny, state);
+    EXPECT_TRUE(torch::equal(tiny.fc->weight, torch::full({3, 2}, 0.5f)));
+    EXPECT_TRUE(torch::equal(tiny.fc->bias, torch::full({3}, -1.f)));
+}
+
+TEST(StateDict, MissingUnexpectedAndMisshapenTensorsAreNamed) {
+    StateDict state("test.pt");
+    state.add("fc.weight", constant({2, 3}, 0.f));
+    state.add("fc.extra", constant({1}, 0.f));
+    Tiny tiny;
+    const std::string message = error_of([&] { load_strict(tiny, state); });
+    EXPECT_TRUE(contains(message, "test.pt")) << message;
+    EXPECT_TRUE(contains(message, "missing tensors:\n  fc.bias [3]")) << message;
+    EXPECT_TRUE(contains(message, "fc.weight: checkpoint has [2, 3], model expects [3, 2]"))
+        << message;
+    EXPECT_TRUE(contains(message, "unexpected tensors:\n  fc.extra [1]")) << message;
+}
+
+TEST(StateDict, DuplicateNamesAndRenamingCollisions) {
+    StateDict state("test.pt");
+    state.add("a", constant({1}, 0.f));
+    EXPECT_THROW(state.add("a", constant({1}, 0.f)), std::runtime_error);
+    state.add("b", constant({1}, 0.f));
+    EXPECT_THROW(state.renamed([](const std::string&) { return std::string("same"); }),
+                 std::runtime_error);
+    const StateDict only_a =
+        state.renamed([](const std::string& n) -> std::optional<std::string> {
+            return n == "a" ? std::optional<std::string>("x") : std::nullopt;
+        });
+    EXPECT_EQ(only_a.size(), 1u);
+    EXPECT_TRUE(only_a.contains("x"));
+}
+
+}  // namespace
+}  // namespace embed

@@ -1,0 +1,328 @@
+// End-to-end: the `embed` executable on the upstream fixtures, its HDF5 read back.
+#include <fstream>
+
+#include "embed/util/hdf5.h"
+#include "embed/util/sha256.h"
+#include "test_support.h"
+
+namespace embed {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::contains;
+using testing::max_abs_diff;
+using testing::read_tensor;
+using testing::run_embed;
+using testing::TempDir;
+using testing::testdata;
+using testing::write_file;
+
+constexpr int kBadInput = 2;
+constexpr double kParityTolerance = 1e-4;
+constexpr double kBatchingTolerance = 1e-5;
+
+std::string esm2_pt() { return testdata("esm2_tiny/esm2_tiny.pt").string(); }
+std::string fixture_fasta() { return testdata("esm2_tiny/input.fasta").string(); }
+
+std::string read_all(const fs::path& path) {
+    std::ifstream in(path, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+class Cli : public ::testing::Test {
+protected:
+    void SetUp() override {
+        REQUIRE_SHARED_TESTDATA();
+        h5::silence_library_errors();
+    }
+    TempDir dir_;
+    fs::path out_ = dir_ / "out.h5";
+};
+
+TEST_F(Cli, LayoutAttributesAndValues) {
+    const auto result =
+        run_embed(fixture_fasta() + " -o " + out_.string() + " -m " + esm2_pt() + " --layers all");
+    ASSERT_EQ(result.status, 0) << result.output;
+    EXPECT_TRUE(contains(result.output, "done: 5 proteins, 278 residues")) << result.output;
+
+    const h5::Handle file = h5::open_file(out_.string());
+    const h5::Handle reference = h5::open_file(testdata("expected.h5").string());
+    const std::vector<std::string> input_order = {"sp|P0CG48|UBC_HUMAN", "insulin_B", "crambin",
+                                                  "melittin", "GFP_N"};
+    EXPECT_EQ(h5::member_names(h5::open_group(file.id(), "per_residue").id()), input_order);
+    EXPECT_EQ(h5::member_names(h5::open_group(file.id(), "per_protein").id()), input_order);
+
+    for (const std::string& key : input_order) {
+        const torch::Tensor residues = read_tensor(file.id(), "per_residue/" + key);
+        const torch::Tensor proteins = read_tensor(file.id(), "per_protein/" + key);
+        ASSERT_EQ(residues.dim(), 3);
+        EXPECT_EQ(residues.size(0), 3);
+        EXPECT_EQ(residues.size(2), 32);
+        EXPECT_EQ(proteins.sizes(), (std::vector<int64_t>{3, 32}));
+        for (int64_t layer = 0; layer < 3; ++layer) {
+            const std::string ref = "esm2_tiny/" + key + "/";
+            EXPECT_LT(max_abs_diff(residues[layer],
+                                   read_tensor(reference.id(), ref + "layer_" + std::to_string(layer))),
+                      kParityTolerance);
+            EXPECT_LT(max_abs_diff(proteins[layer],
+                                   read_tensor(reference.id(), ref + "mean_" + std::to_string(layer))),
+                      kParityTolerance);
+        }
+        const h5::Handle d = h5::open_dataset(file.id(), "per_residue/" + key);
+        EXPECT_EQ(h5::read_string_attribute(d.id(), "original_id"), key);
+        EXPECT_EQ(h5::read_int_attribute(d.id(), "length"), residues.size(1));
+    }
+    const h5::Handle ubc = h5::open_dataset(file.id(), "per_protein/sp|P0CG48|UBC_HUMAN");
+    EXPECT_EQ(h5::read_string_attribute(ubc.id(), "description"), "Polyubiquitin-C fragment");
+
+    const hid_t root = file.id();
+    EXPECT_EQ(h5::read_string_attribute(root, "model"), "esm2_tiny");
+    EXPECT_EQ(h5::read_string_attribute(root, "model_family"), "ESM-2");
+    EXPECT_EQ(h5::read_string_attribute(root, "checkpoint"), fs::canonical(esm2_pt()).string());
+    EXPECT_EQ(h5::read_string_attribute(root, "checkpoint_sha256"), sha256_files({esm2_pt()}));
+    EXPECT_EQ(h5::read_int_array_attribute(root, "layers"), (std::vector<int64_t>{0, 1, 2}));
+    EXPECT_EQ(h5::read_string_attribute(root, "pooling"), "mean");
+    EXPECT_EQ(h5::read_int_attribute(root, "embedding_dim"), 32);
+    EXPECT_EQ(h5::read_string_attribute(root, "tool_version"), EMBED_VERSION);
+    EXPECT_TRUE(contains(h5::read_string_attribute(root, "command_line"), "--layers all"));
+}
+
+TEST_F(Cli, DefaultIsLastLayerAndHuggingFaceMatches) {
+    ASSERT_EQ(run_embed(fixture_fasta() + " -o " + out_.string() + " -m " +
+                        testdata("esm2_tiny/hf").string())
+                  .status,
+              0);
+    const h5::Handle file = h5::open_file(out_.string());
+    const h5::Handle reference = h5::open_file(testdata("expected.h5").string());
+    EXPECT_EQ(h5::read_int_array_attribute(file.id(), "layers"), std::vector<int64_t>{2});
+    const torch::Tensor melittin = read_tensor(file.id(), "per_residue/melittin");
+    EXPECT_EQ(melittin.sizes(), (std::vector<int64_t>{26, 32}));
+    EXPECT_LT(max_abs_diff(melittin, read_tensor(reference.id(), "esm2_tiny/melittin/layer_2")),
+              kParityTolerance);
+    EXPECT_LT(max_abs_diff(read_tensor(file.id(), "per_protein/melittin"),
+                           read_tensor(reference.id(), "esm2_tiny/melittin/mean_2")),
+              kParityTolerance);
+}
+
+TEST_F(Cli, BosPooling) {
+    ASSERT_EQ(run_embed(fixture_fasta() + " -o " + out_.string() + " -m " + esm2_pt() +
+                        " --pooling bos --no-per-residue")
+                  .status,
+              0);
+    const h5::Handle file = h5::open_file(out_.string());
+    const h5::Handle reference = h5::open_file(testdata("expected.h5").string());
+    EXPECT_LT(H5Lexists(file.id(), "per_residue", H5P_DEFAULT), 1);
+    EXPECT_EQ(h5::read_string_attribute(file.id(), "pooling"), "bos");
+    EXPECT_LT(max_abs_diff(read_tensor(file.id(), "per_protein/GFP_N"),
+                           read_tensor(reference.id(), "esm2_tiny/GFP_N/bos_last")),
+              kParityTolerance);
+}
+
+TEST_F(Cli, NoPerProteinAndNothingAtAll) {
+    ASSERT_EQ(run_embed(fixture_fasta() + " -o " + out_.string() + " -m " + esm2_pt() +
+                        " --no-per-protein")
+                  .status,
+              0);
+    const h5::Handle file = h5::open_file(out_.string());
+    EXPECT_LT(H5Lexists(file.id(), "per_protein", H5P_DEFAULT), 1);
+    const auto none = run_embed(fixture_fasta() + " -o " + (dir_ / "none.h5").string() + " -m " +
+                                esm2_pt() + " --no-per-protein --no-per-residue");
+    EXPECT_EQ(none.status, kBadInput);
+    EXPECT_TRUE(contains(none.output, "nothing to write")) << none.output;
+}
+
+TEST_F(Cli, PackedBatchesEqualOneByOne) {
+    const fs::path packed = dir_ / "packed.h5";
+    const fs::path single = dir_ / "single.h5";
+    const std::string common = fixture_fasta() + " -m " + esm2_pt() + " --layers all";
+    const auto packed_run = run_embed(common + " -o " + packed.string() + " --max-tokens 100000");
+    ASSERT_EQ(packed_run.status, 0);
+    EXPECT_TRUE(contains(packed_run.output, "in 1 batches")) << packed_run.output;
+    const auto single_run = run_embed(common + " -o " + single.string() + " --max-tokens 1");
+    ASSERT_EQ(single_run.status, 0);
+    EXPECT_TRUE(contains(single_run.output, "in 5 batches")) << single_run.output;
+
+    const h5::Handle a = h5::open_file(packed.string());
+    const h5::Handle b = h5::open_file(single.string());
+    for (const std::string group : {"per_residue/", "per_protein/"}) {
+        for (const std::string& key : h5::member_names(h5::open_group(a.id(), group).id())) {
+            EXPECT_LT(max_abs_diff(read_tensor(a.id(), group + key), read_tensor(b.id(), group + key)),
+                      kBatchingTolerance)
+                << group << key;
+        }
+    }
+}
+
+TEST_F(Cli, StandardInputAndGzipGiveTheSameResult) {
+    const fs::path from_file = dir_ / "file.h5";
+    const fs::path from_stdin = dir_ / "stdin.h5";
+    const fs::path from_gzip = dir_ / "gzip.h5";
+    const std::string model = " -m " + esm2_pt();
+    ASSERT_EQ(run_embed(fixture_fasta() + " -o " + from_file.string() + model).status, 0);
+    ASSERT_EQ(run_embed("- -o " + from_stdin.string() + model + " < " + fixture_fasta()).status, 0);
+    ASSERT_EQ(std::system(("gzip -c " + fixture_fasta() + " > " + (dir_ / "in.fa.gz").string())
+                              .c_str()),
+              0);
+    ASSERT_EQ(run_embed((dir_ / "in.fa.gz").string() + " -o " + from_gzip.string() + model).status,
+              0);
+    const h5::Handle a = h5::open_file(from_file.string());
+    for (const fs::path& other : {from_stdin, from_gzip}) {
+        const h5::Handle b = h5::open_file(other.string());
+        EXPECT_EQ(max_abs_diff(read_tensor(a.id(), "per_residue/crambin"),
+                               read_tensor(b.id(), "per_residue/crambin")),
+                  0.0);
+    }
+}
+
+TEST_F(Cli, LowercaseIsUpperCasedAndCounted) {
+    write_file(dir_ / "lower.fasta", ">melittin\ngigavlkvlttglpalISWIKRKRQQ\n");
+    const auto result =
+        run_embed((dir_ / "lower.fasta").string() + " -o " + out_.string() + " -m " + esm2_pt());
+    ASSERT_EQ(result.status, 0) << result.output;
+    EXPECT_TRUE(contains(result.output, "16 lower-case residues")) << result.output;
+    const h5::Handle file = h5::open_file(out_.string());
+    const h5::Handle reference = h5::open_file(testdata("expected.h5").string());
+    EXPECT_LT(max_abs_diff(read_tensor(file.id(), "per_residue/melittin"),
+                           read_tensor(reference.id(), "esm2_tiny/melittin/layer_2")),
+              kParityTolerance);
+}
+
+TEST_F(Cli, LongProteinsAreTruncatedWithAWarningOrRejected) {
+    const auto truncated = run_embed(fixture_fasta() + " -o " + out_.string() + " -m " + esm2_pt() +
+                                     " --max-length 40");
+    ASSERT_EQ(truncated.status, 0) << truncated.output;
+    EXPECT_TRUE(contains(truncated.output, "record 'GFP_N': 100 residues, truncated to the first 40"))
+        << truncated.output;
+    const h5::Handle file = h5::open_file(out_.string());
+    EXPECT_EQ(read_tensor(file.id(), "per_residue/GFP_N").size(0), 40);
+    const h5::Handle gfp = h5::open_dataset(file.id(), "per_residue/GFP_N");
+    EXPECT_EQ(h5::read_int_attribute(gfp.id(), "length"), 40);
+    EXPECT_EQ(h5::read_int_attribute(gfp.id(), "original_length"), 100);
+    EXPECT_EQ(read_tensor(file.id(), "per_residue/melittin").size(0), 26);
+
+    const fs::path rejected_out = dir_ / "rejected.h5";
+    const auto rejected = run_embed(fixture_fasta() + " -o " + rejected_out.string() + " -m " +
+                                    esm2_pt() + " --max-length 40 --long error");
+    EXPECT_EQ(rejected.status, kBadInput);
+    EXPECT_TRUE(contains(rejected.output,
+                         ":1: record 'sp|P0CG48|UBC_HUMAN': 76 residues is longer than "
+                         "--max-length 40"))
+        << rejected.output;
+    EXPECT_FALSE(fs::exists(rejected_out));
+}
+
+struct BadInput {
+    std::string name;
+    std::string fasta;
+    std::string message;  // what the error must say, file name excluded
+};
+
+std::ostream& operator<<(std::ostream& out, const BadInput& b) { return out << b.name; }
+
+class CliBadInput : public Cli, public ::testing::WithParamInterface<BadInput> {};
+
+TEST_P(CliBadInput, FailsNamingFileLineAndRecordAndWritesNothing) {
+    const fs::path fasta = dir_ / "bad.fasta";
+    write_file(fasta, GetParam().fasta);
+    write_file(out_, "previous results");
+    const auto result = run_embed(fasta.string() + " -o " + out_.string() + " -m " + esm2_pt());
+    EXPECT_EQ(result.status, kBadInput) << result.output;
+    EXPECT_TRUE(contains(result.output, fasta.string() + GetParam().message)) << result.output;
+    EXPECT_EQ(read_all(out_), "previous results") << "an existing output must stay untouched";
+    EXPECT_EQ(std::distance(fs::directory_iterator(dir_.path()), fs::directory_iterator()), 2)
+        << "no temporary file may be left behind";
+
+    const fs::path fresh = dir_ / "fresh.h5";
+    EXPECT_EQ(run_embed(fasta.string() + " -o " + fresh.string() + " -m " + esm2_pt()).status,
+              kBadInput);
+    EXPECT_FALSE(fs::exists(fresh));
+}
+
+TEST_P(CliBadInput, SkipInvalidKeepsTheGoodRecords) {
+    const fs::path fasta = dir_ / "bad.fasta";
+    write_file(fasta, GetParam().fasta + ">good\nMKTAYIAK\n");
+    const auto result = run_embed(fasta.string() + " -o " + out_.string() + " -m " + esm2_pt() +
+                                  " --skip-invalid");
+    ASSERT_EQ(result.status, 0) << result.output;
+    EXPECT_TRUE(contains(result.output, "skipped: " + fasta.string() + GetParam().message))
+        << result.output;
+    EXPECT_TRUE(contains(result.output, "1 records skipped as invalid")) << result.output;
+    const h5::Handle file = h5::open_file(out_.string());
+    const auto keys = h5::member_names(h5::open_group(file.id(), "per_residue").id());
+    EXPECT_EQ(keys.back(), "good");
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Inputs, CliBadInput,
+    ::testing::Values(
+        BadInput{"EmptySequence", ">a\nMKT\n>b\n*\n", ":3: record 'b': empty sequence"},
+        BadInput{"HeaderWithoutSequence", ">a\nMKT\n>b only a header\n",
+                 ":3: record 'b': header without a sequence"},
+        BadInput{"TextBeforeHeader", "MKT\n>a\nMKT\n", ":1: text before the first '>' header"},
+        BadInput{"InvalidCharacter", ">a\nMKT\n>b\nMKTL\nAAJA\n",
+                 ":3: record 'b': residue 'J' at position 7 (line 5) is not in the ESM-2 alphabet"},
+        BadInput{"Digit", ">a\nMK1T\n", ":1: record 'a': residue '1' at position 3 (line 2)"},
+        BadInput{"DuplicateId", ">a\nMKT\n>a second\nLLV\n",
+                 ":3: record 'a': duplicate id; first seen at line 1"},
+        BadInput{"KeyCollision", ">a/b\nMKT\n>a_b\nLLV\n",
+                 ":3: record 'a_b': its output key 'a_b' ('/' becomes '_') collides with record "
+                 "'a/b'"},
+        BadInput{"HeaderWithoutId", ">a\nMKT\n>\nLLV\n", ":3: header without an id"}));
+
+TEST_F(Cli, EmptyInputIsAnError) {
+    write_file(dir_ / "empty.fasta", "");
+    const auto result =
+        run_embed((dir_ / "empty.fasta").string() + " -o " + out_.string() + " -m " + esm2_pt());
+    EXPECT_EQ(result.status, kBadInput);
+    EXPECT_TRUE(contains(result.output, "no proteins to embed")) << result.output;
+    EXPECT_FALSE(fs::exists(out_));
+}
+
+TEST_F(Cli, ModelProblemsAreReportedAndWriteNothing) {
+    const auto missing = run_embed(fixture_fasta() + " -o " + out_.string() + " -m /nonexistent.pt");
+    EXPECT_EQ(missing.status, kBadInput);
+    EXPECT_TRUE(contains(missing.output, "/nonexistent.pt: model checkpoint not found"));
+
+    const std::string good = read_all(esm2_pt());
+    write_file(dir_ / "cut.pt", good.substr(0, good.size() / 2));
+    const auto cut = run_embed(fixture_fasta() + " -o " + out_.string() + " -m " +
+                               (dir_ / "cut.pt").string());
+    EXPECT_EQ(cut.status, 1);
+    EXPECT_TRUE(contains(cut.output, "cut.pt: not a readable zip archive")) << cut.output;
+    EXPECT_FALSE(fs::exists(out_));
+}
+
+TEST_F(Cli, BadFlagsAreUsageErrors) {
+    const std::string base = fixture_fasta() + " -o " + out_.string() + " -m " + esm2_pt();
+    for (const std::string flags : {"--layers 3", "--layers x", "--pooling max", "--long skip",
+                                    "--max-tokens 0", "--device tpu", "--bogus"}) {
+        const auto result = run_embed(base + " " + flags);
+        EXPECT_EQ(result.status, kBadInput) << flags << "\n" << result.output;
+        EXPECT_FALSE(fs::exists(out_)) << flags;
+    }
+    const auto no_dir = run_embed(fixture_fasta() + " -o /nonexistent/out.h5 -m " + esm2_pt());
+    EXPECT_NE(no_dir.status, 0);
+    EXPECT_TRUE(contains(no_dir.output, "/nonexistent")) << no_dir.output;
+}
+
+TEST_F(Cli, ExplicitCudaWithoutCudaIsAnError) {
+    if (torch::cuda::is_available()) {
+        GTEST_SKIP() << "a GPU is present";
+    }
+    const auto result = run_embed(fixture_fasta() + " -o " + out_.string() + " -m " + esm2_pt() +
+                                  " --device cuda");
+    EXPECT_EQ(result.status, kBadInput);
+    EXPECT_TRUE(contains(result.output, "CUDA is not available")) << result.output;
+}
+
+TEST(CliWithoutFixtures, HelpAndVersion) {
+    const auto help = run_embed("--help");
+    EXPECT_EQ(help.status, 0);
+    EXPECT_TRUE(contains(help.output, "--max-tokens"));
+    const auto version = run_embed("--version");
+    EXPECT_EQ(version.status, 0);
+    EXPECT_TRUE(contains(version.output, EMBED_VERSION));
+}
+
+}  // namespace
+}  // namespace embed

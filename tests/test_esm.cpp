@@ -1,0 +1,171 @@
+// ESM-2 and ESM-1b against the upstream Python (fair-esm and Hugging Face transformers): the
+// fixtures in ../shared/testdata hold random-weight models in both formats and their outputs.
+#include "embed/encoder.h"
+#include "embed/fasta.h"
+#include "embed/pooling.h"
+#include "embed/util/hdf5.h"
+#include "models/esm/checkpoint.h"
+#include "test_support.h"
+
+namespace embed {
+namespace {
+
+using testing::max_abs_diff;
+using testing::read_tensor;
+using testing::testdata;
+
+// The parity bound the project holds itself to; fp32 agreement is about 1e-6.
+constexpr double kParityTolerance = 1e-4;
+// A protein's embedding must not depend on what it was batched with.
+constexpr double kBatchingTolerance = 1e-5;
+
+struct Fixture {
+    std::string model;       // group in expected.h5
+    std::string checkpoint;  // under testdata/
+};
+
+std::ostream& operator<<(std::ostream& out, const Fixture& f) { return out << f.checkpoint; }
+
+
+class EsmParity : public ::testing::TestWithParam<Fixture> {
+protected:
+    void SetUp() override { REQUIRE_SHARED_TESTDATA(); }
+};
+
+TEST_P(EsmParity, EveryLayerMeanAndBosMatchUpstream) {
+    const Fixture& fixture = GetParam();
+    const auto encoder = load_encoder(testdata(fixture.checkpoint), LoadOptions{});
+    const ModelInfo& info = encoder->info();
+    EXPECT_EQ(info.num_layers, 2);
+    EXPECT_EQ(info.embed_dim, 32);
+
+    h5::silence_library_errors();
+    const h5::Handle reference = h5::open_file(testdata("expected.h5").string());
+    std::vector<int64_t> all_layers;
+    for (int64_t l = 0; l <= info.num_layers; ++l) {
+        all_layers.push_back(l);
+    }
+    double worst = 0;
+    for (const FastaRecord& record : read_fasta(testdata(fixture.model + "/input.fasta"))) {
+        const EncodedBatch out = encoder->encode({record.residues}, EncodeRequest{all_layers, true});
+        const auto length = static_cast<int64_t>(record.residues.size());
+        const std::string group = fixture.model + "/" + record.id + "/";
+        for (const int64_t layer : all_layers) {
+            const std::string k = std::to_string(layer);
+            const torch::Tensor residues_LD = out.residues_NBLD[layer][0];
+            worst = std::max(worst, max_abs_diff(residues_LD,
+                                                 read_tensor(reference.id(), group + "layer_" + k)));
+            worst = std::max(worst, max_abs_diff(pool(out, 0, length, Pooling::mean)[layer],
+                                                 read_tensor(reference.id(), group + "mean_" + k)));
+        }
+        worst = std::max(worst, max_abs_diff(pool(out, 0, length, Pooling::bos)[info.num_layers],
+                                             read_tensor(reference.id(), group + "bos_last")));
+    }
+    EXPECT_LT(worst, kParityTolerance);
+    RecordProperty("max_abs_error", std::to_string(worst));
+    std::cout << "[ parity   ] " << fixture.checkpoint << ": max abs error " << worst << "\n";
+}
+
+TEST_P(EsmParity, BatchedEqualsOneByOne) {
+    const auto encoder = load_encoder(testdata(GetParam().checkpoint), LoadOptions{});
+    const auto records = read_fasta(testdata(GetParam().model + "/input.fasta"));
+    std::vector<std::string_view> all;
+    for (const FastaRecord& r : records) {
+        all.push_back(r.residues);
+    }
+    const EncodeRequest request{{0, 1, 2}, true};
+    const EncodedBatch batched = encoder->encode(all, request);
+    for (size_t b = 0; b < records.size(); ++b) {
+        const EncodedBatch alone = encoder->encode({all[b]}, request);
+        const auto length = static_cast<int64_t>(all[b].size());
+        const auto row = static_cast<int64_t>(b);
+        EXPECT_LT(max_abs_diff(batched.residues_NBLD.select(1, row).narrow(1, 0, length),
+                               alone.residues_NBLD.select(1, 0)),
+                  kBatchingTolerance)
+            << records[b].id;
+        EXPECT_LT(max_abs_diff(batched.bos_NBD.select(1, row), alone.bos_NBD.select(1, 0)),
+                  kBatchingTolerance);
+    }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Fixtures, EsmParity,
+    ::testing::Values(Fixture{"esm2_tiny", "esm2_tiny/esm2_tiny.pt"},
+                      Fixture{"esm2_tiny", "esm2_tiny/hf"},
+                      Fixture{"esm1b_tiny", "esm1b_tiny/esm1b_tiny.pt"},
+                      Fixture{"esm1b_tiny", "esm1b_tiny/hf"}));
+
+TEST(EsmCheckpoint, HuggingFaceNamesMapToFairEsm) {
+    EXPECT_EQ(esm::fair_esm_name("esm.embeddings.word_embeddings.weight"), "embed_tokens.weight");
+    EXPECT_EQ(esm::fair_esm_name("esm.encoder.layer.11.attention.self.query.bias"),
+              "layers.11.self_attn.q_proj.bias");
+    EXPECT_EQ(esm::fair_esm_name("encoder.layer.0.attention.self.rotary_embeddings.inv_freq"),
+              "layers.0.self_attn.rot_emb.inv_freq");
+    EXPECT_EQ(esm::fair_esm_name("esm.encoder.layer.3.LayerNorm.weight"),
+              "layers.3.final_layer_norm.weight");
+    EXPECT_EQ(esm::fair_esm_name("esm.encoder.layer.3.attention.LayerNorm.weight"),
+              "layers.3.self_attn_layer_norm.weight");
+    EXPECT_EQ(esm::fair_esm_name("esm.encoder.layer.3.output.dense.weight"), "layers.3.fc2.weight");
+    EXPECT_EQ(esm::fair_esm_name("esm.embeddings.layer_norm.bias"), "emb_layer_norm_before.bias");
+    EXPECT_EQ(esm::fair_esm_name("lm_head.dense.weight"), std::nullopt);
+    EXPECT_EQ(esm::fair_esm_name("esm.contact_head.regression.weight"), std::nullopt);
+    EXPECT_EQ(esm::fair_esm_name("something.else"), "something.else");
+}
+
+TEST(EsmCheckpoint, ReadsTheConfigurationFromTheFile) {
+    REQUIRE_SHARED_TESTDATA();
+    for (const char* path : {"esm2_tiny/esm2_tiny.pt", "esm2_tiny/hf", "esm1b_tiny/esm1b_tiny.pt",
+                             "esm1b_tiny/hf", "esm2_tiny/hf/model.safetensors"}) {
+        const esm::Checkpoint c = esm::read_checkpoint(testdata(path));
+        EXPECT_EQ(c.config.num_layers, 2) << path;
+        EXPECT_EQ(c.config.embed_dim, 32) << path;
+        EXPECT_EQ(c.config.attention_heads, 4) << path;
+        EXPECT_EQ(c.config.ffn_dim, 128) << path;
+        EXPECT_TRUE(c.config.token_dropout) << path;
+        const bool esm1b = std::string(path).rfind("esm1b", 0) == 0;
+        EXPECT_EQ(c.config.version, esm1b ? esm::Version::esm1b : esm::Version::esm2) << path;
+        if (esm1b) {
+            EXPECT_EQ(c.config.max_positions, 1024) << path;
+        }
+        EXPECT_FALSE(c.tensors.contains("lm_head.weight")) << path;
+    }
+}
+
+TEST(EsmCheckpoint, ModelInfo) {
+    REQUIRE_SHARED_TESTDATA();
+    const auto esm2 = load_encoder(testdata("esm2_tiny/esm2_tiny.pt"), LoadOptions{});
+    EXPECT_EQ(esm2->info().name, "esm2_tiny");
+    EXPECT_EQ(esm2->info().family, "ESM-2");
+    EXPECT_FALSE(esm2->info().max_residues.has_value());
+    EXPECT_EQ(esm2->info().extra_tokens_per_sequence, 2);
+    const auto esm1b = load_encoder(testdata("esm1b_tiny/hf"), LoadOptions{});
+    EXPECT_EQ(esm1b->info().family, "ESM-1b");
+    EXPECT_EQ(esm1b->info().max_residues, 1022);
+    EXPECT_EQ(esm1b->info().weight_files.front().filename(), "model.safetensors");
+}
+
+TEST(EsmAlphabet, AcceptsTheModelsResiduesOnly) {
+    REQUIRE_SHARED_TESTDATA();
+    const auto encoder = load_encoder(testdata("esm2_tiny/esm2_tiny.pt"), LoadOptions{});
+    EXPECT_EQ(encoder->find_invalid_residue("ACDEFGHIKLMNPQRSTVWYXBUZO.-"), std::string::npos);
+    EXPECT_EQ(encoder->find_invalid_residue("MKJL"), 2u);
+    EXPECT_EQ(encoder->find_invalid_residue("MK*"), 2u);
+    EXPECT_EQ(encoder->find_invalid_residue("mk"), 0u);  // the reader upper-cases
+}
+
+TEST(LoadEncoder, UnknownPathsAndFilesAreClearErrors) {
+    EXPECT_THROW(load_encoder("/nonexistent/model.pt", LoadOptions{}), std::invalid_argument);
+    testing::TempDir dir;
+    std::filesystem::create_directory(dir / "empty_model");
+    try {
+        load_encoder(dir / "empty_model", LoadOptions{});
+        FAIL();
+    } catch (const std::invalid_argument& e) {
+        EXPECT_NE(std::string(e.what()).find("not a checkpoint of any supported model"),
+                  std::string::npos);
+        EXPECT_NE(std::string(e.what()).find("fair-esm .pt"), std::string::npos);
+    }
+}
+
+}  // namespace
+}  // namespace embed

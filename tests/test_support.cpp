@@ -1,0 +1,104 @@
+#include "test_support.h"
+
+#include "embed/util/hdf5.h"
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <array>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+#include <random>
+
+namespace embed::testing {
+
+namespace fs = std::filesystem;
+
+fs::path shared_dir() {
+    if (const char* env = std::getenv("EMBED_SHARED_DIR"); env != nullptr && *env != '\0') {
+        return env;
+    }
+    return fs::path(EMBED_SOURCE_DIR).parent_path() / "shared";
+}
+
+bool have_shared_testdata() { return fs::is_regular_file(shared_dir() / "testdata/expected.h5"); }
+
+fs::path testdata(const std::string& relative) { return shared_dir() / "testdata" / relative; }
+
+fs::path data_file(const std::string& name) { return fs::path(EMBED_SOURCE_DIR) / "tests/data" / name; }
+
+TempDir::TempDir() {
+    std::random_device random;
+    path_ = fs::temp_directory_path() /
+            ("embed-test-" + std::to_string(::getpid()) + "-" + std::to_string(random()));
+    fs::create_directories(path_);
+}
+
+TempDir::~TempDir() {
+    std::error_code ignored;
+    fs::remove_all(path_, ignored);
+}
+
+void write_file(const fs::path& path, const std::string& content) {
+    std::ofstream out(path, std::ios::binary);
+    out << content;
+}
+
+torch::Tensor read_tensor(hid_t file, const std::string& path) {
+    const h5::FloatArray array = h5::read_float_dataset(file, path);
+    return torch::tensor(array.values)
+        .view(std::vector<int64_t>(array.shape.begin(), array.shape.end()));
+}
+
+double max_abs_diff(const torch::Tensor& a, const torch::Tensor& b) {
+    EXPECT_EQ(a.sizes(), b.sizes());
+    if (a.sizes() != b.sizes()) {
+        return INFINITY;
+    }
+    return a.numel() == 0 ? 0.0 : (a - b).abs().max().item<double>();
+}
+
+bool contains(const std::string& text, const std::string& part) {
+    return text.find(part) != std::string::npos;
+}
+
+CommandResult run_embed(const std::string& arguments) {
+    const std::string command = std::string(EMBED_EXECUTABLE) + " " + arguments + " 2>&1";
+    FILE* pipe = ::popen(command.c_str(), "r");
+    if (pipe == nullptr) {
+        return {-1, "popen failed"};
+    }
+    std::string output;
+    std::array<char, 4096> buffer{};
+    size_t got = 0;
+    while ((got = std::fread(buffer.data(), 1, buffer.size(), pipe)) > 0) {
+        output.append(buffer.data(), got);
+    }
+    const int status = ::pclose(pipe);
+    return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, output};
+}
+
+namespace {
+
+// Says once, before any test runs, whether the upstream fixtures were found.
+class SharedDataReport : public ::testing::Environment {
+public:
+    void SetUp() override {
+        if (have_shared_testdata()) {
+            std::cout << "[ fixtures ] upstream fixtures: " << shared_dir() / "testdata" << "\n";
+        } else {
+            std::cout << "[ fixtures ] upstream fixtures NOT FOUND at " << shared_dir() / "testdata"
+                      << ": parity and end-to-end tests will be SKIPPED (set EMBED_SHARED_DIR)\n";
+        }
+    }
+};
+
+[[maybe_unused]] const auto* const kReport =
+    ::testing::AddGlobalTestEnvironment(new SharedDataReport);
+
+}  // namespace
+
+}  // namespace embed::testing

@@ -1,0 +1,59 @@
+// Helpers shared by the tests: where the fixtures are, temporary directories, running the CLI.
+#pragma once
+
+#include <gtest/gtest.h>
+#include <hdf5.h>
+#include <torch/torch.h>
+
+#include <filesystem>
+#include <string>
+
+namespace embed::testing {
+
+/// ../shared beside the repository (or $EMBED_SHARED_DIR): fixtures from the upstream Python.
+std::filesystem::path shared_dir();
+bool have_shared_testdata();
+/// shared_dir()/testdata/<relative>
+std::filesystem::path testdata(const std::string& relative);
+/// tests/data/<name>: the fixtures committed with the tests.
+std::filesystem::path data_file(const std::string& name);
+
+/// A fresh directory, removed with everything in it at the end of the test.
+class TempDir {
+public:
+    TempDir();
+    ~TempDir();
+    TempDir(const TempDir&) = delete;
+    TempDir& operator=(const TempDir&) = delete;
+    const std::filesystem::path& path() const { return path_; }
+    std::filesystem::path operator/(const std::string& name) const { return path_ / name; }
+
+private:
+    std::filesystem::path path_;
+};
+
+void write_file(const std::filesystem::path& path, const std::string& content);
+
+struct CommandResult {
+    int status;
+    std::string output;  ///< stdout and stderr together
+};
+/// A float32 dataset of an HDF5 file as a tensor of its shape.
+torch::Tensor read_tensor(hid_t file, const std::string& path);
+/// Largest absolute difference; the shapes must agree.
+double max_abs_diff(const torch::Tensor& a, const torch::Tensor& b);
+bool contains(const std::string& text, const std::string& part);
+
+/// Runs the built `embed` executable with `arguments` (a shell word list) in a shell.
+CommandResult run_embed(const std::string& arguments);
+
+}  // namespace embed::testing
+
+/// Skips the test, saying what is missing, when ../shared/testdata is not beside the repository.
+#define REQUIRE_SHARED_TESTDATA()                                                          \
+    do {                                                                                   \
+        if (!::embed::testing::have_shared_testdata()) {                                   \
+            GTEST_SKIP() << "needs the upstream fixtures in " \
+                         << ::embed::testing::shared_dir() / "testdata" << " (not found)"; \
+        }                                                                                  \
+    } while (false)

@@ -1,0 +1,117 @@
+#include <cmath>
+#include <fstream>
+
+#include "embed/util/file.h"
+#include "embed/util/json.h"
+#include "embed/util/sha256.h"
+#include "test_support.h"
+
+namespace embed {
+namespace {
+
+using testing::TempDir;
+using testing::write_file;
+
+TEST(Json, ParsesNestedDocuments) {
+    const json::Value v = json::parse(
+        R"({"a": 1, "b": [true, null, "x\u00e9\n"], "c": {"d": -2.5e1}, "e": NaN})");
+    EXPECT_EQ(v.at("a").as_int(), 1);
+    EXPECT_TRUE(v.at("b").as_array()[0].as_bool());
+    EXPECT_TRUE(v.at("b").as_array()[1].is_null());
+    EXPECT_EQ(v.at("b").as_array()[2].as_string(), "x\xc3\xa9\n");
+    EXPECT_DOUBLE_EQ(v.at("c").at("d").as_number(), -25.0);
+    EXPECT_TRUE(std::isnan(v.at("e").as_number()));
+    EXPECT_EQ(v.find("missing"), nullptr);
+}
+
+TEST(Json, ErrorsSayWhereAndWhat) {
+    for (const char* bad : {"{", "[1,]", "{\"a\" 1}", "tru", "\"open", "1 2", "{\"a\":1}}"}) {
+        EXPECT_THROW(json::parse(bad), std::runtime_error) << bad;
+    }
+    EXPECT_THROW(json::parse(std::string(100000, '[')), std::runtime_error);
+    try {
+        json::parse(R"({"a": 1})").at("b");
+        FAIL();
+    } catch (const std::runtime_error& e) {
+        EXPECT_NE(std::string(e.what()).find("\"b\""), std::string::npos);
+    }
+    EXPECT_THROW(json::parse("1.5").as_int(), std::runtime_error);
+    EXPECT_THROW(json::parse("\"s\"").as_number(), std::runtime_error);
+}
+
+TEST(Sha256, KnownVectors) {
+    Sha256 empty;
+    EXPECT_EQ(empty.hex_digest(),
+              "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+    Sha256 abc;
+    abc.update("abc", 3);
+    EXPECT_EQ(abc.hex_digest(),
+              "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    // One million 'a', fed in uneven pieces to cross block boundaries.
+    Sha256 million;
+    const std::string chunk(997, 'a');
+    size_t fed = 0;
+    while (fed < 1000000) {
+        const size_t n = std::min(chunk.size(), 1000000 - fed);
+        million.update(chunk.data(), n);
+        fed += n;
+    }
+    EXPECT_EQ(million.hex_digest(),
+              "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+}
+
+TEST(Sha256, FilesAreHashedAsOneStream) {
+    TempDir dir;
+    write_file(dir / "a", "a");
+    write_file(dir / "bc", "bc");
+    EXPECT_EQ(sha256_files({dir / "a", dir / "bc"}),
+              "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    EXPECT_THROW(sha256_files({dir / "missing"}), std::runtime_error);
+}
+
+TEST(AtomicOutput, AppearsOnlyOnCommitAndNeverTouchesTheOldFile) {
+    TempDir dir;
+    const auto target = dir / "out.h5";
+    write_file(target, "old");
+    {
+        AtomicOutput output(target);
+        write_file(output.temporary_path(), "half-written");
+    }  // abandoned: the old file stays, the temporary goes
+    std::ifstream old(target);
+    std::string content;
+    old >> content;
+    EXPECT_EQ(content, "old");
+    EXPECT_EQ(std::distance(std::filesystem::directory_iterator(dir.path()),
+                            std::filesystem::directory_iterator()),
+              1);
+    {
+        AtomicOutput output(target);
+        write_file(output.temporary_path(), "new");
+        output.commit();
+    }
+    std::ifstream fresh(target);
+    fresh >> content;
+    EXPECT_EQ(content, "new");
+}
+
+TEST(AtomicOutput, MissingDirectoryIsAnError) {
+    EXPECT_THROW(AtomicOutput("/nonexistent/dir/out.h5"), std::runtime_error);
+}
+
+TEST(ReadOnlyFile, ShortReadsNameTheFile) {
+    TempDir dir;
+    write_file(dir / "f", "12345");
+    const auto file = ReadOnlyFile::open(dir / "f");
+    char buffer[8];
+    file->read_at(1, buffer, 4);
+    EXPECT_EQ(std::string(buffer, 4), "2345");
+    try {
+        file->read_at(3, buffer, 4);
+        FAIL();
+    } catch (const std::runtime_error& e) {
+        EXPECT_NE(std::string(e.what()).find("truncated"), std::string::npos);
+    }
+}
+
+}  // namespace
+}  // namespace embed
