@@ -20,10 +20,9 @@ std::vector<Batch> plan_batches(const std::vector<int64_t>& lengths, int64_t max
     std::vector<Batch> batches;
     for (const size_t i : order) {
         const bool fits =
-            !batches.empty() &&
-            static_cast<int64_t>(batches.back().items.size() + 1) *
-                    (batches.back().longest + extra_tokens_per_sequence) <=
-                max_tokens;
+            !batches.empty() && static_cast<int64_t>(batches.back().items.size() + 1) *
+                                        (batches.back().longest + extra_tokens_per_sequence) <=
+                                    max_tokens;
         if (!fits) {
             batches.push_back(Batch{{}, lengths[i]});
         }

@@ -17,7 +17,9 @@ bool register_model_family(ModelFamily family) {
     return true;
 }
 
-const std::vector<ModelFamily>& model_families() { return registry(); }
+const std::vector<ModelFamily>& model_families() {
+    return registry();
+}
 
 std::unique_ptr<Encoder> load_encoder(const std::filesystem::path& checkpoint,
                                       const LoadOptions& options) {
@@ -31,9 +33,9 @@ std::unique_ptr<Encoder> load_encoder(const std::filesystem::path& checkpoint,
         }
         formats += "\n  " + family.name + ": " + family.formats;
     }
-    throw std::invalid_argument(checkpoint.string() +
-                                ": not a checkpoint of any supported model; expected one of:" +
-                                formats);
+    throw std::invalid_argument(
+        checkpoint.string() +
+        ": not a checkpoint of any supported model; expected one of:" + formats);
 }
 
 }  // namespace embed

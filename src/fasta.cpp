@@ -1,12 +1,12 @@
 #include "embed/fasta.h"
 
-#include <unistd.h>
-#include <zlib.h>
-
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <cstring>
+#include <unistd.h>
+
+#include <zlib.h>
 
 namespace embed {
 namespace {
@@ -14,7 +14,9 @@ namespace {
 constexpr unsigned kGzipBufferBytes = 1u << 18;
 constexpr size_t kReadChunkBytes = 1u << 16;
 
-bool is_blank(char c) { return c == ' ' || c == '\t' || c == '\v' || c == '\f'; }
+bool is_blank(char c) {
+    return c == ' ' || c == '\t' || c == '\v' || c == '\f';
+}
 
 std::string trim(const std::string& s) {
     size_t begin = 0;
@@ -64,8 +66,7 @@ public:
                 }
             }
             const char* start = buffer_ + pos_;
-            const auto* newline =
-                static_cast<const char*>(std::memchr(start, '\n', end_ - pos_));
+            const auto* newline = static_cast<const char*>(std::memchr(start, '\n', end_ - pos_));
             if (newline == nullptr) {
                 line.append(start, end_ - pos_);
                 pos_ = end_;
@@ -193,9 +194,9 @@ std::optional<FastaRecord> FastaReader::next() {
         throw InputError(name_, record.header_line, "", "header without an id");
     }
     if (record.residues.empty()) {
-        throw InputError(name_, record.header_line, record.id,
-                         record.line_starts_.empty() ? "header without a sequence"
-                                                     : "empty sequence");
+        throw InputError(
+            name_, record.header_line, record.id,
+            record.line_starts_.empty() ? "header without a sequence" : "empty sequence");
     }
     return record;
 }

@@ -20,8 +20,8 @@ std::vector<int64_t> resolve_layers(const std::string& spec, int64_t num_layers)
     std::stringstream items(spec);
     std::string item;
     while (std::getline(items, item, ',')) {
-        const std::string range = "-" + std::to_string(num_layers + 1) + ".." +
-                                  std::to_string(num_layers);
+        const std::string range =
+            "-" + std::to_string(num_layers + 1) + ".." + std::to_string(num_layers);
         int64_t layer = 0;
         try {
             size_t used = 0;
@@ -34,8 +34,10 @@ std::vector<int64_t> resolve_layers(const std::string& spec, int64_t num_layers)
                                         range + ", 'all', or a comma list)");
         }
         if (layer < -(num_layers + 1) || layer > num_layers) {
-            throw std::invalid_argument("--layers: layer " + item + " does not exist; this model "
-                                        "has layers " + range);
+            throw std::invalid_argument("--layers: layer " + item +
+                                        " does not exist; this model "
+                                        "has layers " +
+                                        range);
         }
         const int64_t resolved = layer < 0 ? layer + num_layers + 1 : layer;
         if (std::find(layers.begin(), layers.end(), resolved) != layers.end()) {

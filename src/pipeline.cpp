@@ -1,12 +1,12 @@
 #include "embed/pipeline.h"
 
-#include <spdlog/spdlog.h>
-
 #include <chrono>
 #include <future>
 #include <map>
 #include <stdexcept>
 #include <unordered_map>
+
+#include <spdlog/spdlog.h>
 
 #include "embed/batching.h"
 #include "embed/encoder.h"
@@ -166,10 +166,11 @@ private:
 void check_against_card(const ModelInfo& info) {
     const std::optional<ModelCard> card = find_model_card(info.name);
     if (card && (card->layers != info.num_layers || card->embedding_dim != info.embed_dim)) {
-        spdlog::warn("{} is named like the released {} but has {} layers of width {} (the "
-                     "released model has {} of width {})",
-                     info.checkpoint.string(), card->name, info.num_layers, info.embed_dim,
-                     card->layers, card->embedding_dim);
+        spdlog::warn(
+            "{} is named like the released {} but has {} layers of width {} (the "
+            "released model has {} of width {})",
+            info.checkpoint.string(), card->name, info.num_layers, info.embed_dim, card->layers,
+            card->embedding_dim);
     }
 }
 
@@ -230,8 +231,8 @@ RunSummary embed_fasta(const EmbedOptions& options) {
         max_length = *info.max_residues;
     }
 
-    const std::vector<Protein> proteins = select_proteins(
-        std::move(records), file, *encoder, options, max_length, invalid, summary);
+    const std::vector<Protein> proteins =
+        select_proteins(std::move(records), file, *encoder, options, max_length, invalid, summary);
     summary.skipped = invalid.count();
     if (proteins.empty()) {
         throw InputError(file, 0, "", "no proteins to embed");
@@ -270,7 +271,8 @@ RunSummary embed_fasta(const EmbedOptions& options) {
             embedding.original_length = static_cast<int64_t>(p.record.residues.size());
             const auto row = static_cast<int64_t>(b);
             if (options.per_residue) {
-                embedding.per_residue_NLD = encoded.residues_NBLD.select(1, row).narrow(1, 0, p.length);
+                embedding.per_residue_NLD =
+                    encoded.residues_NBLD.select(1, row).narrow(1, 0, p.length);
             }
             if (options.per_protein) {
                 embedding.per_protein_ND = pool(encoded, row, p.length, options.pooling);

@@ -14,7 +14,9 @@ Pooling parse_pooling(const std::string& name) {
     throw std::invalid_argument("--pooling: '" + name + "' is not one of mean, bos");
 }
 
-std::string to_string(Pooling pooling) { return pooling == Pooling::mean ? "mean" : "bos"; }
+std::string to_string(Pooling pooling) {
+    return pooling == Pooling::mean ? "mean" : "bos";
+}
 
 torch::Tensor pool(const EncodedBatch& batch, int64_t b, int64_t length, Pooling pooling) {
     switch (pooling) {

@@ -1,10 +1,10 @@
 #include "embed/progress.h"
 
-#include <spdlog/fmt/fmt.h>
-#include <spdlog/spdlog.h>
+#include <cstdio>
 #include <unistd.h>
 
-#include <cstdio>
+#include <spdlog/fmt/fmt.h>
+#include <spdlog/spdlog.h>
 
 namespace embed {
 namespace {

@@ -1,14 +1,14 @@
 #include "embed/runtime.h"
 
-#include <hdf5.h>
 #include <malloc.h>
+#include <regex>
 #include <sched.h>
+#include <stdexcept>
+
+#include <hdf5.h>
 #include <spdlog/version.h>
 #include <torch/version.h>
 #include <zlib.h>
-
-#include <regex>
-#include <stdexcept>
 
 // OpenBLAS keeps a thread pool of its own that LibTorch's set_num_threads does not reach; these
 // resolve to null when LibTorch is linked against another BLAS.
@@ -29,7 +29,8 @@ torch::Device select_device(const std::string& spec) {
     static const std::regex kCuda(R"(cuda(:(\d+))?)");
     std::smatch match;
     if (!std::regex_match(spec, match, kCuda)) {
-        throw std::invalid_argument("--device: '" + spec + "' is not one of auto, cpu, cuda, cuda:N");
+        throw std::invalid_argument("--device: '" + spec +
+                                    "' is not one of auto, cpu, cuda, cuda:N");
     }
     if (!torch::cuda::is_available()) {
         throw std::invalid_argument("--device " + spec +
@@ -73,11 +74,10 @@ void keep_freed_memory_for_reuse() {
 std::string library_versions() {
     unsigned major = 0, minor = 0, release = 0;
     H5get_libversion(&major, &minor, &release);
-    std::string out = "LibTorch " + std::string(TORCH_VERSION) + ", HDF5 " +
-                      std::to_string(major) + "." + std::to_string(minor) + "." +
-                      std::to_string(release) + ", spdlog " + std::to_string(SPDLOG_VER_MAJOR) +
-                      "." + std::to_string(SPDLOG_VER_MINOR) + "." +
-                      std::to_string(SPDLOG_VER_PATCH) + ", zlib " + zlibVersion();
+    std::string out = "LibTorch " + std::string(TORCH_VERSION) + ", HDF5 " + std::to_string(major) +
+                      "." + std::to_string(minor) + "." + std::to_string(release) + ", spdlog " +
+                      std::to_string(SPDLOG_VER_MAJOR) + "." + std::to_string(SPDLOG_VER_MINOR) +
+                      "." + std::to_string(SPDLOG_VER_PATCH) + ", zlib " + zlibVersion();
     if (openblas_get_config != nullptr) {
         out += ", " + std::string(openblas_get_config());
     }

@@ -1,6 +1,7 @@
 #include <set>
 
 #include "embed/batching.h"
+
 #include "test_support.h"
 
 namespace embed {

@@ -6,6 +6,7 @@
 #include "embed/checkpoint/state_dict.h"
 #include "embed/checkpoint/torch_file.h"
 #include "embed/util/file.h"
+
 #include "test_support.h"
 
 namespace embed {
@@ -111,8 +112,8 @@ TEST(TorchFile, TruncatedAndForeignFilesGiveClearErrors) {
     TempDir dir;
     const std::string good = read_text_file(data_file("tensors_protocol2.pt"));
     write_file(dir / "not_zip.pt", "hello, I am not a checkpoint");
-    EXPECT_TRUE(contains(error_of([&] { TorchFile{dir / "not_zip.pt"}; }),
-                         "not a torch.save zip archive"));
+    EXPECT_TRUE(
+        contains(error_of([&] { TorchFile{dir / "not_zip.pt"}; }), "not a torch.save zip archive"));
     for (const size_t keep : {good.size() / 2, good.size() - 30, size_t{10}}) {
         write_file(dir / "cut.pt", good.substr(0, keep));
         const std::string message = error_of([&] { TorchFile{dir / "cut.pt"}; });
@@ -155,12 +156,15 @@ TEST(Safetensors, BadFilesNameTheProblem) {
         write_safetensors(path, header, data);
         return error_of([&] { read_safetensors(path); });
     };
-    EXPECT_TRUE(contains(error_for(R"({"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 99]}})"),
-                         "tensor a"));
-    EXPECT_TRUE(contains(error_for(R"({"a": {"dtype": "F32", "shape": [3], "data_offsets": [0, 8]}})"),
-                         "does not hold"));
-    EXPECT_TRUE(contains(error_for(R"({"a": {"dtype": "C64", "shape": [1], "data_offsets": [0, 8]}})"),
-                         "unsupported dtype C64"));
+    EXPECT_TRUE(
+        contains(error_for(R"({"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 99]}})"),
+                 "tensor a"));
+    EXPECT_TRUE(
+        contains(error_for(R"({"a": {"dtype": "F32", "shape": [3], "data_offsets": [0, 8]}})"),
+                 "does not hold"));
+    EXPECT_TRUE(
+        contains(error_for(R"({"a": {"dtype": "C64", "shape": [1], "data_offsets": [0, 8]}})"),
+                 "unsupported dtype C64"));
     EXPECT_TRUE(contains(error_for(R"({"a": {"dtype": "F32"}})"), "shape"));
     EXPECT_TRUE(contains(error_for("{not json"), "malformed header"));
     write_file(path, std::string("\xff\xff\xff\xff\x00\x00\x00\x00", 8));
@@ -174,8 +178,9 @@ struct Tiny : torch::nn::Module {
 
 StoredTensor constant(std::vector<int64_t> shape, float value,
                       torch::Dtype dtype = torch::kFloat32) {
-    return StoredTensor(shape, dtype,
-                        [=] { return torch::full(shape, value, torch::TensorOptions().dtype(dtype)); });
+    return StoredTensor(shape, dtype, [=] {
+        return torch::full(shape, value, torch::TensorOptions().dtype(dtype));
+    });
 }
 
 TEST(StateDict, LoadsByNameConvertingDtypes) {
@@ -208,10 +213,9 @@ TEST(StateDict, DuplicateNamesAndRenamingCollisions) {
     state.add("b", constant({1}, 0.f));
     EXPECT_THROW(state.renamed([](const std::string&) { return std::string("same"); }),
                  std::runtime_error);
-    const StateDict only_a =
-        state.renamed([](const std::string& n) -> std::optional<std::string> {
-            return n == "a" ? std::optional<std::string>("x") : std::nullopt;
-        });
+    const StateDict only_a = state.renamed([](const std::string& n) -> std::optional<std::string> {
+        return n == "a" ? std::optional<std::string>("x") : std::nullopt;
+    });
     EXPECT_EQ(only_a.size(), 1u);
     EXPECT_TRUE(only_a.contains("x"));
 }

@@ -3,6 +3,7 @@
 
 #include "embed/util/hdf5.h"
 #include "embed/util/sha256.h"
+
 #include "test_support.h"
 
 namespace embed {
@@ -21,8 +22,12 @@ constexpr int kBadInput = 2;
 constexpr double kParityTolerance = 1e-4;
 constexpr double kBatchingTolerance = 1e-5;
 
-std::string esm2_pt() { return testdata("esm2_tiny/esm2_tiny.pt").string(); }
-std::string fixture_fasta() { return testdata("esm2_tiny/input.fasta").string(); }
+std::string esm2_pt() {
+    return testdata("esm2_tiny/esm2_tiny.pt").string();
+}
+std::string fixture_fasta() {
+    return testdata("esm2_tiny/input.fasta").string();
+}
 
 std::string read_all(const fs::path& path) {
     std::ifstream in(path, std::ios::binary);
@@ -61,12 +66,14 @@ TEST_F(Cli, LayoutAttributesAndValues) {
         EXPECT_EQ(proteins.sizes(), (std::vector<int64_t>{3, 32}));
         for (int64_t layer = 0; layer < 3; ++layer) {
             const std::string ref = "esm2_tiny/" + key + "/";
-            EXPECT_LT(max_abs_diff(residues[layer],
-                                   read_tensor(reference.id(), ref + "layer_" + std::to_string(layer))),
-                      kParityTolerance);
-            EXPECT_LT(max_abs_diff(proteins[layer],
-                                   read_tensor(reference.id(), ref + "mean_" + std::to_string(layer))),
-                      kParityTolerance);
+            EXPECT_LT(
+                max_abs_diff(residues[layer],
+                             read_tensor(reference.id(), ref + "layer_" + std::to_string(layer))),
+                kParityTolerance);
+            EXPECT_LT(
+                max_abs_diff(proteins[layer],
+                             read_tensor(reference.id(), ref + "mean_" + std::to_string(layer))),
+                kParityTolerance);
         }
         const h5::Handle d = h5::open_dataset(file.id(), "per_residue/" + key);
         EXPECT_EQ(h5::read_string_attribute(d.id(), "original_id"), key);
@@ -146,8 +153,9 @@ TEST_F(Cli, PackedBatchesEqualOneByOne) {
     const h5::Handle b = h5::open_file(single.string());
     for (const std::string group : {"per_residue/", "per_protein/"}) {
         for (const std::string& key : h5::member_names(h5::open_group(a.id(), group).id())) {
-            EXPECT_LT(max_abs_diff(read_tensor(a.id(), group + key), read_tensor(b.id(), group + key)),
-                      kBatchingTolerance)
+            EXPECT_LT(
+                max_abs_diff(read_tensor(a.id(), group + key), read_tensor(b.id(), group + key)),
+                kBatchingTolerance)
                 << group << key;
         }
     }
@@ -160,9 +168,9 @@ TEST_F(Cli, StandardInputAndGzipGiveTheSameResult) {
     const std::string model = " -m " + esm2_pt();
     ASSERT_EQ(run_embed(fixture_fasta() + " -o " + from_file.string() + model).status, 0);
     ASSERT_EQ(run_embed("- -o " + from_stdin.string() + model + " < " + fixture_fasta()).status, 0);
-    ASSERT_EQ(std::system(("gzip -c " + fixture_fasta() + " > " + (dir_ / "in.fa.gz").string())
-                              .c_str()),
-              0);
+    ASSERT_EQ(
+        std::system(("gzip -c " + fixture_fasta() + " > " + (dir_ / "in.fa.gz").string()).c_str()),
+        0);
     ASSERT_EQ(run_embed((dir_ / "in.fa.gz").string() + " -o " + from_gzip.string() + model).status,
               0);
     const h5::Handle a = h5::open_file(from_file.string());
@@ -191,7 +199,8 @@ TEST_F(Cli, LongProteinsAreTruncatedWithAWarningOrRejected) {
     const auto truncated = run_embed(fixture_fasta() + " -o " + out_.string() + " -m " + esm2_pt() +
                                      " --max-length 40");
     ASSERT_EQ(truncated.status, 0) << truncated.output;
-    EXPECT_TRUE(contains(truncated.output, "record 'GFP_N': 100 residues, truncated to the first 40"))
+    EXPECT_TRUE(
+        contains(truncated.output, "record 'GFP_N': 100 residues, truncated to the first 40"))
         << truncated.output;
     const h5::Handle file = h5::open_file(out_.string());
     EXPECT_EQ(read_tensor(file.id(), "per_residue/GFP_N").size(0), 40);
@@ -217,7 +226,9 @@ struct BadInput {
     std::string message;  // what the error must say, file name excluded
 };
 
-std::ostream& operator<<(std::ostream& out, const BadInput& b) { return out << b.name; }
+std::ostream& operator<<(std::ostream& out, const BadInput& b) {
+    return out << b.name;
+}
 
 class CliBadInput : public Cli, public ::testing::WithParamInterface<BadInput> {};
 
@@ -241,8 +252,8 @@ TEST_P(CliBadInput, FailsNamingFileLineAndRecordAndWritesNothing) {
 TEST_P(CliBadInput, SkipInvalidKeepsTheGoodRecords) {
     const fs::path fasta = dir_ / "bad.fasta";
     write_file(fasta, GetParam().fasta + ">good\nMKTAYIAK\n");
-    const auto result = run_embed(fasta.string() + " -o " + out_.string() + " -m " + esm2_pt() +
-                                  " --skip-invalid");
+    const auto result =
+        run_embed(fasta.string() + " -o " + out_.string() + " -m " + esm2_pt() + " --skip-invalid");
     ASSERT_EQ(result.status, 0) << result.output;
     EXPECT_TRUE(contains(result.output, "skipped: " + fasta.string() + GetParam().message))
         << result.output;
@@ -279,14 +290,15 @@ TEST_F(Cli, EmptyInputIsAnError) {
 }
 
 TEST_F(Cli, ModelProblemsAreReportedAndWriteNothing) {
-    const auto missing = run_embed(fixture_fasta() + " -o " + out_.string() + " -m /nonexistent.pt");
+    const auto missing =
+        run_embed(fixture_fasta() + " -o " + out_.string() + " -m /nonexistent.pt");
     EXPECT_EQ(missing.status, kBadInput);
     EXPECT_TRUE(contains(missing.output, "/nonexistent.pt: model checkpoint not found"));
 
     const std::string good = read_all(esm2_pt());
     write_file(dir_ / "cut.pt", good.substr(0, good.size() / 2));
-    const auto cut = run_embed(fixture_fasta() + " -o " + out_.string() + " -m " +
-                               (dir_ / "cut.pt").string());
+    const auto cut =
+        run_embed(fixture_fasta() + " -o " + out_.string() + " -m " + (dir_ / "cut.pt").string());
     EXPECT_EQ(cut.status, 1);
     EXPECT_TRUE(contains(cut.output, "cut.pt: not a readable zip archive")) << cut.output;
     EXPECT_FALSE(fs::exists(out_));
@@ -309,8 +321,8 @@ TEST_F(Cli, ExplicitCudaWithoutCudaIsAnError) {
     if (torch::cuda::is_available()) {
         GTEST_SKIP() << "a GPU is present";
     }
-    const auto result = run_embed(fixture_fasta() + " -o " + out_.string() + " -m " + esm2_pt() +
-                                  " --device cuda");
+    const auto result =
+        run_embed(fixture_fasta() + " -o " + out_.string() + " -m " + esm2_pt() + " --device cuda");
     EXPECT_EQ(result.status, kBadInput);
     EXPECT_TRUE(contains(result.output, "CUDA is not available")) << result.output;
 }

@@ -5,6 +5,7 @@
 #include "embed/pooling.h"
 #include "embed/util/hdf5.h"
 #include "models/esm/checkpoint.h"
+
 #include "test_support.h"
 
 namespace embed {
@@ -24,8 +25,9 @@ struct Fixture {
     std::string checkpoint;  // under testdata/
 };
 
-std::ostream& operator<<(std::ostream& out, const Fixture& f) { return out << f.checkpoint; }
-
+std::ostream& operator<<(std::ostream& out, const Fixture& f) {
+    return out << f.checkpoint;
+}
 
 class EsmParity : public ::testing::TestWithParam<Fixture> {
 protected:
@@ -47,14 +49,15 @@ TEST_P(EsmParity, EveryLayerMeanAndBosMatchUpstream) {
     }
     double worst = 0;
     for (const FastaRecord& record : read_fasta(testdata(fixture.model + "/input.fasta"))) {
-        const EncodedBatch out = encoder->encode({record.residues}, EncodeRequest{all_layers, true});
+        const EncodedBatch out =
+            encoder->encode({record.residues}, EncodeRequest{all_layers, true});
         const auto length = static_cast<int64_t>(record.residues.size());
         const std::string group = fixture.model + "/" + record.id + "/";
         for (const int64_t layer : all_layers) {
             const std::string k = std::to_string(layer);
             const torch::Tensor residues_LD = out.residues_NBLD[layer][0];
-            worst = std::max(worst, max_abs_diff(residues_LD,
-                                                 read_tensor(reference.id(), group + "layer_" + k)));
+            worst = std::max(worst, max_abs_diff(residues_LD, read_tensor(reference.id(),
+                                                                          group + "layer_" + k)));
             worst = std::max(worst, max_abs_diff(pool(out, 0, length, Pooling::mean)[layer],
                                                  read_tensor(reference.id(), group + "mean_" + k)));
         }
@@ -88,12 +91,11 @@ TEST_P(EsmParity, BatchedEqualsOneByOne) {
     }
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Fixtures, EsmParity,
-    ::testing::Values(Fixture{"esm2_tiny", "esm2_tiny/esm2_tiny.pt"},
-                      Fixture{"esm2_tiny", "esm2_tiny/hf"},
-                      Fixture{"esm1b_tiny", "esm1b_tiny/esm1b_tiny.pt"},
-                      Fixture{"esm1b_tiny", "esm1b_tiny/hf"}));
+INSTANTIATE_TEST_SUITE_P(Fixtures, EsmParity,
+                         ::testing::Values(Fixture{"esm2_tiny", "esm2_tiny/esm2_tiny.pt"},
+                                           Fixture{"esm2_tiny", "esm2_tiny/hf"},
+                                           Fixture{"esm1b_tiny", "esm1b_tiny/esm1b_tiny.pt"},
+                                           Fixture{"esm1b_tiny", "esm1b_tiny/hf"}));
 
 TEST(EsmCheckpoint, HuggingFaceNamesMapToFairEsm) {
     EXPECT_EQ(esm::fair_esm_name("esm.embeddings.word_embeddings.weight"), "embed_tokens.weight");

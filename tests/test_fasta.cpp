@@ -1,6 +1,7 @@
 #include <zlib.h>
 
 #include "embed/fasta.h"
+
 #include "test_support.h"
 
 namespace embed {
@@ -87,7 +88,9 @@ TEST(Fasta, GzipInput) {
     EXPECT_EQ(records[1].residues, "LL");
 }
 
-TEST(Fasta, EmptyFileHasNoRecords) { EXPECT_TRUE(parse("").empty()); }
+TEST(Fasta, EmptyFileHasNoRecords) {
+    EXPECT_TRUE(parse("").empty());
+}
 
 TEST(Fasta, MissingFileNamesIt) {
     try {

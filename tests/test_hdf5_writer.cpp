@@ -1,5 +1,6 @@
 #include "embed/hdf5_writer.h"
 #include "embed/util/hdf5.h"
+
 #include "test_support.h"
 
 namespace embed {

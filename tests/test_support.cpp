@@ -1,10 +1,5 @@
 #include "test_support.h"
 
-#include "embed/util/hdf5.h"
-
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <array>
 #include <cmath>
 #include <cstdio>
@@ -12,6 +7,10 @@
 #include <fstream>
 #include <iostream>
 #include <random>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "embed/util/hdf5.h"
 
 namespace embed::testing {
 
@@ -24,11 +23,17 @@ fs::path shared_dir() {
     return fs::path(EMBED_SOURCE_DIR).parent_path() / "shared";
 }
 
-bool have_shared_testdata() { return fs::is_regular_file(shared_dir() / "testdata/expected.h5"); }
+bool have_shared_testdata() {
+    return fs::is_regular_file(shared_dir() / "testdata/expected.h5");
+}
 
-fs::path testdata(const std::string& relative) { return shared_dir() / "testdata" / relative; }
+fs::path testdata(const std::string& relative) {
+    return shared_dir() / "testdata" / relative;
+}
 
-fs::path data_file(const std::string& name) { return fs::path(EMBED_SOURCE_DIR) / "tests/data" / name; }
+fs::path data_file(const std::string& name) {
+    return fs::path(EMBED_SOURCE_DIR) / "tests/data" / name;
+}
 
 TempDir::TempDir() {
     std::random_device random;
@@ -88,7 +93,8 @@ class SharedDataReport : public ::testing::Environment {
 public:
     void SetUp() override {
         if (have_shared_testdata()) {
-            std::cout << "[ fixtures ] upstream fixtures: " << shared_dir() / "testdata" << "\n";
+            std::cout << "[ fixtures ] upstream fixtures: " << shared_dir() / "testdata"
+                      << "\n";
         } else {
             std::cout << "[ fixtures ] upstream fixtures NOT FOUND at " << shared_dir() / "testdata"
                       << ": parity and end-to-end tests will be SKIPPED (set EMBED_SHARED_DIR)\n";

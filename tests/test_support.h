@@ -1,12 +1,12 @@
 // Helpers shared by the tests: where the fixtures are, temporary directories, running the CLI.
 #pragma once
 
+#include <filesystem>
+#include <string>
+
 #include <gtest/gtest.h>
 #include <hdf5.h>
 #include <torch/torch.h>
-
-#include <filesystem>
-#include <string>
 
 namespace embed::testing {
 
@@ -50,10 +50,11 @@ CommandResult run_embed(const std::string& arguments);
 }  // namespace embed::testing
 
 /// Skips the test, saying what is missing, when ../shared/testdata is not beside the repository.
-#define REQUIRE_SHARED_TESTDATA()                                                          \
-    do {                                                                                   \
-        if (!::embed::testing::have_shared_testdata()) {                                   \
-            GTEST_SKIP() << "needs the upstream fixtures in " \
-                         << ::embed::testing::shared_dir() / "testdata" << " (not found)"; \
-        }                                                                                  \
+#define REQUIRE_SHARED_TESTDATA()                                       \
+    do {                                                                \
+        if (!::embed::testing::have_shared_testdata()) {                \
+            GTEST_SKIP() << "needs the upstream fixtures in "           \
+                         << ::embed::testing::shared_dir() / "testdata" \
+                         << " (not found)";                             \
+        }                                                               \
     } while (false)

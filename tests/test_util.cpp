@@ -4,6 +4,7 @@
 #include "embed/util/file.h"
 #include "embed/util/json.h"
 #include "embed/util/sha256.h"
+
 #include "test_support.h"
 
 namespace embed {
@@ -13,8 +14,8 @@ using testing::TempDir;
 using testing::write_file;
 
 TEST(Json, ParsesNestedDocuments) {
-    const json::Value v = json::parse(
-        R"({"a": 1, "b": [true, null, "x\u00e9\n"], "c": {"d": -2.5e1}, "e": NaN})");
+    const json::Value v =
+        json::parse(R"({"a": 1, "b": [true, null, "x\u00e9\n"], "c": {"d": -2.5e1}, "e": NaN})");
     EXPECT_EQ(v.at("a").as_int(), 1);
     EXPECT_TRUE(v.at("b").as_array()[0].as_bool());
     EXPECT_TRUE(v.at("b").as_array()[1].is_null());
@@ -45,8 +46,7 @@ TEST(Sha256, KnownVectors) {
               "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
     Sha256 abc;
     abc.update("abc", 3);
-    EXPECT_EQ(abc.hex_digest(),
-              "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    EXPECT_EQ(abc.hex_digest(), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
     // One million 'a', fed in uneven pieces to cross block boundaries.
     Sha256 million;
     const std::string chunk(997, 'a');

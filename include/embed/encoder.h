@@ -3,8 +3,6 @@
 // src/models/ and registers itself with EMBED_REGISTER_MODEL_FAMILY.
 #pragma once
 
-#include <torch/torch.h>
-
 #include <filesystem>
 #include <functional>
 #include <memory>
@@ -13,13 +11,15 @@
 #include <string_view>
 #include <vector>
 
+#include <torch/torch.h>
+
 namespace embed {
 
 /// Facts about a loaded model that the rest of the tool needs.
 struct ModelInfo {
-    std::string name;      ///< e.g. "esm2_t33_650M_UR50D"
-    std::string family;    ///< e.g. "ESM-2"
-    std::string format;    ///< e.g. "fair-esm .pt", "Hugging Face directory"
+    std::string name;                  ///< e.g. "esm2_t33_650M_UR50D"
+    std::string family;                ///< e.g. "ESM-2"
+    std::string format;                ///< e.g. "fair-esm .pt", "Hugging Face directory"
     std::filesystem::path checkpoint;  ///< the file or directory it was loaded from
     /// The files that hold the weights, in order (their SHA-256 identifies the model).
     std::vector<std::filesystem::path> weight_files;
@@ -88,6 +88,6 @@ const std::vector<ModelFamily>& model_families();
 }  // namespace embed
 
 /// Registers a family from its own source file, at static initialisation.
-#define EMBED_REGISTER_MODEL_FAMILY(identifier, ...) \
+#define EMBED_REGISTER_MODEL_FAMILY(identifier, ...)             \
     [[maybe_unused]] static const bool identifier##_registered = \
         ::embed::register_model_family(__VA_ARGS__)

@@ -5,14 +5,14 @@
 // the root. Proteins appear in input order.
 #pragma once
 
-#include <torch/torch.h>
-
 #include <cstdint>
 #include <filesystem>
 #include <map>
 #include <memory>
 #include <string>
 #include <vector>
+
+#include <torch/torch.h>
 
 #include "embed/util/hdf5.h"
 
@@ -43,8 +43,8 @@ struct ProteinEmbedding {
     std::string key;
     std::string original_id;
     std::string description;
-    int64_t length = 0;           ///< residues embedded (rows of per_residue)
-    int64_t original_length = 0;  ///< residues in the input; larger when truncated
+    int64_t length = 0;             ///< residues embedded (rows of per_residue)
+    int64_t original_length = 0;    ///< residues in the input; larger when truncated
     torch::Tensor per_residue_NLD;  ///< (layers, L, D) float32, or undefined when not written
     torch::Tensor per_protein_ND;   ///< (layers, D) float32, or undefined when not written
 };

@@ -9,13 +9,13 @@
 namespace embed {
 
 struct ModelCard {
-    std::string name;         ///< e.g. "esm2_t33_650M_UR50D"
-    std::string family;       ///< e.g. "ESM-2"
+    std::string name;    ///< e.g. "esm2_t33_650M_UR50D"
+    std::string family;  ///< e.g. "ESM-2"
     std::string description;
-    int64_t parameters = 0;   ///< as published
-    int64_t layers = 0;       ///< transformer or LSTM layers
+    int64_t parameters = 0;  ///< as published
+    int64_t layers = 0;      ///< transformer or LSTM layers
     int64_t embedding_dim = 0;
-    int64_t attention_heads = 0;  ///< 0 for models without attention
+    int64_t attention_heads = 0;          ///< 0 for models without attention
     std::optional<int64_t> max_residues;  ///< a hard limit of the architecture, if any
     std::string license;
     std::string citation;

@@ -1,9 +1,9 @@
 // Stage 4: per-protein vectors from per-residue states.
 #pragma once
 
-#include <torch/torch.h>
-
 #include <string>
+
+#include <torch/torch.h>
 
 #include "embed/encoder.h"
 

@@ -1,9 +1,9 @@
 // Where the model runs: device choice, CPU threads, and the library versions logged at start.
 #pragma once
 
-#include <torch/torch.h>
-
 #include <string>
+
+#include <torch/torch.h>
 
 namespace embed {
 

@@ -233,7 +233,7 @@ private:
         if (q == "builtins.set" || q == "__builtin__.set" || q == "builtins.frozenset" ||
             q == "builtins.list" || q == "__builtin__.list") {
             List* l = doc_.new_list(q.find("list") != std::string::npos ? List::Kind::list
-                                                                       : List::Kind::set);
+                                                                        : List::Kind::set);
             if (!args.empty() && args[0].is<List*>()) {
                 l->items = args[0].as_list().items;
             }
@@ -314,25 +314,54 @@ private:
 
     void step(uint8_t op, size_t at) {
         switch (op) {
-            case 0x80: byte(); break;  // PROTO
-            case 0x95: take(8); break;  // FRAME: framing is irrelevant for an in-memory read
-            case '(': marks_.push_back(stack_.size()); break;
-            case '0': pop(at); break;
-            case '1': pop_mark(at); break;
-            case '2': stack_.push_back(top(at)); break;
-            case 'N': stack_.emplace_back(None{}); break;
-            case 0x88: stack_.emplace_back(true); break;
-            case 0x89: stack_.emplace_back(false); break;
-            case 'I': stack_.push_back(text_int(line(), at)); break;
-            case 'L': stack_.push_back(text_int(line(), at)); break;
-            case 'J':
-                stack_.emplace_back(
-                    static_cast<int64_t>(static_cast<int32_t>(little_endian(4))));
+            case 0x80:
+                byte();
+                break;  // PROTO
+            case 0x95:
+                take(8);
+                break;  // FRAME: framing is irrelevant for an in-memory read
+            case '(':
+                marks_.push_back(stack_.size());
                 break;
-            case 'K': stack_.emplace_back(static_cast<int64_t>(little_endian(1))); break;
-            case 'M': stack_.emplace_back(static_cast<int64_t>(little_endian(2))); break;
-            case 0x8a: stack_.push_back(signed_int(take(little_endian(1)))); break;
-            case 0x8b: stack_.push_back(signed_int(take(little_endian(4)))); break;
+            case '0':
+                pop(at);
+                break;
+            case '1':
+                pop_mark(at);
+                break;
+            case '2':
+                stack_.push_back(top(at));
+                break;
+            case 'N':
+                stack_.emplace_back(None{});
+                break;
+            case 0x88:
+                stack_.emplace_back(true);
+                break;
+            case 0x89:
+                stack_.emplace_back(false);
+                break;
+            case 'I':
+                stack_.push_back(text_int(line(), at));
+                break;
+            case 'L':
+                stack_.push_back(text_int(line(), at));
+                break;
+            case 'J':
+                stack_.emplace_back(static_cast<int64_t>(static_cast<int32_t>(little_endian(4))));
+                break;
+            case 'K':
+                stack_.emplace_back(static_cast<int64_t>(little_endian(1)));
+                break;
+            case 'M':
+                stack_.emplace_back(static_cast<int64_t>(little_endian(2)));
+                break;
+            case 0x8a:
+                stack_.push_back(signed_int(take(little_endian(1))));
+                break;
+            case 0x8b:
+                stack_.push_back(signed_int(take(little_endian(4))));
+                break;
             case 'F': {
                 const std::string text(line());
                 stack_.emplace_back(std::strtod(text.c_str(), nullptr));
@@ -352,28 +381,60 @@ private:
                 stack_.emplace_back(d);
                 break;
             }
-            case 'S': stack_.emplace_back(quoted(line(), at)); break;
-            case 'V': stack_.emplace_back(raw_unicode_escape(line(), at)); break;
-            case 'T': stack_.emplace_back(std::string(take(little_endian(4)))); break;
-            case 'U': stack_.emplace_back(std::string(take(little_endian(1)))); break;
-            case 'X': stack_.emplace_back(std::string(take(little_endian(4)))); break;
-            case 0x8c: stack_.emplace_back(std::string(take(little_endian(1)))); break;
-            case 0x8d: stack_.emplace_back(std::string(take(little_endian(8)))); break;
-            case 'B': stack_.emplace_back(Bytes{std::string(take(little_endian(4)))}); break;
-            case 'C': stack_.emplace_back(Bytes{std::string(take(little_endian(1)))}); break;
-            case 0x8e: stack_.emplace_back(Bytes{std::string(take(little_endian(8)))}); break;
-            case 0x96: stack_.emplace_back(Bytes{std::string(take(little_endian(8)))}); break;
-            case ']': stack_.emplace_back(doc_.new_list(List::Kind::list)); break;
-            case ')': stack_.push_back(tuple({})); break;
-            case '}': stack_.emplace_back(doc_.new_dict()); break;
-            case 0x8f: stack_.emplace_back(doc_.new_list(List::Kind::set)); break;
+            case 'S':
+                stack_.emplace_back(quoted(line(), at));
+                break;
+            case 'V':
+                stack_.emplace_back(raw_unicode_escape(line(), at));
+                break;
+            case 'T':
+                stack_.emplace_back(std::string(take(little_endian(4))));
+                break;
+            case 'U':
+                stack_.emplace_back(std::string(take(little_endian(1))));
+                break;
+            case 'X':
+                stack_.emplace_back(std::string(take(little_endian(4))));
+                break;
+            case 0x8c:
+                stack_.emplace_back(std::string(take(little_endian(1))));
+                break;
+            case 0x8d:
+                stack_.emplace_back(std::string(take(little_endian(8))));
+                break;
+            case 'B':
+                stack_.emplace_back(Bytes{std::string(take(little_endian(4)))});
+                break;
+            case 'C':
+                stack_.emplace_back(Bytes{std::string(take(little_endian(1)))});
+                break;
+            case 0x8e:
+                stack_.emplace_back(Bytes{std::string(take(little_endian(8)))});
+                break;
+            case 0x96:
+                stack_.emplace_back(Bytes{std::string(take(little_endian(8)))});
+                break;
+            case ']':
+                stack_.emplace_back(doc_.new_list(List::Kind::list));
+                break;
+            case ')':
+                stack_.push_back(tuple({}));
+                break;
+            case '}':
+                stack_.emplace_back(doc_.new_dict());
+                break;
+            case 0x8f:
+                stack_.emplace_back(doc_.new_list(List::Kind::set));
+                break;
             case 'l': {
                 List* l = doc_.new_list(List::Kind::list);
                 l->items = pop_mark(at);
                 stack_.emplace_back(l);
                 break;
             }
-            case 't': stack_.push_back(tuple(pop_mark(at))); break;
+            case 't':
+                stack_.push_back(tuple(pop_mark(at)));
+                break;
             case 0x91: {
                 List* s = doc_.new_list(List::Kind::set);
                 s->items = pop_mark(at);
@@ -430,16 +491,26 @@ private:
                 memo_put(std::strtoull(text.c_str(), nullptr, 10), at);
                 break;
             }
-            case 'q': memo_put(little_endian(1), at); break;
-            case 'r': memo_put(little_endian(4), at); break;
-            case 0x94: memo_put(memo_.size(), at); break;
+            case 'q':
+                memo_put(little_endian(1), at);
+                break;
+            case 'r':
+                memo_put(little_endian(4), at);
+                break;
+            case 0x94:
+                memo_put(memo_.size(), at);
+                break;
             case 'g': {
                 const std::string text(line());
                 stack_.push_back(memo_get(std::strtoull(text.c_str(), nullptr, 10), at));
                 break;
             }
-            case 'h': stack_.push_back(memo_get(little_endian(1), at)); break;
-            case 'j': stack_.push_back(memo_get(little_endian(4), at)); break;
+            case 'h':
+                stack_.push_back(memo_get(little_endian(1), at));
+                break;
+            case 'j':
+                stack_.push_back(memo_get(little_endian(4), at));
+                break;
             case 'c': {
                 std::string module(line());
                 std::string name(line());
@@ -483,7 +554,8 @@ private:
             case 'i': {  // INST module\nname\n with arguments since MARK
                 std::string module(line());
                 std::string name(line());
-                stack_.push_back(reduce(Global{std::move(module), std::move(name)}, pop_mark(at), at));
+                stack_.push_back(
+                    reduce(Global{std::move(module), std::move(name)}, pop_mark(at), at));
                 break;
             }
             case 'o': {
@@ -523,10 +595,12 @@ private:
                 break;
             }
             case 0x97:
-            case 0x98: fail(at, "out-of-band buffers are not supported");
+            case 0x98:
+                fail(at, "out-of-band buffers are not supported");
             case 0x82:
             case 0x83:
-            case 0x84: fail(at, "extension registry opcodes are not supported");
+            case 0x84:
+                fail(at, "extension registry opcodes are not supported");
             default: {
                 static constexpr char kHex[] = "0123456789abcdef";
                 fail(at, std::string("unknown opcode 0x") + kHex[op >> 4] + kHex[op & 15]);

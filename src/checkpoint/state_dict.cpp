@@ -67,8 +67,8 @@ StateDict StateDict::renamed(
     for (const auto& [name, tensor] : tensors_) {
         if (std::optional<std::string> new_name = rename(name)) {
             if (out.contains(*new_name)) {
-                throw std::runtime_error(source_ + ": tensors '" + name + "' and another both map to '" +
-                                         *new_name + "'");
+                throw std::runtime_error(source_ + ": tensors '" + name +
+                                         "' and another both map to '" + *new_name + "'");
             }
             out.add(*new_name, tensor);
         }

@@ -11,11 +11,11 @@ std::optional<torch::Dtype> storage_dtype(const pickle::Global& g) {
         return std::nullopt;
     }
     static const std::map<std::string, torch::Dtype> kTypes = {
-        {"FloatStorage", torch::kFloat32}, {"HalfStorage", torch::kFloat16},
+        {"FloatStorage", torch::kFloat32},     {"HalfStorage", torch::kFloat16},
         {"BFloat16Storage", torch::kBFloat16}, {"DoubleStorage", torch::kFloat64},
-        {"LongStorage", torch::kInt64},    {"IntStorage", torch::kInt32},
-        {"ShortStorage", torch::kInt16},   {"CharStorage", torch::kInt8},
-        {"ByteStorage", torch::kUInt8},    {"BoolStorage", torch::kBool},
+        {"LongStorage", torch::kInt64},        {"IntStorage", torch::kInt32},
+        {"ShortStorage", torch::kInt16},       {"CharStorage", torch::kInt8},
+        {"ByteStorage", torch::kUInt8},        {"BoolStorage", torch::kBool},
     };
     const auto it = kTypes.find(g.name);
     return it == kTypes.end() ? std::nullopt : std::optional<torch::Dtype>(it->second);
@@ -63,8 +63,7 @@ StoredTensor rebuild_tensor(const StorageRef& storage, int64_t storage_offset,
         }
         expected_stride *= sizes[d];
     }
-    if (storage_offset < 0 ||
-        (numel > 0 && static_cast<uint64_t>(last_index) >= storage.numel)) {
+    if (storage_offset < 0 || (numel > 0 && static_cast<uint64_t>(last_index) >= storage.numel)) {
         throw std::runtime_error(source + ": tensor " + shape_string(sizes) +
                                  " reaches past its storage of " + std::to_string(storage.numel) +
                                  " elements");
@@ -76,7 +75,8 @@ StoredTensor rebuild_tensor(const StorageRef& storage, int64_t storage_offset,
         if (numel == 0) {
             return torch::empty(sizes, options);
         }
-        const uint64_t start = storage.offset + static_cast<uint64_t>(storage_offset) * element_size;
+        const uint64_t start =
+            storage.offset + static_cast<uint64_t>(storage_offset) * element_size;
         if (contiguous) {
             torch::Tensor t = torch::empty(sizes, options);
             storage.file->read_at(start, t.data_ptr(), static_cast<size_t>(numel) * element_size);
@@ -97,8 +97,9 @@ TorchFile::TorchFile(const std::filesystem::path& path) : path_(path) {
     std::shared_ptr<ReadOnlyFile> file = ReadOnlyFile::open(path);
     if (!ZipArchive::looks_like_zip(*file)) {
         throw std::runtime_error(
-            source + ": not a torch.save zip archive (PyTorch >= 1.6 format). If it is an older "
-                     "checkpoint, re-save it with torch.save(torch.load(f), f) in a recent PyTorch");
+            source +
+            ": not a torch.save zip archive (PyTorch >= 1.6 format). If it is an older "
+            "checkpoint, re-save it with torch.save(torch.load(f), f) in a recent PyTorch");
     }
     archive_ = std::make_unique<ZipArchive>(file);
 
@@ -141,8 +142,7 @@ TorchFile::TorchFile(const std::filesystem::path& path) : path_(path) {
                                      std::to_string(numel) + " elements but holds " +
                                      std::to_string(m.size) + " bytes");
         }
-        pickle::Object* storage =
-            document_.new_object(pickle::Global{kStorageMarker, cls.name});
+        pickle::Object* storage = document_.new_object(pickle::Global{kStorageMarker, cls.name});
         storage->args = {static_cast<int64_t>(m.data_offset), numel};
         return storage;
     };

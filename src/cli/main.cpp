@@ -1,11 +1,11 @@
 // The `embed` command: parses flags into EmbedOptions and runs the library. Only this file
 // exits; errors are logged with spdlog and become a non-zero status.
+#include <string>
+#include <vector>
+
 #include <CLI/CLI.hpp>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
-
-#include <string>
-#include <vector>
 
 #include "embed/errors.h"
 #include "embed/pipeline.h"
@@ -15,8 +15,8 @@
 namespace {
 
 // Exit statuses, documented in the README.
-constexpr int kExitFailure = 1;     // the model or the file system failed
-constexpr int kExitBadInput = 2;    // bad flags or bad input; nothing was written
+constexpr int kExitFailure = 1;   // the model or the file system failed
+constexpr int kExitBadInput = 2;  // bad flags or bad input; nothing was written
 
 std::string shell_quote(const std::string& word) {
     if (!word.empty() &&
@@ -42,8 +42,9 @@ std::string command_line(int argc, char** argv) {
 void setup_logging(bool quiet, bool verbose) {
     auto logger = spdlog::stderr_color_mt("embed");
     logger->set_pattern("[%Y-%m-%d %H:%M:%S] [%^%l%$] %v");
-    logger->set_level(quiet ? spdlog::level::warn
-                            : verbose ? spdlog::level::debug : spdlog::level::info);
+    logger->set_level(quiet     ? spdlog::level::warn
+                      : verbose ? spdlog::level::debug
+                                : spdlog::level::info);
     spdlog::set_default_logger(logger);
 }
 
@@ -66,8 +67,7 @@ int main(int argc, char** argv) {
     app.add_option("-m,--model", options.model,
                    "Model checkpoint: a fair-esm .pt file or a Hugging Face directory")
         ->required();
-    app.add_option("--device", options.device, "auto, cpu, cuda or cuda:N")
-        ->capture_default_str();
+    app.add_option("--device", options.device, "auto, cpu, cuda or cuda:N")->capture_default_str();
     app.add_option("-t,--threads", options.threads, "CPU threads (default: all CPUs available)")
         ->check(CLI::NonNegativeNumber);
     app.add_option("--max-tokens", options.max_tokens,

@@ -1,15 +1,14 @@
 #include "embed/util/file.h"
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <cerrno>
 #include <cstring>
+#include <fcntl.h>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
+#include <sys/stat.h>
 #include <system_error>
+#include <unistd.h>
 
 namespace embed {
 
@@ -32,7 +31,9 @@ std::shared_ptr<ReadOnlyFile> ReadOnlyFile::open(const fs::path& path) {
 ReadOnlyFile::ReadOnlyFile(fs::path path, int fd, uint64_t size)
     : path_(std::move(path)), fd_(fd), size_(size) {}
 
-ReadOnlyFile::~ReadOnlyFile() { ::close(fd_); }
+ReadOnlyFile::~ReadOnlyFile() {
+    ::close(fd_);
+}
 
 void ReadOnlyFile::read_at(uint64_t offset, void* destination, size_t size) const {
     if (offset > size_ || size > size_ - offset) {

@@ -32,7 +32,9 @@ Handle string_type() {
     return type;
 }
 
-Handle scalar_space() { return Handle(H5Screate(H5S_SCALAR), H5Sclose, "dataspace"); }
+Handle scalar_space() {
+    return Handle(H5Screate(H5S_SCALAR), H5Sclose, "dataspace");
+}
 
 Handle simple_space(const std::vector<hsize_t>& shape) {
     return Handle(H5Screate_simple(static_cast<int>(shape.size()), shape.data(), nullptr), H5Sclose,
@@ -43,8 +45,8 @@ Handle create_attribute(hid_t object, const std::string& name, hid_t type, hid_t
     if (H5Aexists(object, name.c_str()) > 0) {
         check(H5Adelete(object, name.c_str()), "replace attribute " + name);
     }
-    return Handle(H5Acreate2(object, name.c_str(), type, space, H5P_DEFAULT, H5P_DEFAULT),
-                  H5Aclose, "create attribute " + name);
+    return Handle(H5Acreate2(object, name.c_str(), type, space, H5P_DEFAULT, H5P_DEFAULT), H5Aclose,
+                  "create attribute " + name);
 }
 
 Handle open_attribute(hid_t object, const std::string& name) {
@@ -89,7 +91,9 @@ void Handle::close(const std::string& what) {
     }
 }
 
-void silence_library_errors() { H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr); }
+void silence_library_errors() {
+    H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+}
 
 void check(herr_t status, const std::string& what) {
     if (status < 0) {
@@ -188,8 +192,7 @@ FloatArray read_float_dataset(hid_t location, const std::string& name) {
     out.shape.resize(static_cast<size_t>(rank < 0 ? 0 : rank));
     H5Sget_simple_extent_dims(space.id(), out.shape.data(), nullptr);
     out.values.resize(static_cast<size_t>(H5Sget_simple_extent_npoints(space.id())));
-    check(H5Dread(dataset.id(), H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT,
-                  out.values.data()),
+    check(H5Dread(dataset.id(), H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, out.values.data()),
           "read dataset " + name);
     return out;
 }

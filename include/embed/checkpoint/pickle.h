@@ -44,9 +44,13 @@ public:
     Value(T v) : data_(std::move(v)) {}  // NOLINT(google-explicit-constructor): a variant
 
     template <typename T>
-    bool is() const { return std::holds_alternative<T>(data_); }
+    bool is() const {
+        return std::holds_alternative<T>(data_);
+    }
     template <typename T>
-    const T* get_if() const { return std::get_if<T>(&data_); }
+    const T* get_if() const {
+        return std::get_if<T>(&data_);
+    }
 
     bool is_none() const { return is<None>(); }
     /// Accessors throw std::runtime_error naming the expected and actual kinds.
@@ -120,7 +124,6 @@ struct Hooks {
 
 /// Unpickles one stream; `source` names the file in errors. Throws std::runtime_error on
 /// malformed or truncated input and on opcodes that would need code execution.
-void unpickle(std::string_view bytes, const Hooks& hooks, const std::string& source,
-              Document& out);
+void unpickle(std::string_view bytes, const Hooks& hooks, const std::string& source, Document& out);
 
 }  // namespace embed::pickle

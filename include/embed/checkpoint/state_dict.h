@@ -2,13 +2,13 @@
 // into LibTorch modules strictly by name.
 #pragma once
 
-#include <torch/torch.h>
-
 #include <functional>
 #include <map>
 #include <optional>
 #include <string>
 #include <vector>
+
+#include <torch/torch.h>
 
 namespace embed {
 
@@ -49,8 +49,8 @@ public:
     void merge(StateDict other);
     /// A copy under new names: `rename` returns the new name, or nullopt to leave a tensor out
     /// (heads the encoder never uses). Two tensors may not land on one name.
-    StateDict renamed(const std::function<std::optional<std::string>(const std::string&)>& rename)
-        const;
+    StateDict renamed(
+        const std::function<std::optional<std::string>(const std::string&)>& rename) const;
 
 private:
     std::string source_;

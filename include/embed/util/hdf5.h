@@ -2,11 +2,11 @@
 // HDF5's own reason, and the few attribute and dataset operations the tool needs.
 #pragma once
 
-#include <hdf5.h>
-
 #include <cstdint>
 #include <string>
 #include <vector>
+
+#include <hdf5.h>
 
 namespace embed::h5 {
 

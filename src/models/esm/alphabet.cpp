@@ -25,11 +25,13 @@ const std::array<int8_t, 256>& token_table() {
 
 }  // namespace
 
-int64_t residue_token(char residue) { return token_table()[static_cast<unsigned char>(residue)]; }
+int64_t residue_token(char residue) {
+    return token_table()[static_cast<unsigned char>(residue)];
+}
 
 size_t find_invalid_residue(std::string_view residues) {
-    const auto it = std::find_if(residues.begin(), residues.end(),
-                                 [](char c) { return residue_token(c) < 0; });
+    const auto it =
+        std::find_if(residues.begin(), residues.end(), [](char c) { return residue_token(c) < 0; });
     return it == residues.end() ? std::string_view::npos
                                 : static_cast<size_t>(it - residues.begin());
 }

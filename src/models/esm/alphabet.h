@@ -1,11 +1,11 @@
 // The ESM token vocabulary, shared by ESM-1b and ESM-2 (fair-esm `Alphabet("ESM-1b")`).
 #pragma once
 
-#include <torch/torch.h>
-
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include <torch/torch.h>
 
 namespace embed::esm {
 

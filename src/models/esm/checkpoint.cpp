@@ -42,8 +42,8 @@ Checkpoint read_fair_esm(const fs::path& path) {
         throw std::runtime_error(path.string() + ": no 'model' state dict in the checkpoint");
     }
     // fair-esm's upgrade_state_dict: strip "encoder.sentence_encoder." then "encoder.".
-    out.tensors = file.state_dict(*model).renamed(
-        [](const std::string& name) -> std::optional<std::string> {
+    out.tensors =
+        file.state_dict(*model).renamed([](const std::string& name) -> std::optional<std::string> {
             std::string short_name = name;
             for (const std::string prefix : {"encoder.sentence_encoder.", "encoder."}) {
                 if (starts_with(short_name, prefix)) {

@@ -36,11 +36,10 @@ std::string arch_of(const pickle::Value& model_config) {
 void Config::validate(const std::string& source) const {
     if (num_layers <= 0 || embed_dim <= 0 || ffn_dim <= 0 || attention_heads <= 0 ||
         embed_dim % attention_heads != 0 || (embed_dim / attention_heads) % 2 != 0) {
-        throw std::runtime_error(source + ": implausible ESM configuration: " +
-                                 std::to_string(num_layers) + " layers, width " +
-                                 std::to_string(embed_dim) + ", " +
-                                 std::to_string(attention_heads) + " heads, feed-forward " +
-                                 std::to_string(ffn_dim));
+        throw std::runtime_error(
+            source + ": implausible ESM configuration: " + std::to_string(num_layers) +
+            " layers, width " + std::to_string(embed_dim) + ", " + std::to_string(attention_heads) +
+            " heads, feed-forward " + std::to_string(ffn_dim));
     }
     if (version == Version::esm1b && max_positions <= kSpecialTokensPerSequence) {
         throw std::runtime_error(source + ": ESM-1b configuration without max_positions");
@@ -54,8 +53,9 @@ bool is_fair_esm_checkpoint(const pickle::Value& root) {
 Config config_from_fair_esm(const pickle::Value& root, const std::string& source) {
     const pickle::Value* model_config = fair_esm_model_config(root);
     if (model_config == nullptr) {
-        throw std::runtime_error(source + ": no cfg['model'] or args in the checkpoint; not a "
-                                          "fair-esm model file");
+        throw std::runtime_error(source +
+                                 ": no cfg['model'] or args in the checkpoint; not a "
+                                 "fair-esm model file");
     }
     auto field = [&](const char* name) -> const pickle::Value& {
         const pickle::Value* v = model_config->member(name);

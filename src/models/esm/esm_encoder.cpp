@@ -11,8 +11,7 @@ namespace {
 
 class EsmEncoder : public Encoder {
 public:
-    EsmEncoder(Checkpoint checkpoint, const std::filesystem::path& path,
-               const LoadOptions& options)
+    EsmEncoder(Checkpoint checkpoint, const std::filesystem::path& path, const LoadOptions& options)
         : model_(checkpoint.config), device_(options.device) {
         load_strict(*model_, checkpoint.tensors);
         model_->to(device_);

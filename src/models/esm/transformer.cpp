@@ -79,9 +79,8 @@ torch::Tensor SelfAttentionImpl::forward(const torch::Tensor& x_BTD,
 }
 
 TransformerLayerImpl::TransformerLayerImpl(const Config& config) {
-    self_attn = register_module(
-        "self_attn", SelfAttention(config.embed_dim, config.attention_heads,
-                                   config.version == Version::esm2));
+    self_attn = register_module("self_attn", SelfAttention(config.embed_dim, config.attention_heads,
+                                                           config.version == Version::esm2));
     self_attn_layer_norm = register_module("self_attn_layer_norm",
                                            layer_norm(config.embed_dim, config.layer_norm_eps));
     fc1 = register_module("fc1", torch::nn::Linear(config.embed_dim, config.ffn_dim));
@@ -110,8 +109,8 @@ EsmModelImpl::EsmModelImpl(const Config& config) : config_(config) {
     for (int64_t i = 0; i < config.num_layers; ++i) {
         layers->push_back(TransformerLayer(config));
     }
-    emb_layer_norm_after =
-        register_module("emb_layer_norm_after", layer_norm(config.embed_dim, config.layer_norm_eps));
+    emb_layer_norm_after = register_module("emb_layer_norm_after",
+                                           layer_norm(config.embed_dim, config.layer_norm_eps));
 }
 
 torch::Tensor EsmModelImpl::embed(const torch::Tensor& tokens_BT, const torch::Tensor& padding_BT) {

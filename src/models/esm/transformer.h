@@ -2,10 +2,10 @@
 // state-dict names (after its "encoder.sentence_encoder." prefix), so weights load by name.
 #pragma once
 
-#include <torch/torch.h>
-
 #include <map>
 #include <vector>
+
+#include <torch/torch.h>
 
 #include "models/esm/config.h"
 
