@@ -123,9 +123,9 @@ TEST(TorchFile, TruncatedAndForeignFilesGiveClearErrors) {
     EXPECT_TRUE(contains(error_of([&] { TorchFile{dir / "absent.pt"}; }), "cannot open"));
 }
 
-// A safetensors file: 8-byte header length, JSON header, data.
-void write_safetensors(const std::filesystem::path& path, const std::string& header,
-                       const std::string& data) {
+// A safetensors file from a hand-written header: 8-byte header length, JSON header, data.
+void write_raw_safetensors(const std::filesystem::path& path, const std::string& header,
+                           const std::string& data) {
     std::string bytes(8, '\0');
     for (size_t i = 0; i < 8; ++i) {
         bytes[i] = static_cast<char>((header.size() >> (8 * i)) & 0xFF);
@@ -137,15 +137,19 @@ TEST(Safetensors, ReadsTensorsAndSkipsMetadata) {
     TempDir dir;
     const float values[] = {1.f, 2.f, 3.f, 4.f, 5.f, 6.f};
     const std::string data(reinterpret_cast<const char*>(values), sizeof values);
-    write_safetensors(dir / "m.safetensors",
-                      R"({"__metadata__": {"format": "pt"},
+    write_raw_safetensors(dir / "m.safetensors",
+                          R"({"__metadata__": {"format": "pt"},
                           "a": {"dtype": "F32", "shape": [2, 2], "data_offsets": [0, 16]},
                           "b": {"dtype": "F32", "shape": [2], "data_offsets": [16, 24]}})",
-                      data);
+                          data);
     const StateDict tensors = read_safetensors(dir / "m.safetensors");
     EXPECT_EQ(tensors.size(), 2u);
     EXPECT_TRUE(torch::equal(tensors.at("a").read(), torch::tensor({{1.f, 2.f}, {3.f, 4.f}})));
     EXPECT_TRUE(torch::equal(tensors.at("b").read(), torch::tensor({5.f, 6.f})));
+
+    testing::write_safetensors(dir / "w.safetensors", {{"x", torch::arange(6.f).view({2, 3})}});
+    EXPECT_TRUE(torch::equal(read_safetensors(dir / "w.safetensors").at("x").read(),
+                             torch::arange(6.f).view({2, 3})));
 }
 
 TEST(Safetensors, BadFilesNameTheProblem) {
@@ -153,7 +157,7 @@ TEST(Safetensors, BadFilesNameTheProblem) {
     const auto path = dir / "bad.safetensors";
     const std::string data(16, '\0');
     const auto error_for = [&](const std::string& header) {
-        write_safetensors(path, header, data);
+        write_raw_safetensors(path, header, data);
         return error_of([&] { read_safetensors(path); });
     };
     EXPECT_TRUE(

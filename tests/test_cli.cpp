@@ -95,10 +95,14 @@ TEST_F(Cli, LayoutAttributesAndValues) {
 }
 
 TEST_F(Cli, DefaultIsLastLayerAndHuggingFaceMatches) {
-    ASSERT_EQ(run_embed(fixture_fasta() + " -o " + out_.string() + " -m " +
-                        testdata("esm2_tiny/hf").string())
-                  .status,
-              0);
+    const auto result = run_embed(fixture_fasta() + " -o " + out_.string() + " -m " +
+                                  testdata("esm2_tiny/hf").string() + " --threads 1");
+    ASSERT_EQ(result.status, 0) << result.output;
+    for (const char* logged :
+         {"--threads 1", "LibTorch ", "HDF5 ", "device cpu, 1 CPU threads",
+          "model hf (ESM-2, Hugging Face directory, 2 layers, width 32", "residues/s"}) {
+        EXPECT_TRUE(contains(result.output, logged)) << logged << "\n" << result.output;
+    }
     const h5::Handle file = h5::open_file(out_.string());
     const h5::Handle reference = h5::open_file(testdata("expected.h5").string());
     EXPECT_EQ(h5::read_int_array_attribute(file.id(), "layers"), std::vector<int64_t>{2});

@@ -1,5 +1,6 @@
 // ESM-2 and ESM-1b against the upstream Python (fair-esm and Hugging Face transformers): the
 // fixtures in ../shared/testdata hold random-weight models in both formats and their outputs.
+#include "embed/checkpoint/safetensors.h"
 #include "embed/encoder.h"
 #include "embed/fasta.h"
 #include "embed/pooling.h"
@@ -22,7 +23,12 @@ constexpr double kBatchingTolerance = 1e-5;
 
 struct Fixture {
     std::string model;       // group in expected.h5
-    std::string checkpoint;  // under testdata/
+    std::string checkpoint;  // under ../shared/testdata/, or under tests/data/ when in_repository
+    bool in_repository = false;
+
+    std::filesystem::path path() const {
+        return in_repository ? testing::data_file(checkpoint) : testdata(checkpoint);
+    }
 };
 
 std::ostream& operator<<(std::ostream& out, const Fixture& f) {
@@ -36,7 +42,7 @@ protected:
 
 TEST_P(EsmParity, EveryLayerMeanAndBosMatchUpstream) {
     const Fixture& fixture = GetParam();
-    const auto encoder = load_encoder(testdata(fixture.checkpoint), LoadOptions{});
+    const auto encoder = load_encoder(fixture.path(), LoadOptions{});
     const ModelInfo& info = encoder->info();
     EXPECT_EQ(info.num_layers, 2);
     EXPECT_EQ(info.embed_dim, 32);
@@ -70,7 +76,7 @@ TEST_P(EsmParity, EveryLayerMeanAndBosMatchUpstream) {
 }
 
 TEST_P(EsmParity, BatchedEqualsOneByOne) {
-    const auto encoder = load_encoder(testdata(GetParam().checkpoint), LoadOptions{});
+    const auto encoder = load_encoder(GetParam().path(), LoadOptions{});
     const auto records = read_fasta(testdata(GetParam().model + "/input.fasta"));
     std::vector<std::string_view> all;
     for (const FastaRecord& r : records) {
@@ -94,6 +100,7 @@ TEST_P(EsmParity, BatchedEqualsOneByOne) {
 INSTANTIATE_TEST_SUITE_P(Fixtures, EsmParity,
                          ::testing::Values(Fixture{"esm2_tiny", "esm2_tiny/esm2_tiny.pt"},
                                            Fixture{"esm2_tiny", "esm2_tiny/hf"},
+                                           Fixture{"esm2_tiny", "esm2_tiny_pytorch_bin", true},
                                            Fixture{"esm1b_tiny", "esm1b_tiny/esm1b_tiny.pt"},
                                            Fixture{"esm1b_tiny", "esm1b_tiny/hf"}));
 
@@ -155,9 +162,66 @@ TEST(EsmAlphabet, AcceptsTheModelsResiduesOnly) {
     EXPECT_EQ(encoder->find_invalid_residue("mk"), 0u);  // the reader upper-cases
 }
 
+// The Hugging Face hub cache layout, with the weights split into shards and an index.
+std::filesystem::path sharded_snapshot(const testing::TempDir& dir, bool drop_inv_freq) {
+    const auto snapshot = dir / "models--facebook--esm2_t6_8M_UR50D/snapshots/0123abcd";
+    std::filesystem::create_directories(snapshot);
+    std::filesystem::copy_file(testdata("esm2_tiny/hf/config.json"), snapshot / "config.json");
+    const StateDict full = read_safetensors(testdata("esm2_tiny/hf/model.safetensors"));
+    std::vector<std::pair<std::string, torch::Tensor>> shards[2];
+    std::string weight_map;
+    size_t i = 0;
+    for (const auto& [name, tensor] : full.tensors()) {
+        if (drop_inv_freq && name.find("inv_freq") != std::string::npos) {
+            continue;
+        }
+        const size_t shard = i++ % 2;
+        shards[shard].emplace_back(name, tensor.read());
+        weight_map += (weight_map.empty() ? "" : ", ") + std::string("\"") + name +
+                      "\": \"model-0000" + std::to_string(shard + 1) + "-of-00002.safetensors\"";
+    }
+    for (size_t shard = 0; shard < 2; ++shard) {
+        testing::write_safetensors(
+            snapshot / ("model-0000" + std::to_string(shard + 1) + "-of-00002.safetensors"),
+            shards[shard]);
+    }
+    testing::write_file(snapshot / "model.safetensors.index.json",
+                        "{\"metadata\": {}, \"weight_map\": {" + weight_map + "}}");
+    return snapshot;
+}
+
+TEST(HuggingFace, HubCacheLayoutAndShardedWeights) {
+    REQUIRE_SHARED_TESTDATA();
+    testing::TempDir dir;
+    const auto sharded = load_encoder(sharded_snapshot(dir, false), LoadOptions{});
+    EXPECT_EQ(sharded->info().name, "esm2_t6_8M_UR50D");
+    EXPECT_EQ(sharded->info().weight_files.size(), 2u);
+    const auto whole = load_encoder(testdata("esm2_tiny/hf"), LoadOptions{});
+    const EncodeRequest request{{0, 1, 2}, true};
+    EXPECT_EQ(max_abs_diff(sharded->encode({"MKTAYIAKQR"}, request).residues_NBLD,
+                           whole->encode({"MKTAYIAKQR"}, request).residues_NBLD),
+              0.0);
+}
+
+TEST(HuggingFace, MissingRotaryFrequenciesAreNamed) {
+    REQUIRE_SHARED_TESTDATA();
+    testing::TempDir dir;
+    try {
+        load_encoder(sharded_snapshot(dir, true), LoadOptions{});
+        FAIL();
+    } catch (const std::runtime_error& e) {
+        EXPECT_TRUE(testing::contains(
+            e.what(), "missing tensors:\n  layers.0.self_attn.rot_emb.inv_freq [4]"))
+            << e.what();
+    }
+}
+
 TEST(LoadEncoder, UnknownPathsAndFilesAreClearErrors) {
     EXPECT_THROW(load_encoder("/nonexistent/model.pt", LoadOptions{}), std::invalid_argument);
     testing::TempDir dir;
+    std::filesystem::create_directory(dir / "bert");
+    testing::write_file(dir / "bert/config.json", R"({"model_type": "bert"})");
+    EXPECT_THROW(load_encoder(dir / "bert", LoadOptions{}), std::invalid_argument);
     std::filesystem::create_directory(dir / "empty_model");
     try {
         load_encoder(dir / "empty_model", LoadOptions{});

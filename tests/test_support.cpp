@@ -70,6 +70,30 @@ bool contains(const std::string& text, const std::string& part) {
     return text.find(part) != std::string::npos;
 }
 
+void write_safetensors(const fs::path& path,
+                       const std::vector<std::pair<std::string, torch::Tensor>>& tensors) {
+    std::string header = "{";
+    std::string data;
+    for (const auto& [name, tensor] : tensors) {
+        const torch::Tensor t = tensor.to(torch::kFloat32).contiguous();
+        std::string shape;
+        for (const int64_t d : t.sizes()) {
+            shape += (shape.empty() ? "" : ",") + std::to_string(d);
+        }
+        const size_t begin = data.size();
+        data.append(static_cast<const char*>(t.data_ptr()), t.numel() * sizeof(float));
+        header += (header.size() > 1 ? "," : "") + std::string("\"") + name +
+                  "\": {\"dtype\": \"F32\", \"shape\": [" + shape + "], \"data_offsets\": [" +
+                  std::to_string(begin) + ", " + std::to_string(data.size()) + "]}";
+    }
+    header += "}";
+    std::string length(8, '\0');
+    for (size_t i = 0; i < 8; ++i) {
+        length[i] = static_cast<char>((header.size() >> (8 * i)) & 0xFF);
+    }
+    write_file(path, length + header + data);
+}
+
 CommandResult run_embed(const std::string& arguments) {
     const std::string command = std::string(EMBED_EXECUTABLE) + " " + arguments + " 2>&1";
     FILE* pipe = ::popen(command.c_str(), "r");

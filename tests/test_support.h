@@ -44,6 +44,10 @@ torch::Tensor read_tensor(hid_t file, const std::string& path);
 double max_abs_diff(const torch::Tensor& a, const torch::Tensor& b);
 bool contains(const std::string& text, const std::string& part);
 
+/// Writes float32 tensors as a .safetensors file.
+void write_safetensors(const std::filesystem::path& path,
+                       const std::vector<std::pair<std::string, torch::Tensor>>& tensors);
+
 /// Runs the built `embed` executable with `arguments` (a shell word list) in a shell.
 CommandResult run_embed(const std::string& arguments);
 

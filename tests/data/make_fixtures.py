@@ -4,12 +4,17 @@ python3-torch: /usr/bin/python3 tests/data/make_fixtures.py). The outputs are co
 tests never need Python; the values here are what tests/test_checkpoint.cpp expects."""
 import argparse
 import collections
+import json
 import pathlib
 import pickle
+import shutil
+import struct
 
+import numpy
 import torch
 
 HERE = pathlib.Path(__file__).resolve().parent
+SHARED_ESM2 = HERE.parents[2] / "shared" / "testdata" / "esm2_tiny" / "hf"
 
 
 def config_namespace():
@@ -47,6 +52,27 @@ def write_torch_files():
     torch.save(checkpoint, HERE / "tensors_protocol4.pt", pickle_protocol=4)
 
 
+def write_pytorch_model_bin():
+    """The esm2_tiny Hugging Face fixture re-saved as pytorch_model.bin (the other weights
+    format of Hugging Face directories), so both formats are tested against expected.h5."""
+    raw = (SHARED_ESM2 / "model.safetensors").read_bytes()
+    (header_length,) = struct.unpack("<Q", raw[:8])
+    header = json.loads(raw[8:8 + header_length])
+    data = raw[8 + header_length:]
+    state = collections.OrderedDict()
+    for name, entry in header.items():
+        if name == "__metadata__":
+            continue
+        begin, end = entry["data_offsets"]
+        array = numpy.frombuffer(data[begin:end], dtype=numpy.float32).reshape(entry["shape"])
+        state[name] = torch.from_numpy(array.copy())
+    target = HERE / "esm2_tiny_pytorch_bin"
+    target.mkdir(exist_ok=True)
+    torch.save(state, target / "pytorch_model.bin")
+    shutil.copy(SHARED_ESM2 / "config.json", target / "config.json")
+
+
 if __name__ == "__main__":
     write_pickles()
     write_torch_files()
+    write_pytorch_model_bin()
