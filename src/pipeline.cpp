@@ -300,6 +300,7 @@ RunSummary embed_fasta(const EmbedOptions& options) {
     output.commit();
 
     summary.proteins = proteins.size();
+    summary.max_length = max_length;
     summary.embedding_seconds = seconds_since(embed_start);
     summary.seconds = seconds_since(start);
     return summary;

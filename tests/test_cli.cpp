@@ -261,7 +261,7 @@ TEST_P(CliBadInput, SkipInvalidKeepsTheGoodRecords) {
     ASSERT_EQ(result.status, 0) << result.output;
     EXPECT_TRUE(contains(result.output, "skipped: " + fasta.string() + GetParam().message))
         << result.output;
-    EXPECT_TRUE(contains(result.output, "1 records skipped as invalid")) << result.output;
+    EXPECT_TRUE(contains(result.output, "1 invalid records skipped")) << result.output;
     const h5::Handle file = h5::open_file(out_.string());
     const auto keys = h5::member_names(h5::open_group(file.id(), "per_residue").id());
     EXPECT_EQ(keys.back(), "good");

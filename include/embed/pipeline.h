@@ -50,6 +50,7 @@ struct RunSummary {
     int64_t residues = 0;
     size_t skipped = 0;
     size_t truncated = 0;
+    int64_t max_length = 0;        ///< --max-length as applied (the model may lower it)
     double seconds = 0;            ///< whole run
     double embedding_seconds = 0;  ///< forward passes and writing, without start-up
 };

@@ -118,9 +118,12 @@ int main(int argc, char** argv) {
             summary.proteins, summary.residues, summary.seconds, summary.embedding_seconds,
             static_cast<double>(summary.residues) / std::max(summary.embedding_seconds, 1e-9),
             options.output.string());
-        if (summary.skipped > 0 || summary.truncated > 0) {
-            spdlog::warn("{} records skipped as invalid, {} truncated to --max-length",
-                         summary.skipped, summary.truncated);
+        if (summary.skipped > 0) {
+            spdlog::warn("{} invalid records skipped (see the warnings above)", summary.skipped);
+        }
+        if (summary.truncated > 0) {
+            spdlog::warn("{} proteins truncated to --max-length {}", summary.truncated,
+                         summary.max_length);
         }
         return 0;
     } catch (const std::invalid_argument& e) {
