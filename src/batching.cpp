@@ -19,9 +19,10 @@ std::vector<Batch> plan_batches(const std::vector<int64_t>& lengths, int64_t max
 
     std::vector<Batch> batches;
     for (const size_t i : order) {
+        // Longest first: the batch's first protein sets the padded width of every row.
         const bool fits =
-            !batches.empty() && static_cast<int64_t>(batches.back().items.size() + 1) *
-                                        (batches.back().longest + extra_tokens_per_sequence) <=
+            !batches.empty() && batches.back().padded_tokens(extra_tokens_per_sequence) +
+                                        batches.back().longest + extra_tokens_per_sequence <=
                                     max_tokens;
         if (!fits) {
             batches.push_back(Batch{{}, lengths[i]});

@@ -21,21 +21,25 @@ const std::vector<ModelFamily>& model_families() {
     return registry();
 }
 
-std::unique_ptr<Encoder> load_encoder(const std::filesystem::path& checkpoint,
-                                      const LoadOptions& options) {
+const ModelFamily& find_model_family(const std::filesystem::path& checkpoint) {
     if (!std::filesystem::exists(checkpoint)) {
         throw std::invalid_argument(checkpoint.string() + ": model checkpoint not found");
     }
     std::string formats;
     for (const ModelFamily& family : model_families()) {
         if (family.recognizes(checkpoint)) {
-            return family.load(checkpoint, options);
+            return family;
         }
         formats += "\n  " + family.name + ": " + family.formats;
     }
     throw std::invalid_argument(
         checkpoint.string() +
         ": not a checkpoint of any supported model; expected one of:" + formats);
+}
+
+std::unique_ptr<Encoder> load_encoder(const std::filesystem::path& checkpoint,
+                                      const LoadOptions& options) {
+    return find_model_family(checkpoint).load(checkpoint, options);
 }
 
 }  // namespace embed

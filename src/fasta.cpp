@@ -1,12 +1,15 @@
 #include "embed/fasta.h"
 
 #include <algorithm>
-#include <cctype>
 #include <cerrno>
 #include <cstring>
+#include <stdexcept>
+#include <string_view>
 #include <unistd.h>
 
 #include <zlib.h>
+
+#include "embed/util/text.h"
 
 namespace embed {
 namespace {
@@ -14,28 +17,15 @@ namespace {
 constexpr unsigned kGzipBufferBytes = 1u << 18;
 constexpr size_t kReadChunkBytes = 1u << 16;
 
-bool is_blank(char c) {
-    return c == ' ' || c == '\t' || c == '\v' || c == '\f';
-}
-
-std::string trim(const std::string& s) {
-    size_t begin = 0;
-    size_t end = s.size();
-    while (begin < end && is_blank(s[begin])) {
-        ++begin;
-    }
-    while (end > begin && is_blank(s[end - 1])) {
-        --end;
-    }
-    return s.substr(begin, end - begin);
-}
+// Editors on Windows start UTF-8 files with a byte-order mark.
+constexpr std::string_view kUtf8ByteOrderMark = "\xEF\xBB\xBF";
 
 }  // namespace
 
 // Lines from a file or stdin; zlib reads uncompressed input unchanged, so one path serves both.
 class FastaReader::Source {
 public:
-    explicit Source(const std::string& path) : path_(path) {
+    explicit Source(const std::string& path) {
         if (path == "-") {
             const int fd = ::dup(STDIN_FILENO);
             file_ = fd < 0 ? nullptr : gzdopen(fd, "rb");
@@ -85,20 +75,23 @@ public:
     }
 
 private:
+    // Read and decompression errors are not a bad record to skip: they end the run.
     bool fill(const std::string& name, size_t line_number) {
         const int got = gzread(file_, buffer_, kReadChunkBytes);
-        if (got < 0) {
-            int code = 0;
-            const char* message = gzerror(file_, &code);
-            throw InputError(name, line_number, "",
-                             std::string("read error (corrupt gzip data?): ") + message);
+        int code = Z_OK;
+        const char* message = gzerror(file_, &code);
+        // A truncated gzip stream reads to its end and then reports Z_BUF_ERROR.
+        if (got < 0 || (code != Z_OK && code != Z_STREAM_END)) {
+            throw std::runtime_error(name + ":" + std::to_string(line_number) +
+                                     ": cannot read the input (truncated or corrupt gzip "
+                                     "data?): " +
+                                     (code == Z_ERRNO ? std::strerror(errno) : message));
         }
         pos_ = 0;
         end_ = static_cast<size_t>(got);
         return got > 0;
     }
 
-    std::string path_;
     gzFile file_ = nullptr;
     char buffer_[kReadChunkBytes];
     size_t pos_ = 0;
@@ -131,13 +124,18 @@ std::optional<FastaRecord> FastaReader::next() {
     if (!checked_preamble_) {
         checked_preamble_ = true;
         size_t first_text_line = 0;
+        bool first_line = true;
         while (read_line(line)) {
+            if (first_line && line.rfind(kUtf8ByteOrderMark, 0) == 0) {
+                line.erase(0, kUtf8ByteOrderMark.size());
+            }
+            first_line = false;
             if (!line.empty() && line[0] == '>') {
                 pending_header_ = line;
                 pending_header_line_ = line_number_;
                 break;
             }
-            if (first_text_line == 0 && !trim(line).empty()) {
+            if (first_text_line == 0 && !trim_blanks(line).empty()) {
                 first_text_line = line_number_;
             }
         }
@@ -153,15 +151,14 @@ std::optional<FastaRecord> FastaReader::next() {
 
     FastaRecord record;
     record.header_line = pending_header_line_;
-    const std::string header = pending_header_->substr(1);
-    pending_header_.reset();
+    const std::string_view header = trim_blanks(std::string_view(*pending_header_).substr(1));
     size_t id_end = 0;
-    const std::string stripped = trim(header);
-    while (id_end < stripped.size() && !is_blank(stripped[id_end])) {
+    while (id_end < header.size() && !is_blank(header[id_end])) {
         ++id_end;
     }
-    record.id = stripped.substr(0, id_end);
-    record.description = trim(stripped.substr(id_end));
+    record.id = std::string(header.substr(0, id_end));
+    record.description = std::string(trim_blanks(header.substr(id_end)));
+    pending_header_.reset();
 
     while (read_line(line)) {
         if (!line.empty() && line[0] == '>') {

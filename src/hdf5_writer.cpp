@@ -68,8 +68,7 @@ std::string invalid_key_reason(const std::string& key) {
     return {};
 }
 
-Hdf5Writer::Hdf5Writer(const std::filesystem::path& path, bool per_residue, bool per_protein)
-    : path_(path) {
+Hdf5Writer::Hdf5Writer(const std::filesystem::path& path, OutputGroups groups) : path_(path) {
     h5::silence_library_errors();
     const h5::Handle access(H5Pcreate(H5P_FILE_ACCESS), H5Pclose, "file properties");
     // Groups in the compact/dense format of HDF5 1.8+, which scales to millions of members.
@@ -78,10 +77,10 @@ Hdf5Writer::Hdf5Writer(const std::filesystem::path& path, bool per_residue, bool
     file_ = h5::Handle(H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, access.id()), H5Fclose,
                        path.string() + ": cannot create");
     staging_ = create_group(file_.id(), kStagingGroup, false);
-    if (per_residue) {
+    if (groups.per_residue) {
         per_residue_ = create_group(file_.id(), kPerResidueGroup, true);
     }
-    if (per_protein) {
+    if (groups.per_protein) {
         per_protein_ = create_group(file_.id(), kPerProteinGroup, true);
     }
 }

@@ -1,7 +1,6 @@
 #include "embed/layers.h"
 
 #include <algorithm>
-#include <sstream>
 #include <stdexcept>
 
 namespace embed {
@@ -17,9 +16,10 @@ std::vector<int64_t> resolve_layers(const std::string& spec, int64_t num_layers)
         }
         return layers;
     }
-    std::stringstream items(spec);
-    std::string item;
-    while (std::getline(items, item, ',')) {
+    for (size_t start = 0; start <= spec.size();) {
+        const size_t comma = std::min(spec.find(',', start), spec.size());
+        const std::string item = spec.substr(start, comma - start);
+        start = comma + 1;
         const std::string range =
             "-" + std::to_string(num_layers + 1) + ".." + std::to_string(num_layers);
         int64_t layer = 0;

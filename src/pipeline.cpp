@@ -30,116 +30,6 @@ double seconds_since(Clock::time_point start) {
     return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
-// A record that passed validation, with the length it is embedded at.
-struct Protein {
-    FastaRecord record;
-    std::string key;
-    int64_t length = 0;
-};
-
-// Invalid records stop the run, or with --skip-invalid are logged, counted and left out.
-class InvalidRecords {
-public:
-    explicit InvalidRecords(bool skip) : skip_(skip) {}
-
-    void reject(const InputError& error) {
-        if (!skip_) {
-            throw error;
-        }
-        spdlog::warn("skipped: {}", error.what());
-        ++count_;
-    }
-    size_t count() const { return count_; }
-
-private:
-    bool skip_;
-    size_t count_ = 0;
-};
-
-std::vector<FastaRecord> read_records(const std::string& input, InvalidRecords& invalid) {
-    FastaReader reader(input);
-    std::vector<FastaRecord> records;
-    while (true) {
-        try {
-            std::optional<FastaRecord> record = reader.next();
-            if (!record) {
-                return records;
-            }
-            records.push_back(std::move(*record));
-        } catch (const InputError& error) {
-            invalid.reject(error);
-        }
-    }
-}
-
-std::string describe_character(char c) {
-    const auto byte = static_cast<unsigned char>(c);
-    if (byte >= 0x21 && byte < 0x7F) {
-        return std::string("'") + c + "'";
-    }
-    static constexpr char kHex[] = "0123456789ABCDEF";
-    return std::string("byte 0x") + kHex[byte >> 4] + kHex[byte & 15];
-}
-
-// Checks each record against the model and the output layout, and applies --max-length.
-std::vector<Protein> select_proteins(std::vector<FastaRecord> records, const std::string& file,
-                                     const Encoder& encoder, const EmbedOptions& options,
-                                     int64_t max_length, InvalidRecords& invalid,
-                                     RunSummary& summary) {
-    std::vector<Protein> proteins;
-    std::unordered_map<std::string, size_t> first_line_of_id;
-    std::unordered_map<std::string, std::string> id_of_key;
-    size_t lowercase = 0;
-    for (FastaRecord& record : records) {
-        const auto reject = [&](const std::string& problem) {
-            invalid.reject(InputError(file, record.header_line, record.id, problem));
-        };
-        const size_t bad = encoder.find_invalid_residue(record.residues);
-        if (bad != std::string::npos) {
-            reject("residue " + describe_character(record.residues[bad]) + " at position " +
-                   std::to_string(bad + 1) + " (line " +
-                   std::to_string(record.line_of_residue(bad)) + ") is not in the " +
-                   encoder.info().family + " alphabet (" + encoder.alphabet_description() + ")");
-            continue;
-        }
-        const auto [previous, unique_id] = first_line_of_id.emplace(record.id, record.header_line);
-        if (!unique_id) {
-            reject("duplicate id; first seen at line " + std::to_string(previous->second));
-            continue;
-        }
-        std::string key = dataset_key(record.id);
-        if (const std::string reason = invalid_key_reason(key); !reason.empty()) {
-            reject(reason);
-            continue;
-        }
-        const auto [other, unique_key] = id_of_key.emplace(key, record.id);
-        if (!unique_key) {
-            reject("its output key '" + key + "' ('/' becomes '_') collides with record '" +
-                   other->second + "'");
-            continue;
-        }
-        auto length = static_cast<int64_t>(record.residues.size());
-        if (length > max_length) {
-            if (options.long_policy == LongPolicy::error) {
-                reject(std::to_string(length) + " residues is longer than --max-length " +
-                       std::to_string(max_length) + " (use --long truncate to embed the first " +
-                       std::to_string(max_length) + ")");
-                continue;
-            }
-            spdlog::warn("{}:{}: record '{}': {} residues, truncated to the first {}", file,
-                         record.header_line, record.id, length, max_length);
-            length = max_length;
-            ++summary.truncated;
-        }
-        lowercase += record.lowercase;
-        proteins.push_back(Protein{std::move(record), std::move(key), length});
-    }
-    if (lowercase > 0) {
-        spdlog::info("{} lower-case residues were read as upper case", lowercase);
-    }
-    return proteins;
-}
-
 // SHA-256 of the weights, computed while the model runs; abandoned if the run fails.
 class BackgroundChecksum {
 public:
@@ -176,20 +66,6 @@ void check_against_card(const ModelInfo& info) {
 
 }  // namespace
 
-LongPolicy parse_long_policy(const std::string& name) {
-    if (name == "truncate") {
-        return LongPolicy::truncate;
-    }
-    if (name == "error") {
-        return LongPolicy::error;
-    }
-    throw std::invalid_argument("--long: '" + name + "' is not one of truncate, error");
-}
-
-std::string to_string(LongPolicy policy) {
-    return policy == LongPolicy::truncate ? "truncate" : "error";
-}
-
 RunSummary embed_fasta(const EmbedOptions& options) {
     const auto start = Clock::now();
     RunSummary summary;
@@ -206,6 +82,16 @@ RunSummary embed_fasta(const EmbedOptions& options) {
     const std::string file = options.input == "-" ? "<stdin>" : options.input;
     std::vector<FastaRecord> records = read_records(options.input, invalid);
     spdlog::info("read {} records from {}", records.size(), file);
+    size_t lowercase = 0;
+    for (const FastaRecord& record : records) {
+        lowercase += record.lowercase;
+    }
+    if (lowercase > 0) {
+        spdlog::info("{} lower-case residues were read as upper case", lowercase);
+    }
+    const ModelFamily& family = find_model_family(options.model);
+    std::vector<Protein> proteins =
+        validate_records(std::move(records), file, family.alphabet, invalid);
 
     const torch::Device device = select_device(options.device);
     const int threads = options.threads > 0 ? options.threads : available_cpus();
@@ -213,7 +99,7 @@ RunSummary embed_fasta(const EmbedOptions& options) {
     spdlog::info("device {}, {} CPU threads", device.str(), threads);
 
     const auto load_start = Clock::now();
-    std::unique_ptr<Encoder> encoder = load_encoder(options.model, LoadOptions{device});
+    const std::unique_ptr<Encoder> encoder = family.load(options.model, LoadOptions{device});
     const ModelInfo& info = encoder->info();
     spdlog::info("model {} ({}, {}, {} layers, width {}, {:.3g}M parameters) loaded in {:.1f} s",
                  info.name, info.family, info.format, info.num_layers, info.embed_dim,
@@ -230,9 +116,7 @@ RunSummary embed_fasta(const EmbedOptions& options) {
                      *info.max_residues, max_length);
         max_length = *info.max_residues;
     }
-
-    const std::vector<Protein> proteins =
-        select_proteins(std::move(records), file, *encoder, options, max_length, invalid, summary);
+    summary.truncated = limit_lengths(proteins, file, max_length, options.long_policy, invalid);
     summary.skipped = invalid.count();
     if (proteins.empty()) {
         throw InputError(file, 0, "", "no proteins to embed");
@@ -250,9 +134,12 @@ RunSummary embed_fasta(const EmbedOptions& options) {
                  summary.residues, batches.size(), options.max_tokens);
 
     const auto embed_start = Clock::now();
-    Hdf5Writer writer(output.temporary_path(), options.per_residue, options.per_protein);
+    Hdf5Writer writer(output.temporary_path(),
+                      OutputGroups{options.per_residue, options.per_protein});
     Progress progress(proteins.size(), summary.residues);
-    const EncodeRequest request{layers, options.pooling == Pooling::bos};
+    EncodeRequest request;
+    request.layers = layers;
+    request.bos = options.pooling == Pooling::bos;
     for (const Batch& batch : batches) {
         std::vector<std::string_view> residues_B;
         for (const size_t i : batch.items) {

@@ -26,7 +26,7 @@ torch::Device select_device(const std::string& spec) {
     if (spec == "cpu") {
         return torch::kCPU;
     }
-    static const std::regex kCuda(R"(cuda(:(\d+))?)");
+    static const std::regex kCuda(R"(cuda(:(\d{1,4}))?)");
     std::smatch match;
     if (!std::regex_match(spec, match, kCuda)) {
         throw std::invalid_argument("--device: '" + spec +

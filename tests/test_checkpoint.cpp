@@ -123,6 +123,19 @@ TEST(TorchFile, TruncatedAndForeignFilesGiveClearErrors) {
     EXPECT_TRUE(contains(error_of([&] { TorchFile{dir / "absent.pt"}; }), "cannot open"));
 }
 
+TEST(TorchFile, HostileArchivesAreRejectedNotCrashedOn) {
+    const std::pair<const char*, const char*> cases[] = {
+        {"forged_storage.pt", "malformed torch._utils._rebuild_tensor_v2 call"},
+        {"past_storage.pt", "reaches past its storage of 4 elements"},
+        {"overflowing_size.pt", "tensor size overflows"},
+    };
+    for (const auto& [file, expected] : cases) {
+        const std::string message = error_of([&] { TorchFile{data_file(file)}; });
+        EXPECT_TRUE(contains(message, expected)) << file << ": " << message;
+        EXPECT_TRUE(contains(message, data_file(file).string())) << message;
+    }
+}
+
 // A safetensors file from a hand-written header: 8-byte header length, JSON header, data.
 void write_raw_safetensors(const std::filesystem::path& path, const std::string& header,
                            const std::string& data) {

@@ -1,4 +1,6 @@
-// End-to-end: the `embed` executable on the upstream fixtures, its HDF5 read back.
+// End-to-end: the `embed` executable, its HDF5 read back. Most tests run on the tiny ESM-2 in
+// tests/data (the upstream fixture re-saved as a Hugging Face pytorch_model.bin); those that
+// compare values with the upstream Python need ../shared/testdata.
 #include <fstream>
 
 #include "embed/util/hdf5.h"
@@ -11,6 +13,8 @@ namespace {
 
 namespace fs = std::filesystem;
 using testing::contains;
+using testing::kBatchingTolerance;
+using testing::kParityTolerance;
 using testing::max_abs_diff;
 using testing::read_tensor;
 using testing::run_embed;
@@ -19,14 +23,19 @@ using testing::testdata;
 using testing::write_file;
 
 constexpr int kBadInput = 2;
-constexpr double kParityTolerance = 1e-4;
-constexpr double kBatchingTolerance = 1e-5;
 
 std::string esm2_pt() {
     return testdata("esm2_tiny/esm2_tiny.pt").string();
 }
 std::string fixture_fasta() {
     return testdata("esm2_tiny/input.fasta").string();
+}
+// The same random weights as esm2_tiny, committed with the tests.
+std::string local_model() {
+    return testing::data_file("esm2_tiny_pytorch_bin").string();
+}
+std::string example_fasta() {
+    return (fs::path(EMBED_SOURCE_DIR) / "examples/proteins.fasta").string();
 }
 
 std::string read_all(const fs::path& path) {
@@ -36,15 +45,21 @@ std::string read_all(const fs::path& path) {
 
 class Cli : public ::testing::Test {
 protected:
-    void SetUp() override {
-        REQUIRE_SHARED_TESTDATA();
-        h5::silence_library_errors();
-    }
+    void SetUp() override { h5::silence_library_errors(); }
     TempDir dir_;
     fs::path out_ = dir_ / "out.h5";
 };
 
-TEST_F(Cli, LayoutAttributesAndValues) {
+// Compares values with expected.h5 from the upstream Python.
+class CliParity : public Cli {
+protected:
+    void SetUp() override {
+        REQUIRE_SHARED_TESTDATA();
+        Cli::SetUp();
+    }
+};
+
+TEST_F(CliParity, LayoutAttributesAndValues) {
     const auto result =
         run_embed(fixture_fasta() + " -o " + out_.string() + " -m " + esm2_pt() + " --layers all");
     ASSERT_EQ(result.status, 0) << result.output;
@@ -94,7 +109,7 @@ TEST_F(Cli, LayoutAttributesAndValues) {
     EXPECT_TRUE(contains(h5::read_string_attribute(root, "command_line"), "--layers all"));
 }
 
-TEST_F(Cli, DefaultIsLastLayerAndHuggingFaceMatches) {
+TEST_F(CliParity, DefaultIsLastLayerAndHuggingFaceMatches) {
     const auto result = run_embed(fixture_fasta() + " -o " + out_.string() + " -m " +
                                   testdata("esm2_tiny/hf").string() + " --threads 1");
     ASSERT_EQ(result.status, 0) << result.output;
@@ -115,7 +130,7 @@ TEST_F(Cli, DefaultIsLastLayerAndHuggingFaceMatches) {
               kParityTolerance);
 }
 
-TEST_F(Cli, BosPooling) {
+TEST_F(CliParity, BosPooling) {
     ASSERT_EQ(run_embed(fixture_fasta() + " -o " + out_.string() + " -m " + esm2_pt() +
                         " --pooling bos --no-per-residue")
                   .status,
@@ -130,14 +145,14 @@ TEST_F(Cli, BosPooling) {
 }
 
 TEST_F(Cli, NoPerProteinAndNothingAtAll) {
-    ASSERT_EQ(run_embed(fixture_fasta() + " -o " + out_.string() + " -m " + esm2_pt() +
+    ASSERT_EQ(run_embed(example_fasta() + " -o " + out_.string() + " -m " + local_model() +
                         " --no-per-protein")
                   .status,
               0);
     const h5::Handle file = h5::open_file(out_.string());
     EXPECT_LT(H5Lexists(file.id(), "per_protein", H5P_DEFAULT), 1);
-    const auto none = run_embed(fixture_fasta() + " -o " + (dir_ / "none.h5").string() + " -m " +
-                                esm2_pt() + " --no-per-protein --no-per-residue");
+    const auto none = run_embed(example_fasta() + " -o " + (dir_ / "none.h5").string() + " -m " +
+                                local_model() + " --no-per-protein --no-per-residue");
     EXPECT_EQ(none.status, kBadInput);
     EXPECT_TRUE(contains(none.output, "nothing to write")) << none.output;
 }
@@ -145,7 +160,7 @@ TEST_F(Cli, NoPerProteinAndNothingAtAll) {
 TEST_F(Cli, PackedBatchesEqualOneByOne) {
     const fs::path packed = dir_ / "packed.h5";
     const fs::path single = dir_ / "single.h5";
-    const std::string common = fixture_fasta() + " -m " + esm2_pt() + " --layers all";
+    const std::string common = example_fasta() + " -m " + local_model() + " --layers all";
     const auto packed_run = run_embed(common + " -o " + packed.string() + " --max-tokens 100000");
     ASSERT_EQ(packed_run.status, 0);
     EXPECT_TRUE(contains(packed_run.output, "in 1 batches")) << packed_run.output;
@@ -165,28 +180,74 @@ TEST_F(Cli, PackedBatchesEqualOneByOne) {
     }
 }
 
+TEST_F(Cli, LayersAreStoredInTheOrderGiven) {
+    const auto result = run_embed(example_fasta() + " -o " + out_.string() + " -m " +
+                                  local_model() + " --layers -1,0");
+    ASSERT_EQ(result.status, 0) << result.output;
+    const h5::Handle file = h5::open_file(out_.string());
+    EXPECT_EQ(h5::read_int_array_attribute(file.id(), "layers"), (std::vector<int64_t>{2, 0}));
+    const torch::Tensor both = read_tensor(file.id(), "per_residue/sp|P01308|INS_HUMAN");
+    EXPECT_EQ(both.sizes(), (std::vector<int64_t>{2, 30, 32}));
+    EXPECT_EQ(read_tensor(file.id(), "per_protein/sp|P01308|INS_HUMAN").sizes(),
+              (std::vector<int64_t>{2, 32}));
+
+    const fs::path last_only = dir_ / "last.h5";
+    ASSERT_EQ(
+        run_embed(example_fasta() + " -o " + last_only.string() + " -m " + local_model()).status,
+        0);
+    const h5::Handle last = h5::open_file(last_only.string());
+    EXPECT_EQ(max_abs_diff(both[0], read_tensor(last.id(), "per_residue/sp|P01308|INS_HUMAN")),
+              0.0);
+}
+
+TEST_F(Cli, InterruptedRunLeavesNoFileBehind) {
+    std::string fasta;
+    for (int i = 0; i < 3000; ++i) {
+        fasta += ">p" + std::to_string(i) + "\n" + std::string(300, 'A') + "\n";
+    }
+    write_file(dir_ / "many.fasta", fasta);
+    // Start a run, wait for its temporary output to appear, then interrupt it.
+    const std::string script =
+        "sh -c '" + std::string(EMBED_EXECUTABLE) + " " + (dir_ / "many.fasta").string() + " -o " +
+        out_.string() + " -m " + local_model() + " -q & pid=$!; " +
+        "for i in $(seq 200); do ls -a " + dir_.path().string() +
+        " | grep -q partial && break; sleep 0.05; done; kill -INT $pid; wait $pid; echo status=$?'";
+    FILE* pipe = ::popen(script.c_str(), "r");
+    ASSERT_NE(pipe, nullptr);
+    std::string output;
+    char buffer[256];
+    while (std::fgets(buffer, sizeof buffer, pipe) != nullptr) {
+        output += buffer;
+    }
+    ::pclose(pipe);
+    EXPECT_TRUE(contains(output, "status=130")) << output << " (killed by SIGINT)";
+    for (const auto& entry : fs::directory_iterator(dir_.path())) {
+        EXPECT_EQ(entry.path().filename(), "many.fasta") << "left behind: " << entry.path();
+    }
+}
+
 TEST_F(Cli, StandardInputAndGzipGiveTheSameResult) {
     const fs::path from_file = dir_ / "file.h5";
     const fs::path from_stdin = dir_ / "stdin.h5";
     const fs::path from_gzip = dir_ / "gzip.h5";
-    const std::string model = " -m " + esm2_pt();
-    ASSERT_EQ(run_embed(fixture_fasta() + " -o " + from_file.string() + model).status, 0);
-    ASSERT_EQ(run_embed("- -o " + from_stdin.string() + model + " < " + fixture_fasta()).status, 0);
+    const std::string model = " -m " + local_model();
+    ASSERT_EQ(run_embed(example_fasta() + " -o " + from_file.string() + model).status, 0);
+    ASSERT_EQ(run_embed("- -o " + from_stdin.string() + model + " < " + example_fasta()).status, 0);
     ASSERT_EQ(
-        std::system(("gzip -c " + fixture_fasta() + " > " + (dir_ / "in.fa.gz").string()).c_str()),
+        std::system(("gzip -c " + example_fasta() + " > " + (dir_ / "in.fa.gz").string()).c_str()),
         0);
     ASSERT_EQ(run_embed((dir_ / "in.fa.gz").string() + " -o " + from_gzip.string() + model).status,
               0);
     const h5::Handle a = h5::open_file(from_file.string());
     for (const fs::path& other : {from_stdin, from_gzip}) {
         const h5::Handle b = h5::open_file(other.string());
-        EXPECT_EQ(max_abs_diff(read_tensor(a.id(), "per_residue/crambin"),
-                               read_tensor(b.id(), "per_residue/crambin")),
+        EXPECT_EQ(max_abs_diff(read_tensor(a.id(), "per_residue/sp|P01542|CRAM_CRAAB"),
+                               read_tensor(b.id(), "per_residue/sp|P01542|CRAM_CRAAB")),
                   0.0);
     }
 }
 
-TEST_F(Cli, LowercaseIsUpperCasedAndCounted) {
+TEST_F(CliParity, LowercaseIsUpperCasedAndCounted) {
     write_file(dir_ / "lower.fasta", ">melittin\ngigavlkvlttglpalISWIKRKRQQ\n");
     const auto result =
         run_embed((dir_ / "lower.fasta").string() + " -o " + out_.string() + " -m " + esm2_pt());
@@ -200,22 +261,22 @@ TEST_F(Cli, LowercaseIsUpperCasedAndCounted) {
 }
 
 TEST_F(Cli, LongProteinsAreTruncatedWithAWarningOrRejected) {
-    const auto truncated = run_embed(fixture_fasta() + " -o " + out_.string() + " -m " + esm2_pt() +
-                                     " --max-length 40");
+    const auto truncated = run_embed(example_fasta() + " -o " + out_.string() + " -m " +
+                                     local_model() + " --max-length 40");
     ASSERT_EQ(truncated.status, 0) << truncated.output;
-    EXPECT_TRUE(
-        contains(truncated.output, "record 'GFP_N': 100 residues, truncated to the first 40"))
+    EXPECT_TRUE(contains(truncated.output,
+                         "record 'sp|P42212|GFP_AEQVI': 100 residues, truncated to the first 40"))
         << truncated.output;
     const h5::Handle file = h5::open_file(out_.string());
-    EXPECT_EQ(read_tensor(file.id(), "per_residue/GFP_N").size(0), 40);
-    const h5::Handle gfp = h5::open_dataset(file.id(), "per_residue/GFP_N");
+    EXPECT_EQ(read_tensor(file.id(), "per_residue/sp|P42212|GFP_AEQVI").size(0), 40);
+    const h5::Handle gfp = h5::open_dataset(file.id(), "per_residue/sp|P42212|GFP_AEQVI");
     EXPECT_EQ(h5::read_int_attribute(gfp.id(), "length"), 40);
     EXPECT_EQ(h5::read_int_attribute(gfp.id(), "original_length"), 100);
-    EXPECT_EQ(read_tensor(file.id(), "per_residue/melittin").size(0), 26);
+    EXPECT_EQ(read_tensor(file.id(), "per_residue/sp|P01501|MEL_APIME").size(0), 26);
 
     const fs::path rejected_out = dir_ / "rejected.h5";
-    const auto rejected = run_embed(fixture_fasta() + " -o " + rejected_out.string() + " -m " +
-                                    esm2_pt() + " --max-length 40 --long error");
+    const auto rejected = run_embed(example_fasta() + " -o " + rejected_out.string() + " -m " +
+                                    local_model() + " --max-length 40 --long error");
     EXPECT_EQ(rejected.status, kBadInput);
     EXPECT_TRUE(contains(rejected.output,
                          ":1: record 'sp|P0CG48|UBC_HUMAN': 76 residues is longer than "
@@ -240,15 +301,16 @@ TEST_P(CliBadInput, FailsNamingFileLineAndRecordAndWritesNothing) {
     const fs::path fasta = dir_ / "bad.fasta";
     write_file(fasta, GetParam().fasta);
     write_file(out_, "previous results");
-    const auto result = run_embed(fasta.string() + " -o " + out_.string() + " -m " + esm2_pt());
+    const auto result = run_embed(fasta.string() + " -o " + out_.string() + " -m " + local_model());
     EXPECT_EQ(result.status, kBadInput) << result.output;
     EXPECT_TRUE(contains(result.output, fasta.string() + GetParam().message)) << result.output;
+    EXPECT_FALSE(contains(result.output, "loaded in")) << "input is checked before the model loads";
     EXPECT_EQ(read_all(out_), "previous results") << "an existing output must stay untouched";
     EXPECT_EQ(std::distance(fs::directory_iterator(dir_.path()), fs::directory_iterator()), 2)
         << "no temporary file may be left behind";
 
     const fs::path fresh = dir_ / "fresh.h5";
-    EXPECT_EQ(run_embed(fasta.string() + " -o " + fresh.string() + " -m " + esm2_pt()).status,
+    EXPECT_EQ(run_embed(fasta.string() + " -o " + fresh.string() + " -m " + local_model()).status,
               kBadInput);
     EXPECT_FALSE(fs::exists(fresh));
 }
@@ -256,8 +318,8 @@ TEST_P(CliBadInput, FailsNamingFileLineAndRecordAndWritesNothing) {
 TEST_P(CliBadInput, SkipInvalidKeepsTheGoodRecords) {
     const fs::path fasta = dir_ / "bad.fasta";
     write_file(fasta, GetParam().fasta + ">good\nMKTAYIAK\n");
-    const auto result =
-        run_embed(fasta.string() + " -o " + out_.string() + " -m " + esm2_pt() + " --skip-invalid");
+    const auto result = run_embed(fasta.string() + " -o " + out_.string() + " -m " + local_model() +
+                                  " --skip-invalid");
     ASSERT_EQ(result.status, 0) << result.output;
     EXPECT_TRUE(contains(result.output, "skipped: " + fasta.string() + GetParam().message))
         << result.output;
@@ -275,7 +337,7 @@ INSTANTIATE_TEST_SUITE_P(
                  ":3: record 'b': header without a sequence"},
         BadInput{"TextBeforeHeader", "MKT\n>a\nMKT\n", ":1: text before the first '>' header"},
         BadInput{"InvalidCharacter", ">a\nMKT\n>b\nMKTL\nAAJA\n",
-                 ":3: record 'b': residue 'J' at position 7 (line 5) is not in the ESM-2 alphabet"},
+                 ":3: record 'b': residue 'J' at position 7 (line 5) is not in the ESM alphabet"},
         BadInput{"Digit", ">a\nMK1T\n", ":1: record 'a': residue '1' at position 3 (line 2)"},
         BadInput{"DuplicateId", ">a\nMKT\n>a second\nLLV\n",
                  ":3: record 'a': duplicate id; first seen at line 1"},
@@ -286,8 +348,8 @@ INSTANTIATE_TEST_SUITE_P(
 
 TEST_F(Cli, EmptyInputIsAnError) {
     write_file(dir_ / "empty.fasta", "");
-    const auto result =
-        run_embed((dir_ / "empty.fasta").string() + " -o " + out_.string() + " -m " + esm2_pt());
+    const auto result = run_embed((dir_ / "empty.fasta").string() + " -o " + out_.string() +
+                                  " -m " + local_model());
     EXPECT_EQ(result.status, kBadInput);
     EXPECT_TRUE(contains(result.output, "no proteins to embed")) << result.output;
     EXPECT_FALSE(fs::exists(out_));
@@ -295,28 +357,28 @@ TEST_F(Cli, EmptyInputIsAnError) {
 
 TEST_F(Cli, ModelProblemsAreReportedAndWriteNothing) {
     const auto missing =
-        run_embed(fixture_fasta() + " -o " + out_.string() + " -m /nonexistent.pt");
+        run_embed(example_fasta() + " -o " + out_.string() + " -m /nonexistent.pt");
     EXPECT_EQ(missing.status, kBadInput);
     EXPECT_TRUE(contains(missing.output, "/nonexistent.pt: model checkpoint not found"));
 
-    const std::string good = read_all(esm2_pt());
+    const std::string good = read_all(local_model() + "/pytorch_model.bin");
     write_file(dir_ / "cut.pt", good.substr(0, good.size() / 2));
     const auto cut =
-        run_embed(fixture_fasta() + " -o " + out_.string() + " -m " + (dir_ / "cut.pt").string());
+        run_embed(example_fasta() + " -o " + out_.string() + " -m " + (dir_ / "cut.pt").string());
     EXPECT_EQ(cut.status, 1);
     EXPECT_TRUE(contains(cut.output, "cut.pt: not a readable zip archive")) << cut.output;
     EXPECT_FALSE(fs::exists(out_));
 }
 
 TEST_F(Cli, BadFlagsAreUsageErrors) {
-    const std::string base = fixture_fasta() + " -o " + out_.string() + " -m " + esm2_pt();
+    const std::string base = example_fasta() + " -o " + out_.string() + " -m " + local_model();
     for (const std::string flags : {"--layers 3", "--layers x", "--pooling max", "--long skip",
                                     "--max-tokens 0", "--device tpu", "--bogus"}) {
         const auto result = run_embed(base + " " + flags);
         EXPECT_EQ(result.status, kBadInput) << flags << "\n" << result.output;
         EXPECT_FALSE(fs::exists(out_)) << flags;
     }
-    const auto no_dir = run_embed(fixture_fasta() + " -o /nonexistent/out.h5 -m " + esm2_pt());
+    const auto no_dir = run_embed(example_fasta() + " -o /nonexistent/out.h5 -m " + local_model());
     EXPECT_NE(no_dir.status, 0);
     EXPECT_TRUE(contains(no_dir.output, "/nonexistent")) << no_dir.output;
 }
@@ -325,8 +387,8 @@ TEST_F(Cli, ExplicitCudaWithoutCudaIsAnError) {
     if (torch::cuda::is_available()) {
         GTEST_SKIP() << "a GPU is present";
     }
-    const auto result =
-        run_embed(fixture_fasta() + " -o " + out_.string() + " -m " + esm2_pt() + " --device cuda");
+    const auto result = run_embed(example_fasta() + " -o " + out_.string() + " -m " +
+                                  local_model() + " --device cuda");
     EXPECT_EQ(result.status, kBadInput);
     EXPECT_TRUE(contains(result.output, "CUDA is not available")) << result.output;
 }

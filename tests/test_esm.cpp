@@ -5,6 +5,7 @@
 #include "embed/fasta.h"
 #include "embed/pooling.h"
 #include "embed/util/hdf5.h"
+#include "models/esm/alphabet.h"
 #include "models/esm/checkpoint.h"
 
 #include "test_support.h"
@@ -12,14 +13,11 @@
 namespace embed {
 namespace {
 
+using testing::kBatchingTolerance;
+using testing::kParityTolerance;
 using testing::max_abs_diff;
 using testing::read_tensor;
 using testing::testdata;
-
-// The parity bound the project holds itself to; fp32 agreement is about 1e-6.
-constexpr double kParityTolerance = 1e-4;
-// A protein's embedding must not depend on what it was batched with.
-constexpr double kBatchingTolerance = 1e-5;
 
 struct Fixture {
     std::string model;       // group in expected.h5
@@ -154,12 +152,22 @@ TEST(EsmCheckpoint, ModelInfo) {
 }
 
 TEST(EsmAlphabet, AcceptsTheModelsResiduesOnly) {
+    EXPECT_EQ(esm::find_invalid_residue("ACDEFGHIKLMNPQRSTVWYXBUZO.-"), std::string::npos);
+    EXPECT_EQ(esm::find_invalid_residue("MKJL"), 2u);
+    EXPECT_EQ(esm::find_invalid_residue("MK*"), 2u);
+    EXPECT_EQ(esm::find_invalid_residue("mk"), 0u);  // the reader upper-cases
+}
+
+TEST(EsmAlphabet, TokensAreFairEsmsWithBosEosAndPadding) {
+    const torch::Tensor tokens = esm::tokenize({"MK", "L"});
+    EXPECT_TRUE(torch::equal(tokens, torch::tensor({{0, 20, 15, 2}, {0, 4, 2, 1}})));
+}
+
+TEST(EsmAlphabet, IsTheFamilysAlphabet) {
     REQUIRE_SHARED_TESTDATA();
-    const auto encoder = load_encoder(testdata("esm2_tiny/esm2_tiny.pt"), LoadOptions{});
-    EXPECT_EQ(encoder->find_invalid_residue("ACDEFGHIKLMNPQRSTVWYXBUZO.-"), std::string::npos);
-    EXPECT_EQ(encoder->find_invalid_residue("MKJL"), 2u);
-    EXPECT_EQ(encoder->find_invalid_residue("MK*"), 2u);
-    EXPECT_EQ(encoder->find_invalid_residue("mk"), 0u);  // the reader upper-cases
+    const ModelFamily& family = find_model_family(testdata("esm2_tiny/esm2_tiny.pt"));
+    EXPECT_EQ(family.name, "ESM");
+    EXPECT_EQ(family.alphabet.find_invalid("MKTJ"), 3u);
 }
 
 // The Hugging Face hub cache layout, with the weights split into shards and an index.

@@ -60,6 +60,12 @@ TEST(Fasta, TrailingStopAndLowercase) {
     EXPECT_EQ(records[1].lowercase, 0u);
 }
 
+TEST(Fasta, Utf8ByteOrderMarkIsIgnored) {
+    const auto records = parse("\xEF\xBB\xBF>A\r\nMK\r\n");
+    ASSERT_EQ(records.size(), 1u);
+    EXPECT_EQ(records[0].id, "A");
+}
+
 TEST(Fasta, LastLineWithoutNewline) {
     const auto records = parse(">A\nMK\nTL");
     ASSERT_EQ(records.size(), 1u);

@@ -34,7 +34,7 @@ TEST(Hdf5Writer, ProteinsAppearInIndexOrderWhateverTheWriteOrder) {
     TempDir dir;
     const auto path = dir / "out.h5";
     {
-        Hdf5Writer writer(path, true, true);
+        Hdf5Writer writer(path, OutputGroups{});
         writer.write(2, protein("c", 1, 3, 2.f));
         writer.write(0, protein("a/1", 1, 5, 0.f));
         writer.write(1, protein("b", 1, 1, 1.f));
@@ -68,7 +68,7 @@ TEST(Hdf5Writer, SeveralLayersKeepTheLayerAxisAndTruncationIsRecorded) {
     TempDir dir;
     const auto path = dir / "out.h5";
     {
-        Hdf5Writer writer(path, true, false);
+        Hdf5Writer writer(path, OutputGroups{true, false});
         ProteinEmbedding p = protein("x", 3, 2, 1.f);
         p.original_length = 7;
         writer.write(0, p);
@@ -84,7 +84,7 @@ TEST(Hdf5Writer, SeveralLayersKeepTheLayerAxisAndTruncationIsRecorded) {
 
 TEST(Hdf5Writer, GapsAndRepeatsAreProgrammingErrors) {
     TempDir dir;
-    Hdf5Writer writer(dir / "out.h5", true, true);
+    Hdf5Writer writer(dir / "out.h5", OutputGroups{});
     writer.write(1, protein("b", 1, 1, 1.f));
     EXPECT_THROW(writer.write(1, protein("b", 1, 1, 1.f)), std::logic_error);
     EXPECT_THROW(writer.finish(attributes()), std::logic_error);

@@ -22,7 +22,7 @@ TEST(Layers, ListKeepsOrderAndCountsNegativesFromTheEnd) {
 }
 
 TEST(Layers, RejectsOutOfRangeDuplicatesAndJunk) {
-    for (const char* bad : {"7", "-8", "1,1", "-1,6", "x", "1,,2", "1.5", ","}) {
+    for (const char* bad : {"7", "-8", "1,1", "-1,6", "x", "1,,2", "1.5", ",", "1,", ",1"}) {
         EXPECT_THROW(resolve_layers(bad, 6), std::invalid_argument) << bad;
     }
 }

@@ -10,6 +10,11 @@
 
 namespace embed::testing {
 
+/// Agreement with the upstream Python the project holds itself to (fp32 reaches about 1e-6).
+constexpr double kParityTolerance = 1e-4;
+/// A protein's embedding must not depend on what it was batched with.
+constexpr double kBatchingTolerance = 1e-5;
+
 /// ../shared beside the repository (or $EMBED_SHARED_DIR): fixtures from the upstream Python.
 std::filesystem::path shared_dir();
 bool have_shared_testdata();

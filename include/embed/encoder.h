@@ -13,6 +13,8 @@
 
 #include <torch/torch.h>
 
+#include "embed/alphabet.h"
+
 namespace embed {
 
 /// Facts about a loaded model that the rest of the tool needs.
@@ -52,11 +54,7 @@ public:
     virtual ~Encoder() = default;
 
     virtual const ModelInfo& info() const = 0;
-    /// Index of the first residue this model cannot read, or npos when all are valid.
-    virtual size_t find_invalid_residue(std::string_view residues) const = 0;
-    /// The residues the model reads, for error messages.
-    virtual std::string alphabet_description() const = 0;
-    /// Embeds a batch of proteins (upper-case residues, already within max_residues). The
+    /// Embeds a batch of proteins (residues in the family's alphabet, within max_residues). The
     /// result for a protein does not depend on the other proteins in the batch.
     virtual EncodedBatch encode(const std::vector<std::string_view>& residues_B,
                                 const EncodeRequest& request) = 0;
@@ -66,20 +64,26 @@ struct LoadOptions {
     torch::Device device = torch::kCPU;
 };
 
-/// Loads a checkpoint of any registered family. `checkpoint` is a file or directory as users
-/// download it; the family is recognised from its contents.
-std::unique_ptr<Encoder> load_encoder(const std::filesystem::path& checkpoint,
-                                      const LoadOptions& options);
-
-/// A model family: how to recognise its checkpoints and how to load them.
+/// A model family: how to recognise its checkpoints, what input it reads, how to load it.
 struct ModelFamily {
     std::string name;
-    /// Whether `checkpoint` is this family's. May throw if the files are unreadable.
-    std::function<bool(const std::filesystem::path&)> recognizes;
-    std::function<std::unique_ptr<Encoder>(const std::filesystem::path&, const LoadOptions&)> load;
     /// Checkpoint formats, for the message when no family recognises a path.
     std::string formats;
+    Alphabet alphabet;
+    /// Whether `checkpoint` is this family's, from a cheap look at the files (names, magic
+    /// numbers, config.json); the weights are not read.
+    std::function<bool(const std::filesystem::path&)> recognizes;
+    /// Reads the checkpoint; throws std::runtime_error naming the file and the problem.
+    std::function<std::unique_ptr<Encoder>(const std::filesystem::path&, const LoadOptions&)> load;
 };
+
+/// The family whose checkpoint `checkpoint` is (a file or directory as users download it).
+/// Throws std::invalid_argument when the path is missing or no family recognises it.
+const ModelFamily& find_model_family(const std::filesystem::path& checkpoint);
+
+/// find_model_family(checkpoint).load(checkpoint, options)
+std::unique_ptr<Encoder> load_encoder(const std::filesystem::path& checkpoint,
+                                      const LoadOptions& options);
 
 /// Adds a family to the registry; returns true so it can initialise a static.
 bool register_model_family(ModelFamily family);

@@ -29,7 +29,9 @@ private:
 
 /// Reads records one at a time. Structural problems (text before the first header, a header
 /// without an id, a record without residues) throw InputError after the offending record has
-/// been consumed, so a caller may log it and go on to the next record.
+/// been consumed, so a caller may log it and go on to the next record. A file that cannot be
+/// read (I/O error, truncated or corrupt gzip) throws std::runtime_error: no record after it
+/// can be trusted.
 class FastaReader {
 public:
     /// `path` "-" reads standard input; gzip input is detected from its content.

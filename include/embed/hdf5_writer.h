@@ -49,10 +49,16 @@ struct ProteinEmbedding {
     torch::Tensor per_protein_ND;   ///< (layers, D) float32, or undefined when not written
 };
 
+/// Which groups the file has.
+struct OutputGroups {
+    bool per_residue = true;
+    bool per_protein = true;
+};
+
 class Hdf5Writer {
 public:
-    /// Creates (truncates) `path` with the groups for the outputs that are enabled.
-    Hdf5Writer(const std::filesystem::path& path, bool per_residue, bool per_protein);
+    /// Creates (truncates) `path` with the groups asked for.
+    Hdf5Writer(const std::filesystem::path& path, OutputGroups groups);
     ~Hdf5Writer();
     Hdf5Writer(const Hdf5Writer&) = delete;
     Hdf5Writer& operator=(const Hdf5Writer&) = delete;

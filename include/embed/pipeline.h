@@ -6,17 +6,9 @@
 #include <string>
 
 #include "embed/pooling.h"
+#include "embed/validation.h"
 
 namespace embed {
-
-/// What to do with proteins longer than --max-length.
-enum class LongPolicy {
-    truncate,  ///< keep the first max-length residues (esm-extract's behaviour), with a warning
-    error,     ///< stop with an error naming the record
-};
-
-LongPolicy parse_long_policy(const std::string& name);
-std::string to_string(LongPolicy policy);
 
 struct EmbedOptions {
     /// FASTA file (plain or gzip), or "-" for standard input.
@@ -55,8 +47,9 @@ struct RunSummary {
     double embedding_seconds = 0;  ///< forward passes and writing, without start-up
 };
 
-/// Runs the job. Bad input throws InputError (std::invalid_argument) before any output exists;
-/// model and I/O problems throw std::runtime_error. The output file appears only on success.
+/// Runs the job. Bad input throws InputError (std::invalid_argument) before anything is
+/// computed: records are checked against the model family's alphabet before the weights load.
+/// Model and I/O problems throw std::runtime_error. The output file appears only on success.
 RunSummary embed_fasta(const EmbedOptions& options);
 
 }  // namespace embed

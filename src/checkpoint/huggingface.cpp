@@ -32,6 +32,12 @@ std::vector<fs::path> shards_from_index(const fs::path& index_file) {
     }
     std::vector<fs::path> out;
     for (const std::string& shard : shards) {
+        // Shards live beside the index; a name that reaches elsewhere is not a shard.
+        if (shard.empty() || shard.find('/') != std::string::npos || shard == "." ||
+            shard == "..") {
+            throw std::runtime_error(index_file.string() + ": shard name '" + shard +
+                                     "' is not a file name in this directory");
+        }
         out.push_back(index_file.parent_path() / shard);
     }
     return out;
@@ -62,7 +68,6 @@ bool is_huggingface_directory(const fs::path& directory) {
 
 HuggingFaceCheckpoint read_huggingface_directory(const fs::path& directory) {
     HuggingFaceCheckpoint out;
-    out.directory = directory;
     out.config = json::parse_file((directory / "config.json").string());
     out.name = model_name(directory, out.config);
 

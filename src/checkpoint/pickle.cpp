@@ -166,7 +166,7 @@ private:
             }
             return static_cast<int64_t>(v);
         } catch (const std::out_of_range&) {
-            return std::stod(std::string(text));
+            return std::strtod(std::string(text).c_str(), nullptr);
         } catch (const std::invalid_argument&) {
             fail(at, "malformed integer '" + std::string(text) + "'");
         }
@@ -601,10 +601,8 @@ private:
             case 0x83:
             case 0x84:
                 fail(at, "extension registry opcodes are not supported");
-            default: {
-                static constexpr char kHex[] = "0123456789abcdef";
-                fail(at, std::string("unknown opcode 0x") + kHex[op >> 4] + kHex[op & 15]);
-            }
+            default:
+                fail(at, "unknown opcode 0x" + hex_byte(op));
         }
     }
 

@@ -49,6 +49,7 @@ StateDict read_safetensors(const std::filesystem::path& path) {
     json::Value header;
     try {
         header = json::parse(header_text);
+        header.as_object();
     } catch (const std::runtime_error& e) {
         throw std::runtime_error(source + ": malformed header: " + e.what());
     }
@@ -64,13 +65,13 @@ StateDict read_safetensors(const std::filesystem::path& path) {
         try {
             const torch::Dtype dtype = parse_dtype(entry.at("dtype").as_string(), where);
             std::vector<int64_t> shape;
-            uint64_t numel = 1;
+            uint64_t bytes = c10::elementSize(dtype);
             for (const json::Value& d : entry.at("shape").as_array()) {
                 shape.push_back(d.as_int());
-                if (shape.back() < 0) {
-                    throw std::runtime_error("negative dimension");
+                if (shape.back() < 0 ||
+                    __builtin_mul_overflow(bytes, static_cast<uint64_t>(shape.back()), &bytes)) {
+                    throw std::runtime_error("impossible shape " + shape_string(shape));
                 }
-                numel *= static_cast<uint64_t>(shape.back());
             }
             const json::Array& range = entry.at("data_offsets").as_array();
             if (range.size() != 2) {
@@ -78,8 +79,7 @@ StateDict read_safetensors(const std::filesystem::path& path) {
             }
             const auto begin = static_cast<uint64_t>(range[0].as_int());
             const auto end = static_cast<uint64_t>(range[1].as_int());
-            const auto element_size = static_cast<uint64_t>(c10::elementSize(dtype));
-            if (begin > end || end > data_size || end - begin != numel * element_size) {
+            if (begin > end || end > data_size || end - begin != bytes) {
                 throw std::runtime_error("byte range [" + std::to_string(begin) + ", " +
                                          std::to_string(end) + ") does not hold " +
                                          shape_string(shape) + " within the " +

@@ -1,6 +1,7 @@
 #include "embed/checkpoint/torch_file.h"
 
 #include <stdexcept>
+#include <unordered_map>
 
 namespace embed {
 namespace {
@@ -29,9 +30,13 @@ struct StorageRef {
     torch::Dtype dtype;
 };
 
-// The unpickled form of a persistent storage id: an Object of the storage class whose args are
-// [archive offset, element count]; only this reader creates them.
-constexpr const char* kStorageMarker = "embed.storage";
+int64_t checked_multiply(int64_t a, int64_t b, const std::string& source) {
+    int64_t product = 0;
+    if (__builtin_mul_overflow(a, b, &product)) {
+        throw std::runtime_error(source + ": tensor size overflows");
+    }
+    return product;
+}
 
 std::vector<int64_t> int_list(const pickle::Value& v) {
     std::vector<int64_t> out;
@@ -56,8 +61,12 @@ StoredTensor rebuild_tensor(const StorageRef& storage, int64_t storage_offset,
         if (sizes[d] < 0 || strides[d] < 0) {
             throw std::runtime_error(source + ": tensor with a negative size or stride");
         }
-        numel *= sizes[d];
-        last_index += (sizes[d] - 1) * strides[d];
+        numel = checked_multiply(numel, sizes[d], source);
+        if (sizes[d] > 0 &&
+            __builtin_add_overflow(last_index, checked_multiply(sizes[d] - 1, strides[d], source),
+                                   &last_index)) {
+            throw std::runtime_error(source + ": tensor size overflows");
+        }
         if (sizes[d] != 1 && strides[d] != expected_stride) {
             contiguous = false;
         }
@@ -90,7 +99,27 @@ StoredTensor rebuild_tensor(const StorageRef& storage, int64_t storage_offset,
     return StoredTensor(std::move(sizes), storage.dtype, std::move(read));
 }
 
+// "<archive name>/" when the archive holds "<archive name>/data.pkl", as torch.save writes it.
+std::optional<std::string> pickle_prefix(const ZipArchive& archive) {
+    for (const auto& [name, member] : archive.members()) {
+        const size_t slash = name.find('/');
+        if (slash != std::string::npos &&
+            name.compare(slash + 1, std::string::npos, "data.pkl") == 0) {
+            return name.substr(0, slash + 1);
+        }
+    }
+    return std::nullopt;
+}
+
 }  // namespace
+
+bool TorchFile::recognizes(const std::filesystem::path& path) {
+    if (!std::filesystem::is_regular_file(path)) {
+        return false;
+    }
+    std::shared_ptr<ReadOnlyFile> file = ReadOnlyFile::open(path);
+    return ZipArchive::looks_like_zip(*file) && pickle_prefix(ZipArchive(file)).has_value();
+}
 
 TorchFile::TorchFile(const std::filesystem::path& path) : path_(path) {
     const std::string source = path.string();
@@ -103,24 +132,18 @@ TorchFile::TorchFile(const std::filesystem::path& path) : path_(path) {
     }
     archive_ = std::make_unique<ZipArchive>(file);
 
-    std::string prefix;
-    bool found = false;
-    for (const auto& [name, member] : archive_->members()) {
-        const size_t slash = name.find('/');
-        if (slash != std::string::npos && name.substr(slash + 1) == "data.pkl") {
-            prefix = name.substr(0, slash + 1);
-            found = true;
-            break;
-        }
-    }
-    if (!found) {
+    const std::optional<std::string> found_prefix = pickle_prefix(*archive_);
+    if (!found_prefix) {
         throw std::runtime_error(source + ": zip archive without data.pkl; not a torch.save file");
     }
+    const std::string& prefix = *found_prefix;
     if (archive_->members().count(prefix + "byteorder") != 0 &&
         archive_->read(prefix + "byteorder") != "little") {
         throw std::runtime_error(source + ": big-endian checkpoints are not supported");
     }
 
+    // Storages met in the stream, by the placeholder object the unpickler holds for each.
+    std::unordered_map<const pickle::Object*, StorageRef> storages;
     pickle::Hooks hooks;
     hooks.persistent_load = [&](const pickle::Value& pid) -> pickle::Value {
         // ('storage', storage class, key, location, numel)
@@ -142,23 +165,22 @@ TorchFile::TorchFile(const std::filesystem::path& path) : path_(path) {
                                      std::to_string(numel) + " elements but holds " +
                                      std::to_string(m.size) + " bytes");
         }
-        pickle::Object* storage = document_.new_object(pickle::Global{kStorageMarker, cls.name});
-        storage->args = {static_cast<int64_t>(m.data_offset), numel};
-        return storage;
+        pickle::Object* placeholder = document_.new_object(cls);
+        storages.emplace(placeholder,
+                         StorageRef{file, m.data_offset, static_cast<uint64_t>(numel), *dtype});
+        return placeholder;
     };
     hooks.reduce = [&](pickle::Document&, const pickle::Global& g,
                        const std::vector<pickle::Value>& args) -> std::optional<pickle::Value> {
         const std::string q = g.qualified();
         if (q == "torch._utils._rebuild_tensor_v2" || q == "torch._utils._rebuild_tensor") {
-            if (args.size() < 4 || !args[0].is<pickle::Object*>() ||
-                args[0].as_object().cls.module != kStorageMarker) {
+            const pickle::Object* const* storage =
+                args.empty() ? nullptr : args[0].get_if<pickle::Object*>();
+            const auto found = storage != nullptr ? storages.find(*storage) : storages.end();
+            if (args.size() < 4 || found == storages.end()) {
                 throw std::runtime_error(source + ": malformed " + q + " call");
             }
-            const pickle::Object& storage = args[0].as_object();
-            const StorageRef ref{file, static_cast<uint64_t>(storage.args[0].as_int()),
-                                 static_cast<uint64_t>(storage.args[1].as_int()),
-                                 *storage_dtype(pickle::Global{"torch", storage.cls.name})};
-            return pickle::Value(rebuild_tensor(ref, args[1].as_int(), int_list(args[2]),
+            return pickle::Value(rebuild_tensor(found->second, args[1].as_int(), int_list(args[2]),
                                                 int_list(args[3]), source));
         }
         if (q == "torch._utils._rebuild_parameter" ||

@@ -10,6 +10,7 @@
 #include "embed/errors.h"
 #include "embed/pipeline.h"
 #include "embed/runtime.h"
+#include "embed/util/file.h"
 #include "embed/version.h"
 
 namespace {
@@ -101,6 +102,7 @@ int main(int argc, char** argv) {
     }
 
     embed::keep_freed_memory_for_reuse();
+    embed::remove_partial_outputs_on_interrupt();
     setup_logging(quiet, verbose);
     options.long_policy = embed::parse_long_policy(long_policy);
     options.pooling = embed::parse_pooling(pooling);

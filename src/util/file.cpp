@@ -1,6 +1,8 @@
 #include "embed/util/file.h"
 
+#include <atomic>
 #include <cerrno>
+#include <csignal>
 #include <cstring>
 #include <fcntl.h>
 #include <fstream>
@@ -68,6 +70,51 @@ std::string read_text_file(const fs::path& path) {
     return text.str();
 }
 
+namespace {
+
+// Temporaries of live AtomicOutputs, for the signal handler. Fixed-size and lock-free, as a
+// handler may only touch such state; one run writes one output, so a few slots suffice. A slot
+// is claimed (free -> writing), filled, then published (ready); the handler reads ready ones.
+constexpr size_t kMaxLiveOutputs = 8;
+constexpr size_t kMaxPathBytes = 4096;
+enum SlotState : int { kFree, kWriting, kReady };
+char g_partial_paths[kMaxLiveOutputs][kMaxPathBytes];
+std::atomic<int> g_partial_state[kMaxLiveOutputs];
+
+int register_partial(const fs::path& path) {
+    const std::string& text = path.native();
+    if (text.size() >= kMaxPathBytes) {
+        return -1;
+    }
+    for (size_t slot = 0; slot < kMaxLiveOutputs; ++slot) {
+        int expected = kFree;
+        if (g_partial_state[slot].compare_exchange_strong(expected, kWriting)) {
+            std::memcpy(g_partial_paths[slot], text.c_str(), text.size() + 1);
+            g_partial_state[slot] = kReady;
+            return static_cast<int>(slot);
+        }
+    }
+    return -1;
+}
+
+void unregister_partial(int slot) {
+    if (slot >= 0) {
+        g_partial_state[slot] = kFree;
+    }
+}
+
+extern "C" void remove_partials_and_reraise(int signal_number) {
+    for (size_t slot = 0; slot < kMaxLiveOutputs; ++slot) {
+        if (g_partial_state[slot].load() == kReady) {
+            ::unlink(g_partial_paths[slot]);
+        }
+    }
+    std::signal(signal_number, SIG_DFL);
+    std::raise(signal_number);
+}
+
+}  // namespace
+
 AtomicOutput::AtomicOutput(fs::path destination) : destination_(std::move(destination)) {
     const fs::path directory =
         destination_.has_parent_path() ? destination_.parent_path() : fs::path(".");
@@ -75,11 +122,22 @@ AtomicOutput::AtomicOutput(fs::path destination) : destination_(std::move(destin
         throw std::runtime_error(destination_.string() + ": directory " + directory.string() +
                                  " does not exist");
     }
+    if (fs::is_directory(destination_)) {
+        throw std::runtime_error(destination_.string() + ": is a directory");
+    }
     temporary_ = directory / ("." + destination_.filename().string() + ".partial-" +
                               std::to_string(::getpid()));
+    const int fd = ::open(temporary_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+    if (fd < 0) {
+        throw std::runtime_error(destination_.string() + ": cannot write in " + directory.string() +
+                                 ": " + std::strerror(errno));
+    }
+    ::close(fd);
+    signal_slot_ = register_partial(temporary_);
 }
 
 AtomicOutput::~AtomicOutput() {
+    unregister_partial(signal_slot_);
     if (!committed_) {
         std::error_code ignored;
         fs::remove(temporary_, ignored);
@@ -94,6 +152,14 @@ void AtomicOutput::commit() {
                                  "place: " + error.message());
     }
     committed_ = true;
+    unregister_partial(signal_slot_);
+    signal_slot_ = -1;
+}
+
+void remove_partial_outputs_on_interrupt() {
+    for (const int signal_number : {SIGINT, SIGTERM, SIGHUP}) {
+        std::signal(signal_number, remove_partials_and_reraise);
+    }
 }
 
 }  // namespace embed

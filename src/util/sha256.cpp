@@ -6,6 +6,8 @@
 #include <stdexcept>
 #include <vector>
 
+#include "embed/util/text.h"
+
 namespace embed {
 namespace {
 
@@ -104,12 +106,10 @@ std::string Sha256::hex_digest() {
     }
     update(length_be, 8);
 
-    static constexpr char kHex[] = "0123456789abcdef";
     std::string out;
-    out.reserve(64);
     for (const uint32_t word : state_) {
-        for (int shift = 28; shift >= 0; shift -= 4) {
-            out += kHex[(word >> shift) & 0xF];
+        for (int shift = 24; shift >= 0; shift -= 8) {
+            out += hex_byte(static_cast<uint8_t>(word >> shift));
         }
     }
     return out;

@@ -4,11 +4,13 @@ python3-torch: /usr/bin/python3 tests/data/make_fixtures.py). The outputs are co
 tests never need Python; the values here are what tests/test_checkpoint.cpp expects."""
 import argparse
 import collections
+import io
 import json
 import pathlib
 import pickle
 import shutil
 import struct
+import zipfile
 
 import numpy
 import torch
@@ -52,6 +54,46 @@ def write_torch_files():
     torch.save(checkpoint, HERE / "tensors_protocol4.pt", pickle_protocol=4)
 
 
+class _Storage:
+    """Stands for a float32 storage of 4 elements, archive key "0"."""
+
+
+class _Tensor:
+    """Unpickles as torch._utils._rebuild_tensor_v2(storage, 0, size, stride, ...)."""
+
+    def __init__(self, storage, size, stride):
+        self.storage, self.size, self.stride = storage, size, stride
+
+    def __reduce__(self):
+        return (torch._utils._rebuild_tensor_v2,
+                (self.storage, 0, self.size, self.stride, False, collections.OrderedDict()))
+
+
+class _HostilePickler(pickle.Pickler):
+    def persistent_id(self, obj):
+        if isinstance(obj, _Storage):
+            return ("storage", torch.FloatStorage, "0", "cpu", 4)
+        return None
+
+
+def write_hostile_torch_files():
+    """torch.save-like archives that must be rejected with a clear error, never a crash: a
+    tensor rebuilt from something that is not a storage, one reaching past its storage, and
+    one whose size overflows 64 bits."""
+    cases = {
+        "forged_storage": _Tensor(None, (2,), (1,)),
+        "past_storage": _Tensor(_Storage(), (2**62,), (1,)),
+        "overflowing_size": _Tensor(_Storage(), (2**40, 2**40), (2**40, 1)),
+    }
+    for name, tensor in cases.items():
+        buffer = io.BytesIO()
+        _HostilePickler(buffer, protocol=2).dump({"model": {"w": tensor}})
+        with zipfile.ZipFile(HERE / f"{name}.pt", "w", zipfile.ZIP_STORED) as archive:
+            archive.writestr(f"{name}/data.pkl", buffer.getvalue())
+            archive.writestr(f"{name}/data/0", struct.pack("<4f", 1, 2, 3, 4))
+            archive.writestr(f"{name}/version", "3\n")
+
+
 def write_pytorch_model_bin():
     """The esm2_tiny Hugging Face fixture re-saved as pytorch_model.bin (the other weights
     format of Hugging Face directories), so both formats are tested against expected.h5."""
@@ -75,4 +117,5 @@ def write_pytorch_model_bin():
 if __name__ == "__main__":
     write_pickles()
     write_torch_files()
+    write_hostile_torch_files()
     write_pytorch_model_bin()

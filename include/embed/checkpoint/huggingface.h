@@ -12,7 +12,6 @@
 namespace embed {
 
 struct HuggingFaceCheckpoint {
-    std::filesystem::path directory;
     /// The model's name: from the hub cache path (models--org--NAME/snapshots/...), else from
     /// config.json's _name_or_path, else the directory name.
     std::string name;

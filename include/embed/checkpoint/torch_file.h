@@ -14,6 +14,10 @@ namespace embed {
 
 class TorchFile {
 public:
+    /// Whether `path` is a torch.save archive, from its zip directory alone (cheap). Throws
+    /// std::runtime_error naming the file when it is a zip archive that cannot be read.
+    static bool recognizes(const std::filesystem::path& path);
+
     /// Throws std::runtime_error naming the file when it is not a readable torch.save archive.
     explicit TorchFile(const std::filesystem::path& path);
 

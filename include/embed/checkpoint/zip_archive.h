@@ -28,7 +28,6 @@ public:
     /// Throws naming the member and the archive when absent.
     const Member& member(const std::string& name) const;
     std::string read(const std::string& name) const;
-    const std::shared_ptr<ReadOnlyFile>& file() const { return file_; }
 
 private:
     std::shared_ptr<ReadOnlyFile> file_;

@@ -36,9 +36,12 @@ private:
 std::string read_text_file(const std::filesystem::path& path);
 
 /// Writes to a hidden temporary beside `destination` and renames it into place on commit(),
-/// so an interrupted or failed run never leaves a partial file, nor touches an existing one.
+/// so a failed run never leaves a partial file, nor touches an existing one. The temporary is
+/// also removed when the process is interrupted (see remove_partial_outputs_on_interrupt).
 class AtomicOutput {
 public:
+    /// Creates the empty temporary at once, so an unwritable destination fails before any
+    /// work; throws std::runtime_error naming the path.
     explicit AtomicOutput(std::filesystem::path destination);
     ~AtomicOutput();  // removes the temporary unless committed
     AtomicOutput(const AtomicOutput&) = delete;
@@ -53,6 +56,11 @@ private:
     std::filesystem::path destination_;
     std::filesystem::path temporary_;
     bool committed_ = false;
+    int signal_slot_ = -1;
 };
+
+/// Installs SIGINT, SIGTERM and SIGHUP handlers that delete the temporaries of unfinished
+/// AtomicOutputs and then end the process as the signal would have. Call once from main().
+void remove_partial_outputs_on_interrupt();
 
 }  // namespace embed

@@ -3,10 +3,20 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 namespace embed {
 
 /// Appends the UTF-8 encoding of a Unicode code point.
 void append_utf8(std::string& out, uint32_t code_point);
+
+/// Space, tab, vertical tab or form feed (not line ends).
+bool is_blank(char c);
+
+/// `text` without leading and trailing blanks.
+std::string_view trim_blanks(std::string_view text);
+
+/// Two lower-case hex digits.
+std::string hex_byte(uint8_t byte);
 
 }  // namespace embed

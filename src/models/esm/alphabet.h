@@ -12,10 +12,12 @@ namespace embed::esm {
 constexpr int64_t kClsToken = 0;  // BOS
 constexpr int64_t kPadToken = 1;
 constexpr int64_t kEosToken = 2;
-constexpr int64_t kMaskToken = 32;
 constexpr int64_t kVocabularySize = 33;
 /// BOS and EOS around every sequence.
 constexpr int64_t kSpecialTokensPerSequence = 2;
+/// ESM-1b's learned position table has max_positions + padding_idx + 1 rows: positions start
+/// after the padding index.
+constexpr int64_t kPositionTableExtraRows = kPadToken + 1;
 
 /// Token of an upper-case residue character, or -1 when the alphabet lacks it.
 int64_t residue_token(char residue);

@@ -17,9 +17,15 @@ bool starts_with(const std::string& s, const std::string& prefix) {
     return s.compare(0, prefix.size(), prefix) == 0;
 }
 
-// Tensors of the language-model and contact heads, which embeddings never use.
+// Tensors of heads on top of the encoder (language model, contacts, and the pooler and
+// classifier of fine-tuned Hugging Face models), which embeddings never use.
 bool is_head_tensor(const std::string& name) {
-    return starts_with(name, "lm_head.") || starts_with(name, "contact_head.");
+    for (const char* head : {"lm_head.", "contact_head.", "pooler.", "classifier."}) {
+        if (starts_with(name, head)) {
+            return true;
+        }
+    }
+    return false;
 }
 
 // A weights file given directly (.../model.safetensors) stands for its directory.
@@ -124,10 +130,9 @@ bool is_esm_checkpoint(const fs::path& path) {
         const json::Value* type = config.find("model_type");
         return type != nullptr && type->is_string() && type->as_string() == kHuggingFaceModelType;
     }
-    if (!fs::is_regular_file(path)) {
-        return false;
-    }
-    return is_fair_esm_checkpoint(TorchFile(path).root());
+    // The only torch.save checkpoints among the families are fair-esm's; reading them says
+    // clearly if one is something else.
+    return TorchFile::recognizes(path);
 }
 
 Checkpoint read_checkpoint(const fs::path& path) {

@@ -21,7 +21,7 @@ struct Checkpoint {
     std::vector<std::filesystem::path> weight_files;
 };
 
-/// Cheap check for load_encoder(): a torch.save file holding a fair-esm model, or a Hugging Face
+/// Cheap check for find_model_family(): a torch.save file (fair-esm's format), or a Hugging Face
 /// directory (or its weights file) whose config.json says model_type "esm".
 bool is_esm_checkpoint(const std::filesystem::path& path);
 

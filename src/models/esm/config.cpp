@@ -10,8 +10,8 @@ namespace {
 // fair-esm's architecture name for ESM-1b (and ESM-1v, which shares it). ESM-2 files keep
 // their configuration in cfg["model"] instead of args, which is how fair-esm tells them apart.
 constexpr const char* kEsm1bArch = "roberta_large";
-// The learned position table has max_positions + padding_idx + 1 rows.
-constexpr int64_t kPositionTablePadding = 2;
+// transformers' EsmConfig default, used when config.json omits layer_norm_eps.
+constexpr double kHuggingFaceLayerNormEps = 1e-12;
 
 const pickle::Value* esm2_model_config(const pickle::Value& root) {
     const pickle::Value* cfg = root.member("cfg");
@@ -44,10 +44,6 @@ void Config::validate(const std::string& source) const {
     if (version == Version::esm1b && max_positions <= kSpecialTokensPerSequence) {
         throw std::runtime_error(source + ": ESM-1b configuration without max_positions");
     }
-}
-
-bool is_fair_esm_checkpoint(const pickle::Value& root) {
-    return root.member("model") != nullptr && fair_esm_model_config(root) != nullptr;
 }
 
 Config config_from_fair_esm(const pickle::Value& root, const std::string& source) {
@@ -110,12 +106,11 @@ Config config_from_hugging_face(const json::Value& config, const std::string& so
         c.embed_dim = config.at("hidden_size").as_int();
         c.attention_heads = config.at("num_attention_heads").as_int();
         c.ffn_dim = config.at("intermediate_size").as_int();
-        if (const json::Value* v = config.find("token_dropout")) {
-            c.token_dropout = v->as_bool();
-        }
-        if (const json::Value* v = config.find("layer_norm_eps")) {
-            c.layer_norm_eps = v->as_number();
-        }
+        // Absent keys take transformers' EsmConfig defaults.
+        const json::Value* dropout = config.find("token_dropout");
+        c.token_dropout = dropout != nullptr && dropout->as_bool();
+        const json::Value* eps = config.find("layer_norm_eps");
+        c.layer_norm_eps = eps != nullptr ? eps->as_number() : kHuggingFaceLayerNormEps;
         const json::Value* before = config.find("emb_layer_norm_before");
         const bool layer_norm_before = before != nullptr && !before->is_null() && before->as_bool();
         if (layer_norm_before != (c.version == Version::esm1b)) {
@@ -124,7 +119,8 @@ Config config_from_hugging_face(const json::Value& config, const std::string& so
                 " with " + positions + " positions is neither ESM-2 nor ESM-1b");
         }
         if (c.version == Version::esm1b) {
-            c.max_positions = config.at("max_position_embeddings").as_int() - kPositionTablePadding;
+            c.max_positions =
+                config.at("max_position_embeddings").as_int() - kPositionTableExtraRows;
         }
     } catch (const std::runtime_error& e) {
         throw std::runtime_error(source + "/config.json: " + e.what());

@@ -24,6 +24,7 @@ struct Config {
     bool token_dropout = true;
     /// ESM-1b: positions in the learned table, BOS and EOS included (1024).
     int64_t max_positions = 0;
+    /// fair-esm's LayerNorm default; Hugging Face configs state theirs.
     double layer_norm_eps = 1e-5;
 
     std::string family_name() const { return version == Version::esm2 ? "ESM-2" : "ESM-1b"; }
@@ -34,10 +35,6 @@ struct Config {
 /// From a fair-esm .pt: `cfg["model"]` (ESM-2) or `args` (ESM-1b), argparse.Namespace or dict.
 /// Throws std::runtime_error naming the source when neither is there or a field is missing.
 Config config_from_fair_esm(const pickle::Value& root, const std::string& source);
-
-/// True when a torch.save root looks like a fair-esm model file: weights under "model" and a
-/// configuration under cfg["model"] or args.
-bool is_fair_esm_checkpoint(const pickle::Value& root);
 
 /// From a Hugging Face config.json with model_type "esm".
 Config config_from_hugging_face(const json::Value& config, const std::string& source);

@@ -37,12 +37,6 @@ public:
 
     const ModelInfo& info() const override { return info_; }
 
-    size_t find_invalid_residue(std::string_view residues) const override {
-        return esm::find_invalid_residue(residues);
-    }
-
-    std::string alphabet_description() const override { return esm::alphabet_description(); }
-
     EncodedBatch encode(const std::vector<std::string_view>& residues_B,
                         const EncodeRequest& request) override {
         c10::InferenceMode inference;
@@ -78,12 +72,13 @@ private:
 EMBED_REGISTER_MODEL_FAMILY(
     esm, ModelFamily{
              "ESM",
+             "ESM-2 or ESM-1b as a fair-esm .pt file, or a Hugging Face directory with "
+             "config.json and model.safetensors or pytorch_model.bin",
+             Alphabet{"ESM", alphabet_description(), find_invalid_residue},
              is_esm_checkpoint,
              [](const std::filesystem::path& path, const LoadOptions& options) {
                  return std::make_unique<EsmEncoder>(read_checkpoint(path), path, options);
              },
-             "ESM-2 or ESM-1b as a fair-esm .pt file, or a Hugging Face directory with "
-             "config.json and model.safetensors or pytorch_model.bin",
          });
 
 }  // namespace embed::esm

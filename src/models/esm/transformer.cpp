@@ -101,7 +101,7 @@ EsmModelImpl::EsmModelImpl(const Config& config) : config_(config) {
     if (config.version == Version::esm1b) {
         embed_positions = register_module(
             "embed_positions",
-            torch::nn::Embedding(config.max_positions + kPadToken + 1, config.embed_dim));
+            torch::nn::Embedding(config.max_positions + kPositionTableExtraRows, config.embed_dim));
         emb_layer_norm_before = register_module(
             "emb_layer_norm_before", layer_norm(config.embed_dim, config.layer_norm_eps));
     }

@@ -65,8 +65,6 @@ public:
     std::map<int64_t, torch::Tensor> forward(const torch::Tensor& tokens_BT,
                                              const std::vector<int64_t>& layers);
 
-    const Config& config() const { return config_; }
-
     torch::nn::Embedding embed_tokens{nullptr};
     torch::nn::Embedding embed_positions{nullptr};        // ESM-1b only
     torch::nn::LayerNorm emb_layer_norm_before{nullptr};  // ESM-1b only

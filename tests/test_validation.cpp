@@ -1,0 +1,121 @@
+#include "embed/validation.h"
+
+#include "test_support.h"
+
+namespace embed {
+namespace {
+
+using testing::contains;
+
+// Upper-case letters only, standing in for a model family's alphabet.
+const Alphabet kLetters{"TEST", "A to Z", [](std::string_view residues) {
+                            for (size_t i = 0; i < residues.size(); ++i) {
+                                if (residues[i] < 'A' || residues[i] > 'Z') {
+                                    return i;
+                                }
+                            }
+                            return std::string_view::npos;
+                        }};
+
+std::vector<FastaRecord> records(const std::string& fasta) {
+    testing::TempDir dir;
+    testing::write_file(dir / "in.fasta", fasta);
+    return read_fasta((dir / "in.fasta").string());
+}
+
+std::string rejection(const std::string& fasta) {
+    InvalidRecords invalid(false);
+    try {
+        validate_records(records(fasta), "in.fasta", kLetters, invalid);
+    } catch (const InputError& e) {
+        return e.what();
+    }
+    return "(accepted)";
+}
+
+TEST(Validation, ResiduesOutsideTheAlphabetAreNamedWithTheirPlace) {
+    EXPECT_EQ(rejection(">a\nMKT\n>b desc\nMKTL\nAA1A\n"),
+              "in.fasta:3: record 'b': residue '1' at position 7 (line 5) is not in the TEST "
+              "alphabet (A to Z)");
+    EXPECT_TRUE(contains(rejection(">a\nMK\x01T\n"), "residue byte 0x01 at position 3"));
+}
+
+TEST(Validation, DuplicateIdsAndKeyCollisions) {
+    EXPECT_EQ(rejection(">a\nMK\n>a\nLL\n"),
+              "in.fasta:3: record 'a': duplicate id; first seen at line 1");
+    EXPECT_EQ(rejection(">x/y\nMK\n>x_y\nLL\n"),
+              "in.fasta:3: record 'x_y': its output key 'x_y' ('/' becomes '_') collides with "
+              "record 'x/y'");
+    EXPECT_TRUE(contains(rejection(">.\nMK\n"), "cannot name an HDF5 dataset"));
+}
+
+TEST(Validation, SkippingKeepsTheRestInOrder) {
+    InvalidRecords invalid(true);
+    const auto proteins = validate_records(records(">a\nMK\n>b\nM1\n>a\nLL\n>c/d\nQQ\n"),
+                                           "in.fasta", kLetters, invalid);
+    ASSERT_EQ(proteins.size(), 2u);
+    EXPECT_EQ(proteins[0].record.id, "a");
+    EXPECT_EQ(proteins[1].key, "c_d");
+    EXPECT_EQ(proteins[1].length, 2);
+    EXPECT_EQ(invalid.count(), 2u);
+}
+
+TEST(Validation, ReadRecordsSkipsMalformedRecordsOnlyWhenAsked) {
+    testing::TempDir dir;
+    testing::write_file(dir / "in.fasta", ">a\n>b\nMK\n");
+    InvalidRecords strict(false);
+    EXPECT_THROW(read_records((dir / "in.fasta").string(), strict), InputError);
+    InvalidRecords lenient(true);
+    const auto kept = read_records((dir / "in.fasta").string(), lenient);
+    ASSERT_EQ(kept.size(), 1u);
+    EXPECT_EQ(kept[0].id, "b");
+    EXPECT_EQ(lenient.count(), 1u);
+}
+
+TEST(Validation, TruncatedGzipIsAnErrorEvenWhenSkipping) {
+    testing::TempDir dir;
+    std::string fasta;
+    for (int i = 0; i < 2000; ++i) {
+        fasta += ">p" + std::to_string(i) + "\nMKTAYIAKQRQISFVKSHFSRQLEERLGLIEVQ\n";
+    }
+    testing::write_file(dir / "in.fasta", fasta);
+    ASSERT_EQ(std::system(("gzip -c " + (dir / "in.fasta").string() + " | head -c 3000 > " +
+                           (dir / "cut.fasta.gz").string())
+                              .c_str()),
+              0);
+    InvalidRecords lenient(true);
+    try {
+        read_records((dir / "cut.fasta.gz").string(), lenient);
+        FAIL() << "a truncated gzip file must not read as a shorter input";
+    } catch (const std::runtime_error& e) {
+        EXPECT_TRUE(contains(e.what(), "truncated or corrupt gzip")) << e.what();
+        EXPECT_FALSE(dynamic_cast<const InputError*>(&e) != nullptr);
+    }
+}
+
+TEST(Validation, LongProteinsAreTruncatedOrRejected) {
+    InvalidRecords invalid(false);
+    auto proteins = validate_records(records(">a\nMKTLL\n>b\nMK\n"), "in.fasta", kLetters, invalid);
+    auto rejected = proteins;
+    EXPECT_EQ(limit_lengths(proteins, "in.fasta", 3, LongPolicy::truncate, invalid), 1u);
+    EXPECT_EQ(proteins[0].length, 3);
+    EXPECT_EQ(proteins[0].record.residues, "MKTLL") << "the record keeps its full sequence";
+    EXPECT_EQ(proteins[1].length, 2);
+    try {
+        limit_lengths(rejected, "in.fasta", 3, LongPolicy::error, invalid);
+        FAIL();
+    } catch (const InputError& e) {
+        EXPECT_EQ(std::string(e.what()),
+                  "in.fasta:1: record 'a': 5 residues is longer than --max-length 3 (use --long "
+                  "truncate to embed the first 3)");
+    }
+    InvalidRecords skipping(true);
+    EXPECT_EQ(limit_lengths(rejected, "in.fasta", 3, LongPolicy::error, skipping), 0u);
+    ASSERT_EQ(rejected.size(), 1u);
+    EXPECT_EQ(rejected[0].record.id, "b");
+    EXPECT_EQ(parse_long_policy("error"), LongPolicy::error);
+    EXPECT_THROW(parse_long_policy("skip"), std::invalid_argument);
+}
+
+}  // namespace
+}  // namespace embed
