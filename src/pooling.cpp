@@ -20,8 +20,7 @@ std::string to_string(Pooling pooling) {
 
 torch::Tensor pool(const EncodedBatch& batch, int64_t b, int64_t length, Pooling pooling) {
     switch (pooling) {
-        case Pooling::mean:
-            return batch.residues_NBLD.select(1, b).narrow(1, 0, length).mean(1);
+        case Pooling::mean: return batch.residues_NBLD.select(1, b).narrow(1, 0, length).mean(1);
         case Pooling::bos:
             if (!batch.bos_NBD.defined()) {
                 throw std::logic_error("BOS pooling without BOS states from the encoder");

@@ -15,6 +15,78 @@ namespace {
                              v.kind_name());
 }
 
+// Opcodes by their names in CPython's pickle.py.
+enum Opcode : uint8_t {
+    ADDITEMS = 0x90,
+    APPEND = 'a',
+    APPENDS = 'e',
+    BINBYTES = 'B',
+    BINBYTES8 = 0x8e,
+    BINFLOAT = 'G',
+    BINGET = 'h',
+    BININT = 'J',
+    BININT1 = 'K',
+    BININT2 = 'M',
+    BINPERSID = 'Q',
+    BINPUT = 'q',
+    BINSTRING = 'T',
+    BINUNICODE = 'X',
+    BINUNICODE8 = 0x8d,
+    BUILD = 'b',
+    BYTEARRAY8 = 0x96,
+    DICT = 'd',
+    DUP = '2',
+    EMPTY_DICT = '}',
+    EMPTY_LIST = ']',
+    EMPTY_SET = 0x8f,
+    EMPTY_TUPLE = ')',
+    EXT1 = 0x82,
+    EXT2 = 0x83,
+    EXT4 = 0x84,
+    FLOAT = 'F',
+    FRAME = 0x95,
+    FROZENSET = 0x91,
+    GET = 'g',
+    GLOBAL = 'c',
+    INST = 'i',
+    INT = 'I',
+    LIST = 'l',
+    LONG = 'L',
+    LONG1 = 0x8a,
+    LONG4 = 0x8b,
+    LONG_BINGET = 'j',
+    LONG_BINPUT = 'r',
+    MARK = '(',
+    MEMOIZE = 0x94,
+    NEWFALSE = 0x89,
+    NEWOBJ = 0x81,
+    NEWOBJ_EX = 0x92,
+    NEWTRUE = 0x88,
+    NEXT_BUFFER = 0x97,
+    NONE = 'N',
+    OBJ = 'o',
+    PERSID = 'P',
+    POP = '0',
+    POP_MARK = '1',
+    PROTO = 0x80,
+    PUT = 'p',
+    READONLY_BUFFER = 0x98,
+    REDUCE = 'R',
+    SETITEM = 's',
+    SETITEMS = 'u',
+    SHORT_BINBYTES = 'C',
+    SHORT_BINSTRING = 'U',
+    SHORT_BINUNICODE = 0x8c,
+    STACK_GLOBAL = 0x93,
+    STOP = '.',
+    STRING = 'S',
+    TUPLE = 't',
+    TUPLE1 = 0x85,
+    TUPLE2 = 0x86,
+    TUPLE3 = 0x87,
+    UNICODE = 'V',
+};
+
 // Pickled Python ints wider than this many bytes are kept only approximately (as a double).
 constexpr size_t kMaxExactIntBytes = 8;
 
@@ -27,7 +99,7 @@ public:
         while (true) {
             const size_t op_offset = pos_;
             const auto op = static_cast<uint8_t>(byte());
-            if (op == '.') {
+            if (op == STOP) {
                 return pop(op_offset);
             }
             step(op, op_offset);
@@ -314,60 +386,30 @@ private:
 
     void step(uint8_t op, size_t at) {
         switch (op) {
-            case 0x80:
-                byte();
-                break;  // PROTO
-            case 0x95:
-                take(8);
-                break;  // FRAME: framing is irrelevant for an in-memory read
-            case '(':
-                marks_.push_back(stack_.size());
-                break;
-            case '0':
-                pop(at);
-                break;
-            case '1':
-                pop_mark(at);
-                break;
-            case '2':
-                stack_.push_back(top(at));
-                break;
-            case 'N':
-                stack_.emplace_back(None{});
-                break;
-            case 0x88:
-                stack_.emplace_back(true);
-                break;
-            case 0x89:
-                stack_.emplace_back(false);
-                break;
-            case 'I':
-                stack_.push_back(text_int(line(), at));
-                break;
-            case 'L':
-                stack_.push_back(text_int(line(), at));
-                break;
-            case 'J':
+            case PROTO: byte(); break;
+            case FRAME: take(8); break;  // framing is irrelevant for an in-memory read
+            case MARK: marks_.push_back(stack_.size()); break;
+            case POP: pop(at); break;
+            case POP_MARK: pop_mark(at); break;
+            case DUP: stack_.push_back(top(at)); break;
+            case NONE: stack_.emplace_back(None{}); break;
+            case NEWTRUE: stack_.emplace_back(true); break;
+            case NEWFALSE: stack_.emplace_back(false); break;
+            case INT:
+            case LONG: stack_.push_back(text_int(line(), at)); break;
+            case BININT:
                 stack_.emplace_back(static_cast<int64_t>(static_cast<int32_t>(little_endian(4))));
                 break;
-            case 'K':
-                stack_.emplace_back(static_cast<int64_t>(little_endian(1)));
-                break;
-            case 'M':
-                stack_.emplace_back(static_cast<int64_t>(little_endian(2)));
-                break;
-            case 0x8a:
-                stack_.push_back(signed_int(take(little_endian(1))));
-                break;
-            case 0x8b:
-                stack_.push_back(signed_int(take(little_endian(4))));
-                break;
-            case 'F': {
+            case BININT1: stack_.emplace_back(static_cast<int64_t>(little_endian(1))); break;
+            case BININT2: stack_.emplace_back(static_cast<int64_t>(little_endian(2))); break;
+            case LONG1: stack_.push_back(signed_int(take(little_endian(1)))); break;
+            case LONG4: stack_.push_back(signed_int(take(little_endian(4)))); break;
+            case FLOAT: {
                 const std::string text(line());
                 stack_.emplace_back(std::strtod(text.c_str(), nullptr));
                 break;
             }
-            case 'G': {
+            case BINFLOAT: {
                 const uint64_t be = [&] {
                     const std::string_view raw = take(8);
                     uint64_t v = 0;
@@ -381,70 +423,40 @@ private:
                 stack_.emplace_back(d);
                 break;
             }
-            case 'S':
-                stack_.emplace_back(quoted(line(), at));
-                break;
-            case 'V':
-                stack_.emplace_back(raw_unicode_escape(line(), at));
-                break;
-            case 'T':
-                stack_.emplace_back(std::string(take(little_endian(4))));
-                break;
-            case 'U':
-                stack_.emplace_back(std::string(take(little_endian(1))));
-                break;
-            case 'X':
-                stack_.emplace_back(std::string(take(little_endian(4))));
-                break;
-            case 0x8c:
-                stack_.emplace_back(std::string(take(little_endian(1))));
-                break;
-            case 0x8d:
-                stack_.emplace_back(std::string(take(little_endian(8))));
-                break;
-            case 'B':
-                stack_.emplace_back(Bytes{std::string(take(little_endian(4)))});
-                break;
-            case 'C':
+            case STRING: stack_.emplace_back(quoted(line(), at)); break;
+            case UNICODE: stack_.emplace_back(raw_unicode_escape(line(), at)); break;
+            case BINSTRING: stack_.emplace_back(std::string(take(little_endian(4)))); break;
+            case SHORT_BINSTRING: stack_.emplace_back(std::string(take(little_endian(1)))); break;
+            case BINUNICODE: stack_.emplace_back(std::string(take(little_endian(4)))); break;
+            case SHORT_BINUNICODE: stack_.emplace_back(std::string(take(little_endian(1)))); break;
+            case BINUNICODE8: stack_.emplace_back(std::string(take(little_endian(8)))); break;
+            case BINBYTES: stack_.emplace_back(Bytes{std::string(take(little_endian(4)))}); break;
+            case SHORT_BINBYTES:
                 stack_.emplace_back(Bytes{std::string(take(little_endian(1)))});
                 break;
-            case 0x8e:
-                stack_.emplace_back(Bytes{std::string(take(little_endian(8)))});
-                break;
-            case 0x96:
-                stack_.emplace_back(Bytes{std::string(take(little_endian(8)))});
-                break;
-            case ']':
-                stack_.emplace_back(doc_.new_list(List::Kind::list));
-                break;
-            case ')':
-                stack_.push_back(tuple({}));
-                break;
-            case '}':
-                stack_.emplace_back(doc_.new_dict());
-                break;
-            case 0x8f:
-                stack_.emplace_back(doc_.new_list(List::Kind::set));
-                break;
-            case 'l': {
+            case BINBYTES8: stack_.emplace_back(Bytes{std::string(take(little_endian(8)))}); break;
+            case BYTEARRAY8: stack_.emplace_back(Bytes{std::string(take(little_endian(8)))}); break;
+            case EMPTY_LIST: stack_.emplace_back(doc_.new_list(List::Kind::list)); break;
+            case EMPTY_TUPLE: stack_.push_back(tuple({})); break;
+            case EMPTY_DICT: stack_.emplace_back(doc_.new_dict()); break;
+            case EMPTY_SET: stack_.emplace_back(doc_.new_list(List::Kind::set)); break;
+            case LIST: {
                 List* l = doc_.new_list(List::Kind::list);
                 l->items = pop_mark(at);
                 stack_.emplace_back(l);
                 break;
             }
-            case 't':
-                stack_.push_back(tuple(pop_mark(at)));
-                break;
-            case 0x91: {
+            case TUPLE: stack_.push_back(tuple(pop_mark(at))); break;
+            case FROZENSET: {
                 List* s = doc_.new_list(List::Kind::set);
                 s->items = pop_mark(at);
                 stack_.emplace_back(s);
                 break;
             }
-            case 0x85:
-            case 0x86:
-            case 0x87: {
-                const size_t n = op - 0x84u;
+            case TUPLE1:
+            case TUPLE2:
+            case TUPLE3: {
+                const size_t n = op - TUPLE1 + 1;
                 if (stack_.size() < frame_start() + n) {
                     fail(at, "stack underflow");
                 }
@@ -454,76 +466,66 @@ private:
                 stack_.push_back(tuple(std::move(items)));
                 break;
             }
-            case 'd': {
+            case DICT: {
                 Value d = doc_.new_dict();
                 set_items(d, pop_mark(at), at);
                 stack_.push_back(d);
                 break;
             }
-            case 'a': {
+            case APPEND: {
                 Value item = pop(at);
                 append(top(at), {std::move(item)}, at);
                 break;
             }
-            case 'e': {
+            case APPENDS: {
                 std::vector<Value> items = pop_mark(at);
                 append(top(at), std::move(items), at);
                 break;
             }
-            case 0x90: {
+            case ADDITEMS: {
                 std::vector<Value> items = pop_mark(at);
                 append(top(at), std::move(items), at);
                 break;
             }
-            case 's': {
+            case SETITEM: {
                 Value value = pop(at);
                 Value key = pop(at);
                 set_items(top(at), {std::move(key), std::move(value)}, at);
                 break;
             }
-            case 'u': {
+            case SETITEMS: {
                 std::vector<Value> flat = pop_mark(at);
                 set_items(top(at), std::move(flat), at);
                 break;
             }
-            case 'p': {
+            case PUT: {
                 const std::string text(line());
                 memo_put(std::strtoull(text.c_str(), nullptr, 10), at);
                 break;
             }
-            case 'q':
-                memo_put(little_endian(1), at);
-                break;
-            case 'r':
-                memo_put(little_endian(4), at);
-                break;
-            case 0x94:
-                memo_put(memo_.size(), at);
-                break;
-            case 'g': {
+            case BINPUT: memo_put(little_endian(1), at); break;
+            case LONG_BINPUT: memo_put(little_endian(4), at); break;
+            case MEMOIZE: memo_put(memo_.size(), at); break;
+            case GET: {
                 const std::string text(line());
                 stack_.push_back(memo_get(std::strtoull(text.c_str(), nullptr, 10), at));
                 break;
             }
-            case 'h':
-                stack_.push_back(memo_get(little_endian(1), at));
-                break;
-            case 'j':
-                stack_.push_back(memo_get(little_endian(4), at));
-                break;
-            case 'c': {
+            case BINGET: stack_.push_back(memo_get(little_endian(1), at)); break;
+            case LONG_BINGET: stack_.push_back(memo_get(little_endian(4), at)); break;
+            case GLOBAL: {
                 std::string module(line());
                 std::string name(line());
                 stack_.emplace_back(Global{std::move(module), std::move(name)});
                 break;
             }
-            case 0x93: {
+            case STACK_GLOBAL: {
                 Value name = pop(at);
                 Value module = pop(at);
                 stack_.emplace_back(global_from(module, name, at));
                 break;
             }
-            case 'R': {
+            case REDUCE: {
                 Value args = pop(at);
                 Value callable = pop(at);
                 if (!args.is<List*>()) {
@@ -532,7 +534,7 @@ private:
                 stack_.push_back(reduce(callable, args.as_list().items, at));
                 break;
             }
-            case 0x81: {  // NEWOBJ: cls.__new__(cls, *args)
+            case NEWOBJ: {  // cls.__new__(cls, *args)
                 Value args = pop(at);
                 Value cls = pop(at);
                 if (!args.is<List*>()) {
@@ -541,7 +543,7 @@ private:
                 stack_.push_back(reduce(cls, args.as_list().items, at));
                 break;
             }
-            case 0x92: {  // NEWOBJ_EX: keyword arguments are dropped
+            case NEWOBJ_EX: {  // keyword arguments are dropped
                 pop(at);
                 Value args = pop(at);
                 Value cls = pop(at);
@@ -551,14 +553,14 @@ private:
                 stack_.push_back(reduce(cls, args.as_list().items, at));
                 break;
             }
-            case 'i': {  // INST module\nname\n with arguments since MARK
+            case INST: {  // module\nname\n, arguments since MARK
                 std::string module(line());
                 std::string name(line());
                 stack_.push_back(
                     reduce(Global{std::move(module), std::move(name)}, pop_mark(at), at));
                 break;
             }
-            case 'o': {
+            case OBJ: {
                 std::vector<Value> items = pop_mark(at);
                 if (items.empty()) {
                     fail(at, "OBJ without a class");
@@ -568,7 +570,7 @@ private:
                 stack_.push_back(reduce(cls, std::move(items), at));
                 break;
             }
-            case 'b': {
+            case BUILD: {
                 Value state = pop(at);
                 Value& target = top(at);
                 if (Object* const* object = target.get_if<Object*>()) {
@@ -578,7 +580,7 @@ private:
                 // dict's `_metadata`), not items.
                 break;
             }
-            case 'Q': {
+            case BINPERSID: {
                 Value pid = pop(at);
                 if (!hooks_.persistent_load) {
                     fail(at, "persistent id without a loader");
@@ -586,7 +588,7 @@ private:
                 stack_.push_back(hooks_.persistent_load(pid));
                 break;
             }
-            case 'P': {
+            case PERSID: {
                 Value pid = std::string(line());
                 if (!hooks_.persistent_load) {
                     fail(at, "persistent id without a loader");
@@ -594,15 +596,12 @@ private:
                 stack_.push_back(hooks_.persistent_load(pid));
                 break;
             }
-            case 0x97:
-            case 0x98:
-                fail(at, "out-of-band buffers are not supported");
-            case 0x82:
-            case 0x83:
-            case 0x84:
-                fail(at, "extension registry opcodes are not supported");
-            default:
-                fail(at, "unknown opcode 0x" + hex_byte(op));
+            case NEXT_BUFFER:
+            case READONLY_BUFFER: fail(at, "out-of-band buffers are not supported");
+            case EXT1:
+            case EXT2:
+            case EXT4: fail(at, "extension registry opcodes are not supported");
+            default: fail(at, "unknown opcode 0x" + hex_byte(op));
         }
     }
 
