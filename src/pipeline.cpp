@@ -2,9 +2,7 @@
 
 #include <chrono>
 #include <future>
-#include <map>
 #include <stdexcept>
-#include <unordered_map>
 
 #include <spdlog/spdlog.h>
 
@@ -64,11 +62,106 @@ void check_against_card(const ModelInfo& info) {
     }
 }
 
+// Stage 1: the records of the input that `family` can embed, each problem reported.
+std::vector<Protein> read_proteins(const std::string& input, const std::string& file,
+                                   const ModelFamily& family, InvalidRecords& invalid) {
+    std::vector<FastaRecord> records = read_records(input, invalid);
+    spdlog::info("read {} records from {}", records.size(), file);
+    size_t lowercase = 0;
+    for (const FastaRecord& record : records) {
+        lowercase += record.lowercase;
+    }
+    if (lowercase > 0) {
+        spdlog::info("{} lower-case residues were read as upper case", lowercase);
+    }
+    return validate_records(std::move(records), file, family.alphabet, invalid);
+}
+
+std::unique_ptr<Encoder> load_model(const ModelFamily& family, const EmbedOptions& options) {
+    const torch::Device device = select_device(options.device);
+    const int threads = options.threads > 0 ? options.threads : available_cpus();
+    set_cpu_threads(threads);
+    spdlog::info("device {}, {} CPU threads", device.str(), threads);
+
+    const auto start = Clock::now();
+    std::unique_ptr<Encoder> encoder = family.load(options.model, LoadOptions{device});
+    const ModelInfo& info = encoder->info();
+    spdlog::info("model {} ({}, {}, {} layers, width {}, {:.3g}M parameters) loaded in {:.1f} s",
+                 info.name, info.family, info.format, info.num_layers, info.embed_dim,
+                 static_cast<double>(info.parameters) / 1e6, seconds_since(start));
+    check_against_card(info);
+    return encoder;
+}
+
+// --max-length as the model allows it.
+int64_t applicable_max_length(const ModelInfo& info, int64_t requested) {
+    if (info.max_residues && *info.max_residues < requested) {
+        spdlog::info("{} reads at most {} residues; --max-length lowered from {}", info.family,
+                     *info.max_residues, requested);
+        return *info.max_residues;
+    }
+    return requested;
+}
+
+// Stage 4: one protein's rows of an encoded batch, and its pooled vectors.
+ProteinEmbedding embedding_of(const Protein& p, const EncodedBatch& encoded, int64_t row,
+                              const EmbedOptions& options) {
+    ProteinEmbedding embedding;
+    embedding.key = p.key;
+    embedding.original_id = p.record.id;
+    embedding.description = p.record.description;
+    embedding.length = p.length;
+    embedding.original_length = static_cast<int64_t>(p.record.residues.size());
+    if (options.per_residue) {
+        embedding.per_residue_NLD = encoded.residues_NBLD.select(1, row).narrow(1, 0, p.length);
+    }
+    if (options.per_protein) {
+        embedding.per_protein_ND = pool(encoded, row, p.length, options.pooling);
+    }
+    return embedding;
+}
+
+// Stages 2 to 5: batches through the encoder into the writer.
+void embed_all(Encoder& encoder, const std::vector<Protein>& proteins,
+               const std::vector<int64_t>& layers, const EmbedOptions& options,
+               Hdf5Writer& writer) {
+    std::vector<int64_t> lengths;
+    int64_t residues = 0;
+    for (const Protein& p : proteins) {
+        lengths.push_back(p.length);
+        residues += p.length;
+    }
+    const std::vector<Batch> batches =
+        plan_batches(lengths, options.max_tokens, encoder.info().extra_tokens_per_sequence);
+    spdlog::info("{} proteins, {} residues in {} batches of at most {} tokens", proteins.size(),
+                 residues, batches.size(), options.max_tokens);
+
+    EncodeRequest request;
+    request.layers = layers;
+    request.bos = options.pooling == Pooling::bos;
+    Progress progress(proteins.size(), residues);
+    for (const Batch& batch : batches) {
+        std::vector<std::string_view> residues_B;
+        int64_t batch_residues = 0;
+        for (const size_t i : batch.items) {
+            residues_B.emplace_back(proteins[i].record.residues.data(),
+                                    static_cast<size_t>(proteins[i].length));
+            batch_residues += proteins[i].length;
+        }
+        const EncodedBatch encoded = encoder.encode(residues_B, request);
+        for (size_t b = 0; b < batch.items.size(); ++b) {
+            writer.write(batch.items[b], embedding_of(proteins[batch.items[b]], encoded,
+                                                      static_cast<int64_t>(b), options));
+        }
+        progress.advance(batch.items.size(), batch_residues);
+    }
+    progress.finish();
+}
+
 }  // namespace
 
 RunSummary embed_fasta(const EmbedOptions& options) {
     const auto start = Clock::now();
-    RunSummary summary;
     if (!options.per_residue && !options.per_protein) {
         throw std::invalid_argument("--no-per-residue and --no-per-protein leave nothing to write");
     }
@@ -80,96 +173,29 @@ RunSummary embed_fasta(const EmbedOptions& options) {
 
     InvalidRecords invalid(options.skip_invalid);
     const std::string file = options.input == "-" ? "<stdin>" : options.input;
-    std::vector<FastaRecord> records = read_records(options.input, invalid);
-    spdlog::info("read {} records from {}", records.size(), file);
-    size_t lowercase = 0;
-    for (const FastaRecord& record : records) {
-        lowercase += record.lowercase;
-    }
-    if (lowercase > 0) {
-        spdlog::info("{} lower-case residues were read as upper case", lowercase);
-    }
     const ModelFamily& family = find_model_family(options.model);
-    std::vector<Protein> proteins =
-        validate_records(std::move(records), file, family.alphabet, invalid);
+    std::vector<Protein> proteins = read_proteins(options.input, file, family, invalid);
 
-    const torch::Device device = select_device(options.device);
-    const int threads = options.threads > 0 ? options.threads : available_cpus();
-    set_cpu_threads(threads);
-    spdlog::info("device {}, {} CPU threads", device.str(), threads);
-
-    const auto load_start = Clock::now();
-    const std::unique_ptr<Encoder> encoder = family.load(options.model, LoadOptions{device});
+    const std::unique_ptr<Encoder> encoder = load_model(family, options);
     const ModelInfo& info = encoder->info();
-    spdlog::info("model {} ({}, {}, {} layers, width {}, {:.3g}M parameters) loaded in {:.1f} s",
-                 info.name, info.family, info.format, info.num_layers, info.embed_dim,
-                 static_cast<double>(info.parameters) / 1e6, seconds_since(load_start));
-    check_against_card(info);
-
     const std::vector<int64_t> layers = resolve_layers(options.layers, info.num_layers);
     if (options.pooling == Pooling::bos && !info.has_bos_token) {
         throw std::invalid_argument("--pooling bos: " + info.family + " has no BOS token");
     }
-    int64_t max_length = options.max_length;
-    if (info.max_residues && *info.max_residues < max_length) {
-        spdlog::info("{} reads at most {} residues; --max-length lowered from {}", info.family,
-                     *info.max_residues, max_length);
-        max_length = *info.max_residues;
-    }
-    summary.truncated = limit_lengths(proteins, file, max_length, options.long_policy, invalid);
+    RunSummary summary;
+    summary.max_length = applicable_max_length(info, options.max_length);
+    summary.truncated =
+        limit_lengths(proteins, file, summary.max_length, options.long_policy, invalid);
     summary.skipped = invalid.count();
     if (proteins.empty()) {
         throw InputError(file, 0, "", "no proteins to embed");
     }
 
     BackgroundChecksum checksum(info.weight_files);
-    std::vector<int64_t> lengths;
-    for (const Protein& p : proteins) {
-        lengths.push_back(p.length);
-        summary.residues += p.length;
-    }
-    const std::vector<Batch> batches =
-        plan_batches(lengths, options.max_tokens, info.extra_tokens_per_sequence);
-    spdlog::info("{} proteins, {} residues in {} batches of at most {} tokens", proteins.size(),
-                 summary.residues, batches.size(), options.max_tokens);
-
     const auto embed_start = Clock::now();
     Hdf5Writer writer(output.temporary_path(),
                       OutputGroups{options.per_residue, options.per_protein});
-    Progress progress(proteins.size(), summary.residues);
-    EncodeRequest request;
-    request.layers = layers;
-    request.bos = options.pooling == Pooling::bos;
-    for (const Batch& batch : batches) {
-        std::vector<std::string_view> residues_B;
-        for (const size_t i : batch.items) {
-            residues_B.emplace_back(proteins[i].record.residues.data(),
-                                    static_cast<size_t>(proteins[i].length));
-        }
-        const EncodedBatch encoded = encoder->encode(residues_B, request);
-        int64_t batch_residues = 0;
-        for (size_t b = 0; b < batch.items.size(); ++b) {
-            const Protein& p = proteins[batch.items[b]];
-            ProteinEmbedding embedding;
-            embedding.key = p.key;
-            embedding.original_id = p.record.id;
-            embedding.description = p.record.description;
-            embedding.length = p.length;
-            embedding.original_length = static_cast<int64_t>(p.record.residues.size());
-            const auto row = static_cast<int64_t>(b);
-            if (options.per_residue) {
-                embedding.per_residue_NLD =
-                    encoded.residues_NBLD.select(1, row).narrow(1, 0, p.length);
-            }
-            if (options.per_protein) {
-                embedding.per_protein_ND = pool(encoded, row, p.length, options.pooling);
-            }
-            writer.write(batch.items[b], embedding);
-            batch_residues += p.length;
-        }
-        progress.advance(batch.items.size(), batch_residues);
-    }
-    progress.finish();
+    embed_all(*encoder, proteins, layers, options, writer);
 
     RunAttributes attributes;
     attributes.model = info.name;
@@ -180,14 +206,16 @@ RunSummary embed_fasta(const EmbedOptions& options) {
     attributes.layers = layers;
     attributes.pooling = to_string(options.pooling);
     attributes.embedding_dim = info.embed_dim;
-    attributes.max_length = max_length;
+    attributes.max_length = summary.max_length;
     attributes.tool_version = kVersion;
     attributes.command_line = options.command_line;
     writer.finish(attributes);
     output.commit();
 
     summary.proteins = proteins.size();
-    summary.max_length = max_length;
+    for (const Protein& p : proteins) {
+        summary.residues += p.length;
+    }
     summary.embedding_seconds = seconds_since(embed_start);
     summary.seconds = seconds_since(start);
     return summary;
