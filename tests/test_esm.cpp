@@ -138,6 +138,22 @@ TEST(EsmCheckpoint, ReadsTheConfigurationFromTheFile) {
     }
 }
 
+TEST(EsmCheckpoint, Esm1bMaskRowIsZeroedAtLoad) {
+    REQUIRE_SHARED_TESTDATA();
+    esm::Checkpoint checkpoint = esm::read_checkpoint(testdata("esm1b_tiny/esm1b_tiny.pt"));
+    // As released, the row holds trained values; fair-esm zeroes it when loading.
+    const auto shape = checkpoint.tensors.at("embed_tokens.weight").shape();
+    checkpoint.tensors = checkpoint.tensors.renamed([](const std::string& name) {
+        return name == "embed_tokens.weight" ? std::nullopt : std::optional<std::string>(name);
+    });
+    checkpoint.tensors.add("embed_tokens.weight", StoredTensor(shape, torch::kFloat32, [shape] {
+                               return torch::ones(shape);
+                           }));
+    const esm::EsmModel model = esm::build_model(checkpoint);
+    EXPECT_EQ(model->embed_tokens->weight[esm::kMaskToken].abs().sum().item<float>(), 0.f);
+    EXPECT_EQ(model->embed_tokens->weight[esm::kClsToken].sum().item<float>(), 32.f);
+}
+
 TEST(EsmCheckpoint, ModelInfo) {
     REQUIRE_SHARED_TESTDATA();
     const auto esm2 = load_encoder(testdata("esm2_tiny/esm2_tiny.pt"), LoadOptions{});

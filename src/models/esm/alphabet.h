@@ -12,6 +12,7 @@ namespace embed::esm {
 constexpr int64_t kClsToken = 0;  // BOS
 constexpr int64_t kPadToken = 1;
 constexpr int64_t kEosToken = 2;
+constexpr int64_t kMaskToken = 32;
 constexpr int64_t kVocabularySize = 33;
 /// BOS and EOS around every sequence.
 constexpr int64_t kSpecialTokensPerSequence = 2;

@@ -5,6 +5,7 @@
 
 #include "embed/checkpoint/huggingface.h"
 #include "embed/checkpoint/torch_file.h"
+#include "models/esm/alphabet.h"
 
 namespace embed::esm {
 namespace {
@@ -133,6 +134,16 @@ bool is_esm_checkpoint(const fs::path& path) {
     // The only torch.save checkpoints among the families are fair-esm's; reading them says
     // clearly if one is something else.
     return TorchFile::recognizes(path);
+}
+
+EsmModel build_model(const Checkpoint& checkpoint) {
+    EsmModel model(checkpoint.config);
+    load_strict(*model, checkpoint.tensors);
+    if (checkpoint.config.version == Version::esm1b) {
+        torch::NoGradGuard no_grad;
+        model->embed_tokens->weight[kMaskToken].zero_();
+    }
+    return model;
 }
 
 Checkpoint read_checkpoint(const fs::path& path) {

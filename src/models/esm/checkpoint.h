@@ -8,6 +8,7 @@
 
 #include "embed/checkpoint/state_dict.h"
 #include "models/esm/config.h"
+#include "models/esm/transformer.h"
 
 namespace embed::esm {
 
@@ -27,6 +28,10 @@ bool is_esm_checkpoint(const std::filesystem::path& path);
 
 /// Throws std::runtime_error naming the file and the problem.
 Checkpoint read_checkpoint(const std::filesystem::path& path);
+
+/// The encoder with the checkpoint's weights, loaded strictly by name, with fair-esm's
+/// load-time change: ESM-1b's <mask> embedding row is zeroed (its token dropout assumes it).
+EsmModel build_model(const Checkpoint& checkpoint);
 
 /// fair-esm name of a Hugging Face ESM tensor; nullopt for tensors the encoder does not use.
 /// Unknown names come back unchanged, so strict loading reports them.

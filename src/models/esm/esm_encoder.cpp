@@ -12,8 +12,7 @@ namespace {
 class EsmEncoder : public Encoder {
 public:
     EsmEncoder(Checkpoint checkpoint, const std::filesystem::path& path, const LoadOptions& options)
-        : model_(checkpoint.config), device_(options.device) {
-        load_strict(*model_, checkpoint.tensors);
+        : model_(build_model(checkpoint)), device_(options.device) {
         model_->to(device_);
         model_->eval();
 
