@@ -141,6 +141,7 @@ void Hdf5Writer::finish(const RunAttributes& attributes) {
     h5::write_attribute(root, "checkpoint", attributes.checkpoint);
     h5::write_attribute(root, "checkpoint_sha256", attributes.checkpoint_sha256);
     h5::write_attribute(root, "layers", attributes.layers);
+    h5::write_attribute(root, "layer_reduction", attributes.layer_reduction);
     h5::write_attribute(root, "pooling", attributes.pooling);
     h5::write_attribute(root, "embedding_dim", attributes.embedding_dim);
     h5::write_attribute(root, "max_length", attributes.max_length);

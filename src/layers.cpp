@@ -5,17 +5,18 @@
 
 namespace embed {
 
-std::vector<int64_t> resolve_layers(const std::string& spec, int64_t num_layers) {
-    if (spec.empty()) {
-        return {num_layers};
-    }
+namespace {
+
+std::vector<int64_t> every_layer(int64_t num_layers) {
     std::vector<int64_t> layers;
-    if (spec == "all") {
-        for (int64_t i = 0; i <= num_layers; ++i) {
-            layers.push_back(i);
-        }
-        return layers;
+    for (int64_t i = 0; i <= num_layers; ++i) {
+        layers.push_back(i);
     }
+    return layers;
+}
+
+std::vector<int64_t> listed_layers(const std::string& spec, int64_t num_layers) {
+    std::vector<int64_t> layers;
     for (size_t start = 0; start <= spec.size();) {
         const size_t comma = std::min(spec.find(',', start), spec.size());
         const std::string item = spec.substr(start, comma - start);
@@ -31,7 +32,7 @@ std::vector<int64_t> resolve_layers(const std::string& spec, int64_t num_layers)
             }
         } catch (const std::logic_error&) {
             throw std::invalid_argument("--layers: '" + item + "' is not a layer number (use " +
-                                        range + ", 'all', or a comma list)");
+                                        range + ", 'all', 'sum', or a comma list)");
         }
         if (layer < -(num_layers + 1) || layer > num_layers) {
             throw std::invalid_argument("--layers: layer " + item +
@@ -46,10 +47,34 @@ std::vector<int64_t> resolve_layers(const std::string& spec, int64_t num_layers)
         }
         layers.push_back(resolved);
     }
-    if (layers.empty()) {
-        throw std::invalid_argument("--layers: no layer given");
-    }
     return layers;
+}
+
+}  // namespace
+
+LayerSelection resolve_layers(const std::string& spec, int64_t num_layers,
+                              const std::string& model_default) {
+    const std::string& chosen = spec.empty() ? model_default : spec;
+    if (chosen.empty()) {
+        return {{num_layers}, false};
+    }
+    if (chosen == "all") {
+        return {every_layer(num_layers), false};
+    }
+    if (chosen == "sum") {
+        return {every_layer(num_layers), true};
+    }
+    return {listed_layers(chosen, num_layers), false};
+}
+
+EncodedBatch combine_layers(EncodedBatch batch, const LayerSelection& selection) {
+    if (selection.sum) {
+        batch.residues_NBLD = batch.residues_NBLD.sum(0, /*keepdim=*/true);
+        if (batch.bos_NBD.defined()) {
+            batch.bos_NBD = batch.bos_NBD.sum(0, /*keepdim=*/true);
+        }
+    }
+    return batch;
 }
 
 }  // namespace embed

@@ -93,12 +93,16 @@ std::unique_ptr<Encoder> load_model(const ModelFamily& family, const EmbedOption
     return encoder;
 }
 
-// --max-length as the model allows it.
-int64_t applicable_max_length(const ModelInfo& info, int64_t requested) {
-    if (info.max_residues && *info.max_residues < requested) {
+// --max-length as given, or the model's default, within what the model can read.
+std::optional<int64_t> applicable_max_length(const ModelInfo& info,
+                                             std::optional<int64_t> requested) {
+    if (!requested) {
+        return info.default_max_residues;
+    }
+    if (info.max_residues && *info.max_residues < *requested) {
         spdlog::info("{} reads at most {} residues; --max-length lowered from {}", info.family,
-                     *info.max_residues, requested);
-        return *info.max_residues;
+                     *info.max_residues, *requested);
+        return info.max_residues;
     }
     return requested;
 }
@@ -123,8 +127,7 @@ ProteinEmbedding embedding_of(const Protein& p, const EncodedBatch& encoded, int
 
 // Stages 2 to 5: batches through the encoder into the writer.
 void embed_all(Encoder& encoder, const std::vector<Protein>& proteins,
-               const std::vector<int64_t>& layers, const EmbedOptions& options,
-               Hdf5Writer& writer) {
+               const LayerSelection& selection, const EmbedOptions& options, Hdf5Writer& writer) {
     std::vector<int64_t> lengths;
     int64_t residues = 0;
     for (const Protein& p : proteins) {
@@ -137,7 +140,7 @@ void embed_all(Encoder& encoder, const std::vector<Protein>& proteins,
                  residues, batches.size(), options.max_tokens);
 
     EncodeRequest request;
-    request.layers = layers;
+    request.layers = selection.layers;
     request.bos = options.pooling == Pooling::bos;
     Progress progress(proteins.size(), residues);
     for (const Batch& batch : batches) {
@@ -148,7 +151,7 @@ void embed_all(Encoder& encoder, const std::vector<Protein>& proteins,
                                     static_cast<size_t>(proteins[i].length));
             batch_residues += proteins[i].length;
         }
-        const EncodedBatch encoded = encoder.encode(residues_B, request);
+        const EncodedBatch encoded = combine_layers(encoder.encode(residues_B, request), selection);
         for (size_t b = 0; b < batch.items.size(); ++b) {
             writer.write(batch.items[b], embedding_of(proteins[batch.items[b]], encoded,
                                                       static_cast<int64_t>(b), options));
@@ -165,7 +168,7 @@ RunSummary embed_fasta(const EmbedOptions& options) {
     if (!options.per_residue && !options.per_protein) {
         throw std::invalid_argument("--no-per-residue and --no-per-protein leave nothing to write");
     }
-    if (options.max_length <= 0) {
+    if (options.max_length && *options.max_length <= 0) {
         throw std::invalid_argument("--max-length must be positive");
     }
     // Fail before the expensive work if the output cannot be written.
@@ -178,14 +181,17 @@ RunSummary embed_fasta(const EmbedOptions& options) {
 
     const std::unique_ptr<Encoder> encoder = load_model(family, options);
     const ModelInfo& info = encoder->info();
-    const std::vector<int64_t> layers = resolve_layers(options.layers, info.num_layers);
+    const LayerSelection selection =
+        resolve_layers(options.layers, info.num_layers, info.default_layers);
     if (options.pooling == Pooling::bos && !info.has_bos_token) {
         throw std::invalid_argument("--pooling bos: " + info.family + " has no BOS token");
     }
     RunSummary summary;
     summary.max_length = applicable_max_length(info, options.max_length);
-    summary.truncated =
-        limit_lengths(proteins, file, summary.max_length, options.long_policy, invalid);
+    if (summary.max_length) {
+        summary.truncated =
+            limit_lengths(proteins, file, *summary.max_length, options.long_policy, invalid);
+    }
     summary.skipped = invalid.count();
     if (proteins.empty()) {
         throw InputError(file, 0, "", "no proteins to embed");
@@ -195,7 +201,7 @@ RunSummary embed_fasta(const EmbedOptions& options) {
     const auto embed_start = Clock::now();
     Hdf5Writer writer(output.temporary_path(),
                       OutputGroups{options.per_residue, options.per_protein});
-    embed_all(*encoder, proteins, layers, options, writer);
+    embed_all(*encoder, proteins, selection, options, writer);
 
     RunAttributes attributes;
     attributes.model = info.name;
@@ -203,10 +209,11 @@ RunSummary embed_fasta(const EmbedOptions& options) {
     attributes.model_format = info.format;
     attributes.checkpoint = fs::weakly_canonical(info.checkpoint).string();
     attributes.checkpoint_sha256 = checksum.get();
-    attributes.layers = layers;
+    attributes.layers = selection.layers;
+    attributes.layer_reduction = selection.reduction();
     attributes.pooling = to_string(options.pooling);
     attributes.embedding_dim = info.embed_dim;
-    attributes.max_length = summary.max_length;
+    attributes.max_length = summary.max_length.value_or(0);
     attributes.tool_version = kVersion;
     attributes.command_line = options.command_line;
     writer.finish(attributes);

@@ -285,6 +285,41 @@ TEST_F(Cli, LongProteinsAreTruncatedWithAWarningOrRejected) {
     EXPECT_FALSE(fs::exists(rejected_out));
 }
 
+TEST_F(CliParity, SeqVecDefaultsToTheSumOfItsLayersAndItsMean) {
+    const auto result = run_embed(testdata("seqvec_tiny/input.fasta").string() + " -o " +
+                                  out_.string() + " -m " + testdata("seqvec_tiny").string());
+    ASSERT_EQ(result.status, 0) << result.output;
+    const h5::Handle file = h5::open_file(out_.string());
+    const h5::Handle reference = h5::open_file(testdata("expected.h5").string());
+    EXPECT_EQ(h5::read_string_attribute(file.id(), "model_family"), "SeqVec");
+    EXPECT_EQ(h5::read_int_array_attribute(file.id(), "layers"), (std::vector<int64_t>{0, 1, 2}));
+    EXPECT_EQ(h5::read_string_attribute(file.id(), "layer_reduction"), "sum");
+    EXPECT_EQ(h5::read_int_attribute(file.id(), "max_length"), 0) << "SeqVec truncates nothing";
+    EXPECT_LT(max_abs_diff(read_tensor(file.id(), "per_residue/GFP_N"),
+                           read_tensor(reference.id(), "seqvec_tiny/GFP_N/per_residue_sum")),
+              kParityTolerance);
+    EXPECT_LT(max_abs_diff(read_tensor(file.id(), "per_protein/GFP_N"),
+                           read_tensor(reference.id(), "seqvec_tiny/GFP_N/per_protein")),
+              kParityTolerance);
+
+    const fs::path all = dir_ / "all.h5";
+    ASSERT_EQ(run_embed(testdata("seqvec_tiny/input.fasta").string() + " -o " + all.string() +
+                        " -m " + testdata("seqvec_tiny").string() + " --layers all")
+                  .status,
+              0);
+    const h5::Handle layers = h5::open_file(all.string());
+    EXPECT_EQ(h5::read_string_attribute(layers.id(), "layer_reduction"), "none");
+    EXPECT_LT(max_abs_diff(read_tensor(layers.id(), "per_residue/GFP_N"),
+                           read_tensor(reference.id(), "seqvec_tiny/GFP_N/layers")),
+              kParityTolerance);
+
+    const auto bos = run_embed(testdata("seqvec_tiny/input.fasta").string() + " -o " +
+                               (dir_ / "bos.h5").string() + " -m " +
+                               testdata("seqvec_tiny").string() + " --pooling bos");
+    EXPECT_EQ(bos.status, kBadInput);
+    EXPECT_TRUE(contains(bos.output, "SeqVec has no BOS token")) << bos.output;
+}
+
 struct BadInput {
     std::string name;
     std::string fasta;

@@ -8,17 +8,24 @@ namespace {
 
 using Layers = std::vector<int64_t>;
 
-TEST(Layers, DefaultIsTheLastLayer) {
-    EXPECT_EQ(resolve_layers("", 6), Layers{6});
+TEST(Layers, DefaultIsTheLastLayerUnlessTheModelSaysOtherwise) {
+    EXPECT_EQ(resolve_layers("", 6).layers, Layers{6});
+    EXPECT_FALSE(resolve_layers("", 6).sum);
+    const LayerSelection seqvec = resolve_layers("", 2, "sum");
+    EXPECT_EQ(seqvec.layers, (Layers{0, 1, 2}));
+    EXPECT_TRUE(seqvec.sum);
+    EXPECT_EQ(seqvec.reduction(), "sum");
+    EXPECT_EQ(resolve_layers("1", 2, "sum").layers, Layers{1}) << "given layers win";
 }
 
 TEST(Layers, AllIsEmbeddingsThroughLast) {
-    EXPECT_EQ(resolve_layers("all", 3), (Layers{0, 1, 2, 3}));
+    EXPECT_EQ(resolve_layers("all", 3).layers, (Layers{0, 1, 2, 3}));
+    EXPECT_EQ(resolve_layers("all", 3).reduction(), "none");
 }
 
 TEST(Layers, ListKeepsOrderAndCountsNegativesFromTheEnd) {
-    EXPECT_EQ(resolve_layers("-1,0,3", 6), (Layers{6, 0, 3}));
-    EXPECT_EQ(resolve_layers("-7", 6), Layers{0});
+    EXPECT_EQ(resolve_layers("-1,0,3", 6).layers, (Layers{6, 0, 3}));
+    EXPECT_EQ(resolve_layers("-7", 6).layers, Layers{0});
 }
 
 TEST(Layers, RejectsOutOfRangeDuplicatesAndJunk) {
@@ -34,6 +41,16 @@ TEST(Layers, MessageNamesTheValidRange) {
     } catch (const std::invalid_argument& e) {
         EXPECT_NE(std::string(e.what()).find("-34..33"), std::string::npos) << e.what();
     }
+}
+
+TEST(Layers, SumAddsTheLayersUp) {
+    EncodedBatch batch;
+    batch.residues_NBLD = torch::arange(12.f).view({3, 1, 2, 2});
+    const EncodedBatch summed = combine_layers(batch, resolve_layers("sum", 2));
+    EXPECT_TRUE(torch::equal(summed.residues_NBLD,
+                             torch::tensor({12.f, 15.f, 18.f, 21.f}).view({1, 1, 2, 2})));
+    EXPECT_TRUE(torch::equal(combine_layers(batch, resolve_layers("all", 2)).residues_NBLD,
+                             batch.residues_NBLD));
 }
 
 TEST(Pooling, MeanIsOverTheProteinsOwnResidues) {

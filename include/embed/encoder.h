@@ -30,6 +30,10 @@ struct ModelInfo {
     int64_t parameters = 0;
     /// Longest input the model can read at all (learned positions), if it is limited.
     std::optional<int64_t> max_residues;
+    /// --max-length when none is given: the longest input the model was trained on, if any.
+    std::optional<int64_t> default_max_residues;
+    /// --layers when none is given: "" for the last layer, or e.g. "sum".
+    std::string default_layers;
     /// Special tokens around each sequence (BOS, EOS); they count against the token budget.
     int64_t extra_tokens_per_sequence = 0;
     bool has_bos_token = false;

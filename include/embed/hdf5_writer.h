@@ -32,9 +32,10 @@ struct RunAttributes {
     std::string checkpoint;
     std::string checkpoint_sha256;
     std::vector<int64_t> layers;
+    std::string layer_reduction;  ///< "none", or "sum" when the layers were added up
     std::string pooling;
     int64_t embedding_dim = 0;
-    int64_t max_length = 0;
+    int64_t max_length = 0;  ///< 0: proteins were not truncated
     std::string tool_version;
     std::string command_line;
 };

@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
 
 #include "embed/pooling.h"
@@ -23,10 +24,12 @@ struct EmbedOptions {
     int threads = 0;
     /// Tokens per forward pass, padding and special tokens included.
     int64_t max_tokens = 4096;
-    /// Longest protein embedded whole, in residues.
-    int64_t max_length = 1022;
+    /// Longest protein embedded whole, in residues; unset: the model's default (ESM: 1022,
+    /// what it was trained on; SeqVec: no limit).
+    std::optional<int64_t> max_length;
     LongPolicy long_policy = LongPolicy::truncate;
-    /// Representation layers: "" (the last), "all", or a comma list (negatives from the end).
+    /// Representation layers: "" (the model's default), "all", "sum", or a comma list
+    /// (negatives from the end).
     std::string layers;
     Pooling pooling = Pooling::mean;
     bool per_residue = true;
@@ -42,9 +45,9 @@ struct RunSummary {
     int64_t residues = 0;
     size_t skipped = 0;
     size_t truncated = 0;
-    int64_t max_length = 0;        ///< --max-length as applied (the model may lower it)
-    double seconds = 0;            ///< whole run
-    double embedding_seconds = 0;  ///< forward passes and writing, without start-up
+    std::optional<int64_t> max_length;  ///< --max-length as applied, if any
+    double seconds = 0;                 ///< whole run
+    double embedding_seconds = 0;       ///< forward passes and writing, without start-up
 };
 
 /// Runs the job. Bad input throws InputError (std::invalid_argument) before anything is

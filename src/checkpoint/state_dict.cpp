@@ -76,29 +76,25 @@ StateDict StateDict::renamed(
     return out;
 }
 
-void load_strict(torch::nn::Module& module, const StateDict& state) {
-    std::map<std::string, torch::Tensor> wanted;
-    for (const auto& item : module.named_parameters(/*recurse=*/true)) {
-        wanted.emplace(item.key(), item.value());
-    }
-    for (const auto& item : module.named_buffers(/*recurse=*/true)) {
-        wanted.emplace(item.key(), item.value());
-    }
+void StrictLoader::expect(const std::string& name, std::vector<int64_t> shape) {
+    expected_.emplace(name, std::move(shape));
+}
 
+void StrictLoader::check() const {
     std::vector<std::string> missing;
     std::vector<std::string> wrong_shape;
-    for (const auto& [name, target] : wanted) {
-        const auto it = state.tensors().find(name);
-        if (it == state.tensors().end()) {
-            missing.push_back(name + " " + shape_string(target.sizes()));
-        } else if (at::IntArrayRef(it->second.shape()) != target.sizes()) {
+    for (const auto& [name, shape] : expected_) {
+        const auto it = state_.tensors().find(name);
+        if (it == state_.tensors().end()) {
+            missing.push_back(name + " " + shape_string(shape));
+        } else if (it->second.shape() != shape) {
             wrong_shape.push_back(name + ": checkpoint has " + shape_string(it->second.shape()) +
-                                  ", model expects " + shape_string(target.sizes()));
+                                  ", model expects " + shape_string(shape));
         }
     }
     std::vector<std::string> unexpected;
-    for (const auto& [name, tensor] : state.tensors()) {
-        if (wanted.count(name) == 0) {
+    for (const auto& [name, tensor] : state_.tensors()) {
+        if (expected_.count(name) == 0) {
             unexpected.push_back(name + " " + shape_string(tensor.shape()));
         }
     }
@@ -114,13 +110,28 @@ void load_strict(torch::nn::Module& module, const StateDict& state) {
         problems += "\nunexpected tensors:" + join_names(unexpected);
     }
     if (!problems.empty()) {
-        throw std::runtime_error(state.source() + ": the checkpoint does not match the model" +
+        throw std::runtime_error(state_.source() + ": the checkpoint does not match the model" +
                                  problems);
     }
+}
+
+void load_strict(torch::nn::Module& module, const StateDict& state) {
+    std::map<std::string, torch::Tensor> targets;
+    for (const auto& item : module.named_parameters(/*recurse=*/true)) {
+        targets.emplace(item.key(), item.value());
+    }
+    for (const auto& item : module.named_buffers(/*recurse=*/true)) {
+        targets.emplace(item.key(), item.value());
+    }
+    StrictLoader loader(state);
+    for (const auto& [name, target] : targets) {
+        loader.expect(name, target.sizes().vec());
+    }
+    loader.check();
 
     torch::NoGradGuard no_grad;
-    for (auto& [name, target] : wanted) {
-        target.copy_(state.at(name).read());
+    for (auto& [name, target] : targets) {
+        target.copy_(loader.read(name));
     }
 }
 

@@ -55,6 +55,7 @@ int main(int argc, char** argv) {
     embed::EmbedOptions options;
     std::string long_policy = "truncate";
     std::string pooling = "mean";
+    int64_t max_length = 0;
     bool no_per_residue = false;
     bool no_per_protein = false;
     bool quiet = false;
@@ -75,15 +76,16 @@ int main(int argc, char** argv) {
                    "Tokens per batch, padding and special tokens included")
         ->capture_default_str()
         ->check(CLI::PositiveNumber);
-    app.add_option("--max-length", options.max_length, "Longest protein embedded whole (residues)")
-        ->capture_default_str()
+    app.add_option("--max-length", max_length,
+                   "Longest protein embedded whole, in residues (default: the model's; 1022 "
+                   "for ESM, none for SeqVec)")
         ->check(CLI::PositiveNumber);
     app.add_option("--long", long_policy, "Proteins over --max-length: truncate or error")
         ->capture_default_str()
         ->check(CLI::IsMember({"truncate", "error"}));
     app.add_option("--layers", options.layers,
-                   "Layers to write: all, or a comma list such as 0,-1 (0 = embeddings, "
-                   "-1 = last; default: last)");
+                   "Layers to write: all, sum, or a comma list such as 0,-1 (0 = embeddings, "
+                   "-1 = last; default: the last for ESM, sum for SeqVec)");
     app.add_option("--pooling", pooling, "Per-protein vector: mean over residues, or bos token")
         ->capture_default_str()
         ->check(CLI::IsMember({"mean", "bos"}));
@@ -109,6 +111,9 @@ int main(int argc, char** argv) {
     options.per_residue = !no_per_residue;
     options.per_protein = !no_per_protein;
     options.command_line = command_line(argc, argv);
+    if (max_length > 0) {
+        options.max_length = max_length;
+    }
 
     spdlog::info("embed {}: {}", embed::kVersion, options.command_line);
     spdlog::info("{}, CLI11 {}", embed::library_versions(), CLI11_VERSION);
@@ -125,7 +130,7 @@ int main(int argc, char** argv) {
         }
         if (summary.truncated > 0) {
             spdlog::warn("{} proteins truncated to --max-length {}", summary.truncated,
-                         summary.max_length);
+                         summary.max_length.value_or(0));
         }
         return 0;
     } catch (const std::invalid_argument& e) {

@@ -57,6 +57,23 @@ private:
     std::map<std::string, StoredTensor> tensors_;
 };
 
+/// Strict loading for any layout: declare every tensor the model needs with its shape, check,
+/// then read. check() reports all missing, misshapen and unexpected tensors at once, which
+/// tells a user at a glance whether a checkpoint is the wrong model or a damaged file.
+class StrictLoader {
+public:
+    explicit StrictLoader(const StateDict& state) : state_(state) {}
+    void expect(const std::string& name, std::vector<int64_t> shape);
+    /// Throws std::runtime_error naming the source and every problem.
+    void check() const;
+    /// An expected tensor, as stored (CPU, the file's dtype).
+    torch::Tensor read(const std::string& name) const { return state_.at(name).read(); }
+
+private:
+    const StateDict& state_;
+    std::map<std::string, std::vector<int64_t>> expected_;
+};
+
 /// Fills every parameter and buffer of `module` from `state` by its name in the module tree.
 /// A missing tensor, an unexpected one, or a shape that differs is an error naming the
 /// tensors and both shapes. Values are converted to each parameter's dtype.

@@ -9,6 +9,8 @@
 namespace embed::esm {
 namespace {
 
+constexpr int64_t kTrainedMaxResidues = 1022;
+
 class EsmEncoder : public Encoder {
 public:
     EsmEncoder(Checkpoint checkpoint, const std::filesystem::path& path, const LoadOptions& options)
@@ -30,6 +32,9 @@ public:
         if (config.version == Version::esm1b) {
             info_.max_residues = config.max_positions - kSpecialTokensPerSequence;
         }
+        // Both were trained on crops of at most 1022 residues, which esm-extract also truncates
+        // to; ESM-2 can read longer proteins when asked.
+        info_.default_max_residues = kTrainedMaxResidues;
         info_.extra_tokens_per_sequence = kSpecialTokensPerSequence;
         info_.has_bos_token = true;
     }

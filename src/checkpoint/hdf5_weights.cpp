@@ -1,0 +1,60 @@
+#include "embed/checkpoint/hdf5_weights.h"
+
+#include <memory>
+#include <stdexcept>
+
+#include "embed/util/hdf5.h"
+
+namespace embed {
+namespace {
+
+// Adds the datasets under `group` (recursively) to `out`. Walks with plain open/inspect calls,
+// which mean the same in every HDF5 release, unlike the versioned visit APIs.
+void add_datasets(const std::shared_ptr<h5::Handle>& file, hid_t group, const std::string& prefix,
+                  const std::string& source, StateDict& out) {
+    for (const std::string& name : h5::member_names(group)) {
+        const std::string path = prefix + name;
+        const h5::Handle object(H5Oopen(group, name.c_str(), H5P_DEFAULT), H5Oclose,
+                                source + ": open " + path);
+        const H5I_type_t type = H5Iget_type(object.id());
+        if (type == H5I_GROUP) {
+            add_datasets(file, object.id(), path + "/", source, out);
+            continue;
+        }
+        if (type != H5I_DATASET) {
+            continue;
+        }
+        const h5::Handle stored_type(H5Dget_type(object.id()), H5Tclose, "dataset type");
+        if (H5Tget_class(stored_type.id()) != H5T_FLOAT) {
+            throw std::runtime_error(source + ": dataset " + path + " is not floating point");
+        }
+        const h5::Handle space(H5Dget_space(object.id()), H5Sclose, "dataspace");
+        const int rank = H5Sget_simple_extent_ndims(space.id());
+        std::vector<hsize_t> dims(static_cast<size_t>(std::max(rank, 0)));
+        H5Sget_simple_extent_dims(space.id(), dims.data(), nullptr);
+        const std::vector<int64_t> shape(dims.begin(), dims.end());
+        auto read = [file, path, shape, source] {
+            torch::Tensor t = torch::empty(shape, torch::kFloat32);
+            const h5::Handle dataset = h5::open_dataset(file->id(), path);
+            h5::check(H5Dread(dataset.id(), H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT,
+                              t.data_ptr()),
+                      source + ": read " + path);
+            return t;
+        };
+        out.add(path, StoredTensor(shape, torch::kFloat32, std::move(read)));
+    }
+}
+
+}  // namespace
+
+StateDict read_hdf5_weights(const std::filesystem::path& path) {
+    h5::silence_library_errors();
+    const std::string source = path.string();
+    auto file = std::make_shared<h5::Handle>(h5::open_file(source));
+    StateDict out(source);
+    const h5::Handle root = h5::open_group(file->id(), "/");
+    add_datasets(file, root.id(), "", source, out);
+    return out;
+}
+
+}  // namespace embed

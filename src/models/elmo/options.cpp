@@ -1,0 +1,75 @@
+#include "models/elmo/options.h"
+
+#include <stdexcept>
+
+namespace embed::elmo {
+
+int64_t Options::total_filters() const {
+    int64_t total = 0;
+    for (const auto& [width, count] : filters) {
+        total += count;
+    }
+    return total;
+}
+
+bool looks_like_elmo_options(const json::Value& options) {
+    return options.find("char_cnn") != nullptr && options.find("lstm") != nullptr;
+}
+
+Options parse_options(const json::Value& options, const std::string& source) {
+    Options o;
+    try {
+        const json::Value& cnn = options.at("char_cnn");
+        for (const json::Value& filter : cnn.at("filters").as_array()) {
+            const json::Array& pair = filter.as_array();
+            if (pair.size() != 2) {
+                throw std::runtime_error("a filter is [width, count]");
+            }
+            o.filters.emplace_back(pair[0].as_int(), pair[1].as_int());
+        }
+        o.highway_layers = cnn.at("n_highway").as_int();
+        o.character_embedding_dim = cnn.at("embedding").at("dim").as_int();
+        o.max_characters_per_token = cnn.at("max_characters_per_token").as_int();
+        if (const json::Value* n = cnn.find("n_characters")) {
+            o.characters = n->as_int();
+        }
+        const std::string activation = cnn.at("activation").as_string();
+        if (activation == "relu") {
+            o.activation = Options::Activation::relu;
+        } else if (activation == "tanh") {
+            o.activation = Options::Activation::tanh;
+        } else {
+            throw std::runtime_error("activation '" + activation + "' is neither relu nor tanh");
+        }
+
+        const json::Value& lstm = options.at("lstm");
+        o.lstm_layers = lstm.at("n_layers").as_int();
+        o.cell_dim = lstm.at("dim").as_int();
+        o.projection_dim = lstm.at("projection_dim").as_int();
+        if (const json::Value* clip = lstm.find("cell_clip"); clip && !clip->is_null()) {
+            o.cell_clip = clip->as_number();
+        }
+        if (const json::Value* clip = lstm.find("proj_clip"); clip && !clip->is_null()) {
+            o.projection_clip = clip->as_number();
+        }
+        if (const json::Value* skip = lstm.find("use_skip_connections")) {
+            o.skip_connections = skip->as_bool();
+        }
+    } catch (const std::runtime_error& e) {
+        throw std::runtime_error(source + ": " + e.what());
+    }
+    bool plausible = !o.filters.empty() && o.highway_layers >= 0 && o.character_embedding_dim > 0 &&
+                     o.max_characters_per_token >= 3 && o.characters > 261 && o.lstm_layers > 0 &&
+                     o.cell_dim > 0 && o.projection_dim > 0;
+    for (const auto& [width, count] : o.filters) {
+        plausible = plausible && width > 0 && width <= o.max_characters_per_token && count > 0;
+    }
+    if (!plausible) {
+        throw std::runtime_error(source +
+                                 ": implausible ELMo options (empty or non-positive "
+                                 "sizes, or a filter wider than a token)");
+    }
+    return o;
+}
+
+}  // namespace embed::elmo

@@ -1,0 +1,214 @@
+// SeqVec and its ELMo against the upstream Python: AllenNLP's own test ELMo (trained, English)
+// and a random-weight SeqVec with bio_embeddings-style outputs, both in ../shared/testdata.
+#include "embed/checkpoint/hdf5_weights.h"
+#include "embed/encoder.h"
+#include "embed/fasta.h"
+#include "embed/layers.h"
+#include "embed/pooling.h"
+#include "embed/util/hdf5.h"
+#include "models/elmo/characters.h"
+#include "models/elmo/elmo.h"
+
+#include "test_support.h"
+
+namespace embed {
+namespace {
+
+using testing::kBatchingTolerance;
+using testing::kParityTolerance;
+using testing::max_abs_diff;
+using testing::read_tensor;
+using testing::testdata;
+
+constexpr int64_t kMaxCharacters = 50;
+
+TEST(ElmoCharacters, WordsAreBytesBetweenMarkersShiftedByOne) {
+    const std::vector<int64_t> m = elmo::word_characters("M", kMaxCharacters);
+    ASSERT_EQ(m.size(), 50u);
+    EXPECT_EQ(m[0], 259);      // begin of word
+    EXPECT_EQ(m[1], 'M' + 1);  // the byte
+    EXPECT_EQ(m[2], 260);      // end of word
+    EXPECT_EQ(m[3], 261);      // padding
+    const std::vector<int64_t> bos =
+        elmo::boundary_characters(elmo::Boundary::begin_of_sentence, kMaxCharacters);
+    EXPECT_EQ((std::vector<int64_t>(bos.begin(), bos.begin() + 4)),
+              (std::vector<int64_t>{259, 257, 260, 261}));
+    // Long words keep their first 48 bytes.
+    const std::vector<int64_t> long_word = elmo::word_characters(std::string(60, 'a'), 50);
+    EXPECT_EQ(long_word[48], 'a' + 1);
+    EXPECT_EQ(long_word[49], 260);
+    const torch::Tensor ids = elmo::sentence_characters({{"ab", "c"}, {"d"}}, kMaxCharacters);
+    EXPECT_EQ(ids.sizes(), (std::vector<int64_t>{2, 4, 50}));
+    EXPECT_EQ(ids[1][2][1].item<int64_t>(), 258) << "end of sentence after the last word";
+    EXPECT_EQ(ids[1][3].abs().sum().item<int64_t>(), 0) << "no token: all zero";
+}
+
+// AllenNLP's test ELMo: the first batch of its test sentences, three per batch, starts from a
+// zero state; its top layer must match what AllenNLP computed.
+TEST(Elmo, AllenNlpsTrainedElmoMatchesItsTopLayer) {
+    REQUIRE_SHARED_TESTDATA();
+    const auto dir = testdata("allennlp_elmo");
+    const elmo::Options options = elmo::parse_options(
+        json::parse_file((dir / "options.json").string()), (dir / "options.json").string());
+    elmo::Elmo model(options);
+    model->load_weights(read_hdf5_weights(dir / "lm_weights.hdf5"));
+    model->eval();
+
+    const json::Value sentences = json::parse_file((dir / "sentences.json").string());
+    std::vector<std::string> batch;
+    for (const json::Value& list : sentences.as_array()) {
+        batch.push_back(list.as_array()[0].as_string());
+    }
+    std::vector<std::vector<std::string_view>> words_B;
+    for (const std::string& sentence : batch) {
+        std::vector<std::string_view> words;
+        size_t start = 0;
+        while (start < sentence.size()) {
+            const size_t space = std::min(sentence.find(' ', start), sentence.size());
+            if (space > start) {
+                words.emplace_back(sentence.data() + start, space - start);
+            }
+            start = space + 1;
+        }
+        words_B.push_back(words);
+    }
+    torch::InferenceMode inference;
+    const std::vector<torch::Tensor> layers =
+        model->forward(elmo::sentence_characters(words_B, options.max_characters_per_token));
+    ASSERT_EQ(layers.size(), 3u);
+
+    h5::silence_library_errors();
+    double worst = 0;
+    for (size_t k = 0; k < batch.size(); ++k) {
+        const h5::Handle expected_file =
+            h5::open_file((dir / ("lm_embeddings_" + std::to_string(k) + ".hdf5")).string());
+        const torch::Tensor expected_2LD = read_tensor(expected_file.id(), "0");
+        const auto length = static_cast<int64_t>(words_B[k].size());
+        ASSERT_EQ(expected_2LD.size(1), length);
+        // [forward; backward] along features, without the sentence boundaries.
+        const torch::Tensor expected_LD = torch::cat({expected_2LD[0], expected_2LD[1]}, -1);
+        const torch::Tensor top_LD = layers[2][static_cast<int64_t>(k)].narrow(0, 1, length);
+        worst = std::max(worst, max_abs_diff(top_LD, expected_LD));
+    }
+    EXPECT_LT(worst, kBatchingTolerance);
+    std::cout << "[ parity   ] allennlp_elmo first batch, top layer: max abs error " << worst
+              << "\n";
+}
+
+class SeqVec : public ::testing::Test {
+protected:
+    void SetUp() override {
+        REQUIRE_SHARED_TESTDATA();
+        h5::silence_library_errors();
+        encoder_ = load_encoder(testdata("seqvec_tiny"), LoadOptions{});
+        records_ = read_fasta(testdata("seqvec_tiny/input.fasta"));
+    }
+    std::unique_ptr<Encoder> encoder_;
+    std::vector<FastaRecord> records_;
+};
+
+TEST_F(SeqVec, EveryLayerTheSumAndThePerProteinVectorMatchUpstream) {
+    const ModelInfo& info = encoder_->info();
+    EXPECT_EQ(info.family, "SeqVec");
+    EXPECT_EQ(info.num_layers, 2);
+    EXPECT_EQ(info.embed_dim, 16);
+    EXPECT_EQ(info.default_layers, "sum");
+    EXPECT_FALSE(info.max_residues.has_value());
+    EXPECT_FALSE(info.default_max_residues.has_value());
+
+    const h5::Handle reference = h5::open_file(testdata("expected.h5").string());
+    const LayerSelection all = resolve_layers("all", info.num_layers);
+    const LayerSelection sum = resolve_layers("", info.num_layers, info.default_layers);
+    double worst = 0;
+    for (const FastaRecord& record : records_) {
+        const std::string group = "seqvec_tiny/" + record.id + "/";
+        const auto length = static_cast<int64_t>(record.residues.size());
+        EncodeRequest request;
+        request.layers = all.layers;
+        const EncodedBatch layers = encoder_->encode({record.residues}, request);
+        worst = std::max(worst, max_abs_diff(layers.residues_NBLD.select(1, 0),
+                                             read_tensor(reference.id(), group + "layers")));
+        const EncodedBatch summed = combine_layers(layers, sum);
+        worst =
+            std::max(worst, max_abs_diff(summed.residues_NBLD[0][0],
+                                         read_tensor(reference.id(), group + "per_residue_sum")));
+        worst = std::max(worst, max_abs_diff(pool(summed, 0, length, Pooling::mean)[0],
+                                             read_tensor(reference.id(), group + "per_protein")));
+    }
+    EXPECT_LT(worst, kParityTolerance);
+    std::cout << "[ parity   ] seqvec_tiny: max abs error " << worst << "\n";
+}
+
+TEST_F(SeqVec, BatchedEqualsOneByOne) {
+    std::vector<std::string_view> all;
+    for (const FastaRecord& r : records_) {
+        all.push_back(r.residues);
+    }
+    EncodeRequest request;
+    request.layers = {0, 1, 2};
+    const EncodedBatch batched = encoder_->encode(all, request);
+    for (size_t b = 0; b < all.size(); ++b) {
+        const EncodedBatch alone = encoder_->encode({all[b]}, request);
+        EXPECT_LT(max_abs_diff(batched.residues_NBLD.select(1, static_cast<int64_t>(b))
+                                   .narrow(1, 0, static_cast<int64_t>(all[b].size())),
+                               alone.residues_NBLD.select(1, 0)),
+                  kBatchingTolerance)
+            << records_[b].id;
+    }
+}
+
+TEST_F(SeqVec, AnyLetterIsAResidueButNothingElse) {
+    const ModelFamily& family = find_model_family(testdata("seqvec_tiny"));
+    EXPECT_EQ(family.name, "SeqVec");
+    EXPECT_EQ(family.alphabet.find_invalid("MKJBZOU"), std::string::npos);
+    EXPECT_EQ(family.alphabet.find_invalid("MK-"), 2u);
+    EXPECT_EQ(family.alphabet.find_invalid("MK1"), 2u);
+    // Never-seen letters still embed.
+    EncodeRequest request;
+    request.layers = {2};
+    EXPECT_TRUE(encoder_->encode({"JJJ"}, request).residues_NBLD.isfinite().all().item<bool>());
+}
+
+TEST_F(SeqVec, TheWeightsFileOrTheOptionsFileStandForTheDirectory) {
+    for (const char* file : {"seqvec_tiny/weights.hdf5", "seqvec_tiny/options.json"}) {
+        EXPECT_EQ(find_model_family(testdata(file)).name, "SeqVec") << file;
+    }
+}
+
+TEST(ElmoWeights, MissingAndMisshapenDatasetsAreNamed) {
+    REQUIRE_SHARED_TESTDATA();
+    const auto dir = testdata("seqvec_tiny");
+    elmo::Options options =
+        elmo::parse_options(json::parse_file((dir / "options.json").string()), "options.json");
+    options.cell_dim *= 2;  // options that do not fit the weights
+    elmo::Elmo model(options);
+    try {
+        model->load_weights(read_hdf5_weights(dir / "weights.hdf5"));
+        FAIL();
+    } catch (const std::runtime_error& e) {
+        EXPECT_TRUE(
+            testing::contains(e.what(),
+                              "RNN_0/RNN/MultiRNNCell/Cell0/LSTMCell/B: checkpoint has [64], model "
+                              "expects [128]"))
+            << e.what();
+    }
+}
+
+TEST(ElmoOptions, ImplausibleOptionsAreRejected) {
+    const char* bad[] = {
+        R"({"char_cnn": {}, "lstm": {}})",
+        R"({"char_cnn": {"filters": [[1, 4]], "n_highway": 1, "embedding": {"dim": 4},
+            "max_characters_per_token": 50, "activation": "gelu"},
+            "lstm": {"n_layers": 2, "dim": 8, "projection_dim": 4}})",
+        R"({"char_cnn": {"filters": [[60, 4]], "n_highway": 1, "embedding": {"dim": 4},
+            "max_characters_per_token": 50, "activation": "relu"},
+            "lstm": {"n_layers": 2, "dim": 8, "projection_dim": 4}})",
+    };
+    for (const char* text : bad) {
+        EXPECT_THROW(elmo::parse_options(json::parse(text), "options.json"), std::runtime_error)
+            << text;
+    }
+}
+
+}  // namespace
+}  // namespace embed
