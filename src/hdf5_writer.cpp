@@ -11,6 +11,7 @@ namespace {
 constexpr const char* kStagingGroup = "_staging";
 constexpr const char* kPerResidueGroup = "per_residue";
 constexpr const char* kPerProteinGroup = "per_protein";
+constexpr const char* kContactsGroup = "contacts";
 
 std::string staged_name(size_t index, const char* group) {
     return std::string(group) + "_" + std::to_string(index);
@@ -30,6 +31,16 @@ h5::Handle create_group(hid_t file, const std::string& name, bool track_order) {
 // A single selected layer is stored without the layer axis.
 torch::Tensor drop_single_layer_axis(const torch::Tensor& t) {
     return t.size(0) == 1 ? t.squeeze(0) : t;
+}
+
+torch::Tensor per_residue(const ProteinEmbedding& p) {
+    return drop_single_layer_axis(p.per_residue_NLD);
+}
+torch::Tensor per_protein(const ProteinEmbedding& p) {
+    return drop_single_layer_axis(p.per_protein_ND);
+}
+torch::Tensor contacts(const ProteinEmbedding& p) {
+    return p.contacts_LL;
 }
 
 h5::Handle write_tensor(hid_t location, const std::string& name, const torch::Tensor& tensor) {
@@ -77,11 +88,15 @@ Hdf5Writer::Hdf5Writer(const std::filesystem::path& path, OutputGroups groups) :
     file_ = h5::Handle(H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, access.id()), H5Fclose,
                        path.string() + ": cannot create");
     staging_ = create_group(file_.id(), kStagingGroup, false);
-    if (groups.per_residue) {
-        per_residue_ = create_group(file_.id(), kPerResidueGroup, true);
-    }
-    if (groups.per_protein) {
-        per_protein_ = create_group(file_.id(), kPerProteinGroup, true);
+    const Group candidates[] = {{kPerResidueGroup, per_residue, {}},
+                                {kPerProteinGroup, per_protein, {}},
+                                {kContactsGroup, contacts, {}}};
+    const bool wanted[] = {groups.per_residue, groups.per_protein, groups.contacts};
+    for (size_t i = 0; i < std::size(candidates); ++i) {
+        if (wanted[i]) {
+            groups_.push_back(Group{candidates[i].name, candidates[i].data,
+                                    create_group(file_.id(), candidates[i].name, true)});
+        }
     }
 }
 
@@ -93,16 +108,9 @@ void Hdf5Writer::write(size_t index, const ProteinEmbedding& protein) {
     }
     const std::string where = path_.string() + ": protein '" + protein.original_id + "'";
     try {
-        if (per_residue_.id() >= 0) {
+        for (const Group& group : groups_) {
             const h5::Handle dataset =
-                write_tensor(staging_.id(), staged_name(index, kPerResidueGroup),
-                             drop_single_layer_axis(protein.per_residue_NLD));
-            write_protein_attributes(dataset.id(), protein);
-        }
-        if (per_protein_.id() >= 0) {
-            const h5::Handle dataset =
-                write_tensor(staging_.id(), staged_name(index, kPerProteinGroup),
-                             drop_single_layer_axis(protein.per_protein_ND));
+                write_tensor(staging_.id(), staged_name(index, group.name), group.data(protein));
             write_protein_attributes(dataset.id(), protein);
         }
     } catch (const std::runtime_error& e) {
@@ -115,14 +123,10 @@ void Hdf5Writer::write(size_t index, const ProteinEmbedding& protein) {
 void Hdf5Writer::publish_ready() {
     for (auto it = waiting_.find(next_to_publish_); it != waiting_.end();
          it = waiting_.find(next_to_publish_)) {
-        for (const auto& [group, name] : {std::pair{&per_residue_, kPerResidueGroup},
-                                          std::pair{&per_protein_, kPerProteinGroup}}) {
-            if (group->id() < 0) {
-                continue;
-            }
-            h5::check(H5Lmove(staging_.id(), staged_name(it->first, name).c_str(), group->id(),
-                              it->second.c_str(), H5P_DEFAULT, H5P_DEFAULT),
-                      path_.string() + ": link /" + name + "/" + it->second);
+        for (const Group& group : groups_) {
+            h5::check(H5Lmove(staging_.id(), staged_name(it->first, group.name).c_str(),
+                              group.handle.id(), it->second.c_str(), H5P_DEFAULT, H5P_DEFAULT),
+                      path_.string() + ": link /" + group.name + "/" + it->second);
         }
         waiting_.erase(it);
         ++next_to_publish_;
@@ -151,8 +155,9 @@ void Hdf5Writer::finish(const RunAttributes& attributes) {
 
     staging_.close(path_.string() + ": close staging group");
     h5::check(H5Ldelete(root, kStagingGroup, H5P_DEFAULT), path_.string() + ": remove staging");
-    per_residue_.close(path_.string() + ": close /per_residue");
-    per_protein_.close(path_.string() + ": close /per_protein");
+    for (Group& group : groups_) {
+        group.handle.close(path_.string() + ": close /" + group.name);
+    }
     file_.close(path_.string() + ": close");
 }
 

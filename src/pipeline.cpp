@@ -122,6 +122,10 @@ ProteinEmbedding embedding_of(const Protein& p, const EncodedBatch& encoded, int
     if (options.per_protein) {
         embedding.per_protein_ND = pool(encoded, row, p.length, options.pooling);
     }
+    if (options.contacts) {
+        embedding.contacts_LL =
+            encoded.contacts_BLL[row].narrow(0, 0, p.length).narrow(1, 0, p.length);
+    }
     return embedding;
 }
 
@@ -142,6 +146,7 @@ void embed_all(Encoder& encoder, const std::vector<Protein>& proteins,
     EncodeRequest request;
     request.layers = selection.layers;
     request.bos = options.pooling == Pooling::bos;
+    request.contacts = options.contacts;
     Progress progress(proteins.size(), residues);
     for (const Batch& batch : batches) {
         std::vector<std::string_view> residues_B;
@@ -186,6 +191,14 @@ RunSummary embed_fasta(const EmbedOptions& options) {
     if (options.pooling == Pooling::bos && !info.has_bos_token) {
         throw std::invalid_argument("--pooling bos: " + info.family + " has no BOS token");
     }
+    if (options.contacts && !info.has_contact_head) {
+        throw std::invalid_argument(
+            "--contacts: " + info.checkpoint.string() + " has no contact regression weights" +
+            (info.family == "SeqVec" ? " (SeqVec predicts no contacts)"
+                                     : " (for a fair-esm NAME.pt, put NAME-contact-regression.pt "
+                                       "beside it, from https://dl.fbaipublicfiles.com/fair-esm/"
+                                       "regression/)"));
+    }
     RunSummary summary;
     summary.max_length = applicable_max_length(info, options.max_length);
     if (summary.max_length) {
@@ -200,7 +213,7 @@ RunSummary embed_fasta(const EmbedOptions& options) {
     BackgroundChecksum checksum(info.weight_files);
     const auto embed_start = Clock::now();
     Hdf5Writer writer(output.temporary_path(),
-                      OutputGroups{options.per_residue, options.per_protein});
+                      OutputGroups{options.per_residue, options.per_protein, options.contacts});
     embed_all(*encoder, proteins, selection, options, writer);
 
     RunAttributes attributes;

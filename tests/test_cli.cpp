@@ -285,6 +285,36 @@ TEST_F(Cli, LongProteinsAreTruncatedWithAWarningOrRejected) {
     EXPECT_FALSE(fs::exists(rejected_out));
 }
 
+TEST_F(CliParity, ContactsNeedTheRegressionWeights) {
+    const auto result = run_embed(fixture_fasta() + " -o " + out_.string() + " -m " + esm2_pt() +
+                                  " --contacts --no-per-residue");
+    ASSERT_EQ(result.status, 0) << result.output;
+    const h5::Handle file = h5::open_file(out_.string());
+    const h5::Handle reference = h5::open_file(testdata("expected.h5").string());
+    const auto keys = h5::member_names(h5::open_group(file.id(), "contacts").id());
+    ASSERT_EQ(keys.size(), 5u);
+    EXPECT_EQ(keys.front(), "sp|P0CG48|UBC_HUMAN");
+    const torch::Tensor crambin = read_tensor(file.id(), "contacts/crambin");
+    EXPECT_EQ(crambin.sizes(), (std::vector<int64_t>{46, 46}));
+    EXPECT_LT(max_abs_diff(crambin, read_tensor(reference.id(), "esm2_tiny/crambin/contacts")),
+              kParityTolerance);
+    const h5::Handle dataset = h5::open_dataset(file.id(), "contacts/crambin");
+    EXPECT_EQ(h5::read_int_attribute(dataset.id(), "length"), 46);
+
+    // The .pt alone, without its sibling NAME-contact-regression.pt.
+    fs::copy_file(esm2_pt(), dir_ / "esm2_tiny.pt");
+    const auto missing = run_embed(fixture_fasta() + " -o " + (dir_ / "none.h5").string() + " -m " +
+                                   (dir_ / "esm2_tiny.pt").string() + " --contacts");
+    EXPECT_EQ(missing.status, kBadInput);
+    EXPECT_TRUE(contains(missing.output, "esm2_tiny.pt has no contact regression weights"))
+        << missing.output;
+    EXPECT_FALSE(fs::exists(dir_ / "none.h5"));
+    const auto seqvec = run_embed(fixture_fasta() + " -o " + (dir_ / "none.h5").string() + " -m " +
+                                  testdata("seqvec_tiny").string() + " --contacts");
+    EXPECT_EQ(seqvec.status, kBadInput);
+    EXPECT_TRUE(contains(seqvec.output, "SeqVec predicts no contacts")) << seqvec.output;
+}
+
 TEST_F(CliParity, SeqVecDefaultsToTheSumOfItsLayersAndItsMean) {
     const auto result = run_embed(testdata("seqvec_tiny/input.fasta").string() + " -o " +
                                   out_.string() + " -m " + testdata("seqvec_tiny").string());

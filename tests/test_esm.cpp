@@ -38,26 +38,34 @@ protected:
     void SetUp() override { REQUIRE_SHARED_TESTDATA(); }
 };
 
-TEST_P(EsmParity, EveryLayerMeanAndBosMatchUpstream) {
+EncodeRequest everything(int64_t num_layers) {
+    EncodeRequest request;
+    for (int64_t l = 0; l <= num_layers; ++l) {
+        request.layers.push_back(l);
+    }
+    request.bos = true;
+    request.contacts = true;
+    return request;
+}
+
+TEST_P(EsmParity, EveryLayerMeanBosAndContactsMatchUpstream) {
     const Fixture& fixture = GetParam();
     const auto encoder = load_encoder(fixture.path(), LoadOptions{});
     const ModelInfo& info = encoder->info();
     EXPECT_EQ(info.num_layers, 2);
     EXPECT_EQ(info.embed_dim, 32);
+    EXPECT_TRUE(info.has_contact_head);
 
     h5::silence_library_errors();
     const h5::Handle reference = h5::open_file(testdata("expected.h5").string());
-    std::vector<int64_t> all_layers;
-    for (int64_t l = 0; l <= info.num_layers; ++l) {
-        all_layers.push_back(l);
-    }
+    const EncodeRequest request = everything(info.num_layers);
     double worst = 0;
+    double worst_contacts = 0;
     for (const FastaRecord& record : read_fasta(testdata(fixture.model + "/input.fasta"))) {
-        const EncodedBatch out =
-            encoder->encode({record.residues}, EncodeRequest{all_layers, true});
+        const EncodedBatch out = encoder->encode({record.residues}, request);
         const auto length = static_cast<int64_t>(record.residues.size());
         const std::string group = fixture.model + "/" + record.id + "/";
-        for (const int64_t layer : all_layers) {
+        for (const int64_t layer : request.layers) {
             const std::string k = std::to_string(layer);
             const torch::Tensor residues_LD = out.residues_NBLD[layer][0];
             worst = std::max(worst, max_abs_diff(residues_LD, read_tensor(reference.id(),
@@ -67,10 +75,14 @@ TEST_P(EsmParity, EveryLayerMeanAndBosMatchUpstream) {
         }
         worst = std::max(worst, max_abs_diff(pool(out, 0, length, Pooling::bos)[info.num_layers],
                                              read_tensor(reference.id(), group + "bos_last")));
+        worst_contacts = std::max(
+            worst_contacts,
+            max_abs_diff(out.contacts_BLL[0], read_tensor(reference.id(), group + "contacts")));
     }
     EXPECT_LT(worst, kParityTolerance);
-    RecordProperty("max_abs_error", std::to_string(worst));
-    std::cout << "[ parity   ] " << fixture.checkpoint << ": max abs error " << worst << "\n";
+    EXPECT_LT(worst_contacts, kParityTolerance);
+    std::cout << "[ parity   ] " << fixture.checkpoint << ": max abs error " << worst
+              << ", contacts " << worst_contacts << "\n";
 }
 
 TEST_P(EsmParity, BatchedEqualsOneByOne) {
@@ -80,7 +92,7 @@ TEST_P(EsmParity, BatchedEqualsOneByOne) {
     for (const FastaRecord& r : records) {
         all.push_back(r.residues);
     }
-    const EncodeRequest request{{0, 1, 2}, true};
+    const EncodeRequest request = everything(encoder->info().num_layers);
     const EncodedBatch batched = encoder->encode(all, request);
     for (size_t b = 0; b < records.size(); ++b) {
         const EncodedBatch alone = encoder->encode({all[b]}, request);
@@ -91,6 +103,9 @@ TEST_P(EsmParity, BatchedEqualsOneByOne) {
                   kBatchingTolerance)
             << records[b].id;
         EXPECT_LT(max_abs_diff(batched.bos_NBD.select(1, row), alone.bos_NBD.select(1, 0)),
+                  kBatchingTolerance);
+        EXPECT_LT(max_abs_diff(batched.contacts_BLL[row].narrow(0, 0, length).narrow(1, 0, length),
+                               alone.contacts_BLL[0]),
                   kBatchingTolerance);
     }
 }
@@ -115,7 +130,8 @@ TEST(EsmCheckpoint, HuggingFaceNamesMapToFairEsm) {
     EXPECT_EQ(esm::fair_esm_name("esm.encoder.layer.3.output.dense.weight"), "layers.3.fc2.weight");
     EXPECT_EQ(esm::fair_esm_name("esm.embeddings.layer_norm.bias"), "emb_layer_norm_before.bias");
     EXPECT_EQ(esm::fair_esm_name("lm_head.dense.weight"), std::nullopt);
-    EXPECT_EQ(esm::fair_esm_name("esm.contact_head.regression.weight"), std::nullopt);
+    EXPECT_EQ(esm::fair_esm_name("esm.contact_head.regression.weight"),
+              "contact_head.regression.weight");
     EXPECT_EQ(esm::fair_esm_name("something.else"), "something.else");
 }
 
@@ -221,7 +237,7 @@ TEST(HuggingFace, HubCacheLayoutAndShardedWeights) {
     EXPECT_EQ(sharded->info().name, "esm2_t6_8M_UR50D");
     EXPECT_EQ(sharded->info().weight_files.size(), 2u);
     const auto whole = load_encoder(testdata("esm2_tiny/hf"), LoadOptions{});
-    const EncodeRequest request{{0, 1, 2}, true};
+    const EncodeRequest request = everything(2);
     EXPECT_EQ(max_abs_diff(sharded->encode({"MKTAYIAKQR"}, request).residues_NBLD,
                            whole->encode({"MKTAYIAKQR"}, request).residues_NBLD),
               0.0);

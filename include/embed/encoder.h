@@ -37,12 +37,15 @@ struct ModelInfo {
     /// Special tokens around each sequence (BOS, EOS); they count against the token budget.
     int64_t extra_tokens_per_sequence = 0;
     bool has_bos_token = false;
+    /// Whether encode() can predict contacts (ESM with its contact regression weights).
+    bool has_contact_head = false;
 };
 
 /// Which hidden states encode() returns.
 struct EncodeRequest {
     std::vector<int64_t> layers;  ///< in 0..num_layers, in the order the output wants them
     bool bos = false;             ///< also return the BOS token's state for each layer
+    bool contacts = false;        ///< also predict contacts (needs has_contact_head)
 };
 
 /// Hidden states of one batch: float32, on the CPU.
@@ -51,6 +54,8 @@ struct EncodedBatch {
     torch::Tensor residues_NBLD;
     /// (layers, batch, dim) when the request asked for it, else undefined.
     torch::Tensor bos_NBD;
+    /// Contact probabilities (batch, longest, longest) when asked for, else undefined.
+    torch::Tensor contacts_BLL;
 };
 
 class Encoder {

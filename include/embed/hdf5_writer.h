@@ -1,6 +1,7 @@
 // Stage 5: the output file. This is where the HDF5 layout is decided (README, "Output"):
 //   /per_residue/<key>  float32 (L, D), or (layers, L, D) when several layers were selected
 //   /per_protein/<key>  float32 (D,),   or (layers, D)
+//   /contacts/<key>     float32 (L, L), contact probabilities, when asked for
 // with attributes original_id, description, length on each dataset and the run's settings on
 // the root. Proteins appear in input order.
 #pragma once
@@ -48,12 +49,14 @@ struct ProteinEmbedding {
     int64_t original_length = 0;    ///< residues in the input; larger when truncated
     torch::Tensor per_residue_NLD;  ///< (layers, L, D) float32, or undefined when not written
     torch::Tensor per_protein_ND;   ///< (layers, D) float32, or undefined when not written
+    torch::Tensor contacts_LL;      ///< (L, L) float32, or undefined when not written
 };
 
 /// Which groups the file has.
 struct OutputGroups {
     bool per_residue = true;
     bool per_protein = true;
+    bool contacts = false;
 };
 
 class Hdf5Writer {
@@ -73,13 +76,19 @@ public:
     void finish(const RunAttributes& attributes);
 
 private:
+    // One output group: its name, and what of a protein it holds.
+    struct Group {
+        const char* name;
+        torch::Tensor (*data)(const ProteinEmbedding&);
+        h5::Handle handle;
+    };
+
     void publish_ready();
 
     std::filesystem::path path_;
     h5::Handle file_;
     h5::Handle staging_;
-    h5::Handle per_residue_;
-    h5::Handle per_protein_;
+    std::vector<Group> groups_;
     // Proteins written but not yet linked into place, by index, with their keys.
     std::map<size_t, std::string> waiting_;
     size_t next_to_publish_ = 0;

@@ -34,6 +34,8 @@ struct EmbedOptions {
     Pooling pooling = Pooling::mean;
     bool per_residue = true;
     bool per_protein = true;
+    /// Also write /contacts (ESM with its contact regression weights).
+    bool contacts = false;
     /// Skip invalid records with a warning instead of stopping.
     bool skip_invalid = false;
     /// Recorded in the output for provenance.

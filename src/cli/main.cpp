@@ -91,6 +91,9 @@ int main(int argc, char** argv) {
         ->check(CLI::IsMember({"mean", "bos"}));
     app.add_flag("--no-per-residue", no_per_residue, "Do not write /per_residue");
     app.add_flag("--no-per-protein", no_per_protein, "Do not write /per_protein");
+    app.add_flag("--contacts", options.contacts,
+                 "Also write /contacts: contact probabilities (ESM, with its contact "
+                 "regression weights)");
     app.add_flag("--skip-invalid", options.skip_invalid,
                  "Skip invalid records with a warning instead of stopping");
     app.add_flag("-q,--quiet", quiet, "Only warnings and errors");

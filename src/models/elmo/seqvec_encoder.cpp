@@ -56,8 +56,8 @@ public:
 
     EncodedBatch encode(const std::vector<std::string_view>& residues_B,
                         const EncodeRequest& request) override {
-        if (request.bos) {
-            throw std::logic_error("SeqVec has no BOS token to pool");
+        if (request.bos || request.contacts) {
+            throw std::logic_error("SeqVec has no BOS token and no contact head");
         }
         c10::InferenceMode inference;
         std::vector<std::vector<std::string_view>> words_B;

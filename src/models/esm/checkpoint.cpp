@@ -18,10 +18,12 @@ bool starts_with(const std::string& s, const std::string& prefix) {
     return s.compare(0, prefix.size(), prefix) == 0;
 }
 
-// Tensors of heads on top of the encoder (language model, contacts, and the pooler and
-// classifier of fine-tuned Hugging Face models), which embeddings never use.
-bool is_head_tensor(const std::string& name) {
-    for (const char* head : {"lm_head.", "contact_head.", "pooler.", "classifier."}) {
+constexpr const char* kContactWeight = "contact_head.regression.weight";
+
+// Tensors of heads on top of the encoder (the language model, and the pooler and classifier
+// of fine-tuned Hugging Face models), which embeddings never use.
+bool is_unused_head(const std::string& name) {
+    for (const char* head : {"lm_head.", "pooler.", "classifier."}) {
         if (starts_with(name, head)) {
             return true;
         }
@@ -38,6 +40,11 @@ fs::path huggingface_directory(const fs::path& path) {
         }
     }
     return path;
+}
+
+// fair-esm ships the contact head apart: NAME.pt beside NAME-contact-regression.pt.
+fs::path contact_regression_file(const fs::path& checkpoint) {
+    return checkpoint.parent_path() / (checkpoint.stem().string() + "-contact-regression.pt");
 }
 
 Checkpoint read_fair_esm(const fs::path& path) {
@@ -58,7 +65,7 @@ Checkpoint read_fair_esm(const fs::path& path) {
                     break;
                 }
             }
-            if (is_head_tensor(short_name)) {
+            if (is_unused_head(short_name)) {
                 return std::nullopt;
             }
             return short_name;
@@ -66,6 +73,15 @@ Checkpoint read_fair_esm(const fs::path& path) {
     out.name = path.stem().string();
     out.format = "fair-esm .pt";
     out.weight_files = {path};
+    const fs::path regression = contact_regression_file(path);
+    if (fs::exists(regression)) {
+        const TorchFile regression_file(regression);
+        const pickle::Value* regression_model = regression_file.root().member("model");
+        if (regression_model == nullptr) {
+            throw std::runtime_error(regression.string() + ": no 'model' state dict");
+        }
+        out.tensors.merge(regression_file.state_dict(*regression_model));
+    }
     return out;
 }
 
@@ -86,7 +102,7 @@ std::optional<std::string> fair_esm_name(const std::string& hugging_face_name) {
     // EsmForMaskedLM prefixes the encoder with "esm."; a bare EsmModel does not.
     const std::string name =
         starts_with(hugging_face_name, "esm.") ? hugging_face_name.substr(4) : hugging_face_name;
-    if (is_head_tensor(name) || name == "embeddings.position_ids") {
+    if (is_unused_head(name) || name == "embeddings.position_ids") {
         return std::nullopt;
     }
     static const std::vector<std::pair<std::string, std::string>> kWhole = {
@@ -94,6 +110,7 @@ std::optional<std::string> fair_esm_name(const std::string& hugging_face_name) {
         {"embeddings.position_embeddings.", "embed_positions."},
         {"embeddings.layer_norm.", "emb_layer_norm_before."},
         {"encoder.emb_layer_norm_after.", "emb_layer_norm_after."},
+        {"contact_head.", "contact_head."},
     };
     for (const auto& [from, to] : kWhole) {
         if (starts_with(name, from)) {
@@ -137,7 +154,7 @@ bool is_esm_checkpoint(const fs::path& path) {
 }
 
 EsmModel build_model(const Checkpoint& checkpoint) {
-    EsmModel model(checkpoint.config);
+    EsmModel model(checkpoint.config, checkpoint.tensors.contains(kContactWeight));
     load_strict(*model, checkpoint.tensors);
     if (checkpoint.config.version == Version::esm1b) {
         torch::NoGradGuard no_grad;

@@ -14,11 +14,13 @@ namespace embed::esm {
 
 struct Checkpoint {
     Config config;
-    /// Encoder tensors under fair-esm's names without the "encoder.sentence_encoder." prefix;
-    /// the language-model and contact heads are left out.
+    /// Encoder tensors under fair-esm's names without the "encoder.sentence_encoder." prefix,
+    /// with the contact head's when the checkpoint has them (a .pt's sibling
+    /// NAME-contact-regression.pt); the language-model head is left out.
     StateDict tensors;
     std::string name;
     std::string format;
+    /// The files of the encoder's weights (not the separate contact regression file).
     std::vector<std::filesystem::path> weight_files;
 };
 
@@ -29,8 +31,9 @@ bool is_esm_checkpoint(const std::filesystem::path& path);
 /// Throws std::runtime_error naming the file and the problem.
 Checkpoint read_checkpoint(const std::filesystem::path& path);
 
-/// The encoder with the checkpoint's weights, loaded strictly by name, with fair-esm's
-/// load-time change: ESM-1b's <mask> embedding row is zeroed (its token dropout assumes it).
+/// The encoder with the checkpoint's weights (and contact head, if it has one), loaded strictly
+/// by name, with fair-esm's load-time change: ESM-1b's <mask> embedding row is zeroed (its
+/// token dropout assumes it).
 EsmModel build_model(const Checkpoint& checkpoint);
 
 /// fair-esm name of a Hugging Face ESM tensor; nullopt for tensors the encoder does not use.

@@ -37,6 +37,7 @@ public:
         info_.default_max_residues = kTrainedMaxResidues;
         info_.extra_tokens_per_sequence = kSpecialTokensPerSequence;
         info_.has_bos_token = true;
+        info_.has_contact_head = static_cast<bool>(model_->contact_head);
     }
 
     const ModelInfo& info() const override { return info_; }
@@ -46,12 +47,12 @@ public:
         c10::InferenceMode inference;
         const torch::Tensor tokens_BT = tokenize(residues_B).to(device_);
         const int64_t longest = tokens_BT.size(1) - kSpecialTokensPerSequence;
-        const std::map<int64_t, torch::Tensor> hidden = model_->forward(tokens_BT, request.layers);
+        const EsmOutput output = model_->forward(tokens_BT, request.layers, request.contacts);
 
         std::vector<torch::Tensor> residues;
         std::vector<torch::Tensor> bos;
         for (const int64_t layer : request.layers) {
-            const torch::Tensor& states_BTD = hidden.at(layer);
+            const torch::Tensor& states_BTD = output.hidden.at(layer);
             residues.push_back(states_BTD.narrow(1, 1, longest));  // drop BOS, EOS and padding
             if (request.bos) {
                 bos.push_back(states_BTD.select(1, 0));
@@ -61,6 +62,9 @@ public:
         out.residues_NBLD = torch::stack(residues).to(torch::kCPU, torch::kFloat32);
         if (request.bos) {
             out.bos_NBD = torch::stack(bos).to(torch::kCPU, torch::kFloat32);
+        }
+        if (request.contacts) {
+            out.contacts_BLL = output.contacts_BLL.to(torch::kCPU, torch::kFloat32);
         }
         return out;
     }

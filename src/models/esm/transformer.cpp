@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <optional>
 
 #include "models/esm/alphabet.h"
 
@@ -54,8 +55,8 @@ SelfAttentionImpl::SelfAttentionImpl(int64_t embed_dim, int64_t heads, bool rota
     }
 }
 
-torch::Tensor SelfAttentionImpl::forward(const torch::Tensor& x_BTD,
-                                         const torch::Tensor& key_mask_B11T) {
+std::pair<torch::Tensor, torch::Tensor> SelfAttentionImpl::forward(
+    const torch::Tensor& x_BTD, const torch::Tensor& key_mask_B11T) {
     const int64_t batch = x_BTD.size(0);
     const int64_t length = x_BTD.size(1);
     auto split_heads = [&](const torch::Tensor& t_BTD) {
@@ -75,7 +76,7 @@ torch::Tensor SelfAttentionImpl::forward(const torch::Tensor& x_BTD,
     const torch::Tensor weights_BHTT = torch::softmax(scores_BHTT, -1);
     const torch::Tensor context_BTD =
         torch::matmul(weights_BHTT, v_BHTd).transpose(1, 2).reshape({batch, length, -1});
-    return out_proj(context_BTD);
+    return {out_proj(context_BTD), weights_BHTT};
 }
 
 TransformerLayerImpl::TransformerLayerImpl(const Config& config) {
@@ -89,13 +90,14 @@ TransformerLayerImpl::TransformerLayerImpl(const Config& config) {
         register_module("final_layer_norm", layer_norm(config.embed_dim, config.layer_norm_eps));
 }
 
-torch::Tensor TransformerLayerImpl::forward(const torch::Tensor& x_BTD,
-                                            const torch::Tensor& key_mask_B11T) {
-    torch::Tensor x = x_BTD + self_attn(self_attn_layer_norm(x_BTD), key_mask_B11T);
-    return x + fc2(torch::gelu(fc1(final_layer_norm(x))));
+std::pair<torch::Tensor, torch::Tensor> TransformerLayerImpl::forward(
+    const torch::Tensor& x_BTD, const torch::Tensor& key_mask_B11T) {
+    auto [attended_BTD, attention_BHTT] = self_attn(self_attn_layer_norm(x_BTD), key_mask_B11T);
+    const torch::Tensor x = x_BTD + attended_BTD;
+    return {x + fc2(torch::gelu(fc1(final_layer_norm(x)))), attention_BHTT};
 }
 
-EsmModelImpl::EsmModelImpl(const Config& config) : config_(config) {
+EsmModelImpl::EsmModelImpl(const Config& config, bool with_contact_head) : config_(config) {
     embed_tokens =
         register_module("embed_tokens", torch::nn::Embedding(kVocabularySize, config.embed_dim));
     if (config.version == Version::esm1b) {
@@ -111,6 +113,10 @@ EsmModelImpl::EsmModelImpl(const Config& config) : config_(config) {
     }
     emb_layer_norm_after = register_module("emb_layer_norm_after",
                                            layer_norm(config.embed_dim, config.layer_norm_eps));
+    if (with_contact_head) {
+        contact_head =
+            register_module("contact_head", ContactHead(config.num_layers, config.attention_heads));
+    }
 }
 
 torch::Tensor EsmModelImpl::embed(const torch::Tensor& tokens_BT, const torch::Tensor& padding_BT) {
@@ -127,8 +133,11 @@ torch::Tensor EsmModelImpl::embed(const torch::Tensor& tokens_BT, const torch::T
     return x_BTD.masked_fill(padding_BT.unsqueeze(-1), 0.0);
 }
 
-std::map<int64_t, torch::Tensor> EsmModelImpl::forward(const torch::Tensor& tokens_BT,
-                                                       const std::vector<int64_t>& wanted) {
+EsmOutput EsmModelImpl::forward(const torch::Tensor& tokens_BT, const std::vector<int64_t>& wanted,
+                                bool contacts) {
+    if (contacts && !contact_head) {
+        throw std::logic_error("contacts asked of an ESM model without a contact head");
+    }
     const torch::Tensor padding_BT = tokens_BT.eq(kPadToken);
     torch::Tensor key_mask_B11T;
     if (padding_BT.any().item<bool>()) {
@@ -139,21 +148,35 @@ std::map<int64_t, torch::Tensor> EsmModelImpl::forward(const torch::Tensor& toke
     auto is_wanted = [&](int64_t layer) {
         return std::find(wanted.begin(), wanted.end(), layer) != wanted.end();
     };
-    // Layers past the deepest one asked for are never run.
-    const int64_t deepest = wanted.empty() ? 0 : *std::max_element(wanted.begin(), wanted.end());
+    // Layers past the deepest one asked for are never run; contacts need them all.
+    const int64_t deepest =
+        contacts ? config_.num_layers
+                 : (wanted.empty() ? 0 : *std::max_element(wanted.begin(), wanted.end()));
+    std::optional<ContactHeadImpl::Accumulator> contact_logits;
+    if (contacts) {
+        contact_logits.emplace(*contact_head, tokens_BT);
+    }
 
-    std::map<int64_t, torch::Tensor> hidden;
+    EsmOutput out;
     torch::Tensor x_BTD = embed(tokens_BT, padding_BT);
     if (is_wanted(0)) {
-        hidden[0] = x_BTD;
+        out.hidden[0] = x_BTD;
     }
     for (int64_t i = 0; i < deepest; ++i) {
-        x_BTD = layers[i]->as<TransformerLayer>()->forward(x_BTD, key_mask_B11T);
+        torch::Tensor attention_BHTT;
+        std::tie(x_BTD, attention_BHTT) =
+            layers[i]->as<TransformerLayer>()->forward(x_BTD, key_mask_B11T);
+        if (contact_logits) {
+            contact_logits->add(i, attention_BHTT);
+        }
         if (is_wanted(i + 1)) {
-            hidden[i + 1] = i + 1 == config_.num_layers ? emb_layer_norm_after(x_BTD) : x_BTD;
+            out.hidden[i + 1] = i + 1 == config_.num_layers ? emb_layer_norm_after(x_BTD) : x_BTD;
         }
     }
-    return hidden;
+    if (contact_logits) {
+        out.contacts_BLL = contact_logits->finish();
+    }
+    return out;
 }
 
 }  // namespace embed::esm

@@ -8,6 +8,7 @@
 #include <torch/torch.h>
 
 #include "models/esm/config.h"
+#include "models/esm/contact_head.h"
 
 namespace embed::esm {
 
@@ -28,8 +29,10 @@ TORCH_MODULE(RotaryEmbedding);
 class SelfAttentionImpl : public torch::nn::Module {
 public:
     SelfAttentionImpl(int64_t embed_dim, int64_t heads, bool rotary);
+    /// The attended values (B, T, D) and the attention weights (B, H, T, T).
     /// `key_mask_B11T`: 0 for real keys, -inf for padding; undefined when nothing is padded.
-    torch::Tensor forward(const torch::Tensor& x_BTD, const torch::Tensor& key_mask_B11T);
+    std::pair<torch::Tensor, torch::Tensor> forward(const torch::Tensor& x_BTD,
+                                                    const torch::Tensor& key_mask_B11T);
 
     torch::nn::Linear k_proj{nullptr}, v_proj{nullptr}, q_proj{nullptr}, out_proj{nullptr};
     RotaryEmbedding rot_emb{nullptr};
@@ -45,7 +48,9 @@ TORCH_MODULE(SelfAttention);
 class TransformerLayerImpl : public torch::nn::Module {
 public:
     explicit TransformerLayerImpl(const Config& config);
-    torch::Tensor forward(const torch::Tensor& x_BTD, const torch::Tensor& key_mask_B11T);
+    /// The layer's output (B, T, D) and its attention weights (B, H, T, T).
+    std::pair<torch::Tensor, torch::Tensor> forward(const torch::Tensor& x_BTD,
+                                                    const torch::Tensor& key_mask_B11T);
 
     SelfAttention self_attn{nullptr};
     torch::nn::LayerNorm self_attn_layer_norm{nullptr};
@@ -54,22 +59,32 @@ public:
 };
 TORCH_MODULE(TransformerLayer);
 
-/// The whole encoder: token (and, for ESM-1b, position) embeddings, the layers, and the final
-/// LayerNorm. The language-model and contact heads are not part of it.
+struct EsmOutput {
+    /// Hidden states (B, T, D) by layer.
+    std::map<int64_t, torch::Tensor> hidden;
+    /// Contact probabilities (B, T - 2, T - 2) over residue positions, when asked for.
+    torch::Tensor contacts_BLL;
+};
+
+/// The whole encoder: token (and, for ESM-1b, position) embeddings, the layers, the final
+/// LayerNorm, and the contact head when the checkpoint has its weights. The language-model head
+/// is not part of it.
 class EsmModelImpl : public torch::nn::Module {
 public:
-    explicit EsmModelImpl(const Config& config);
+    EsmModelImpl(const Config& config, bool with_contact_head);
 
-    /// Hidden states (B, T, D) of `tokens_BT` at each requested layer: 0 is the embedding
-    /// output, num_layers the last layer after the final LayerNorm, as fair-esm numbers them.
-    std::map<int64_t, torch::Tensor> forward(const torch::Tensor& tokens_BT,
-                                             const std::vector<int64_t>& layers);
+    /// Hidden states of `tokens_BT` at each requested layer: 0 is the embedding output,
+    /// num_layers the last layer after the final LayerNorm, as fair-esm numbers them; and the
+    /// contact map when `contacts` (which needs the contact head).
+    EsmOutput forward(const torch::Tensor& tokens_BT, const std::vector<int64_t>& layers,
+                      bool contacts);
 
     torch::nn::Embedding embed_tokens{nullptr};
     torch::nn::Embedding embed_positions{nullptr};        // ESM-1b only
     torch::nn::LayerNorm emb_layer_norm_before{nullptr};  // ESM-1b only
     torch::nn::ModuleList layers{nullptr};
     torch::nn::LayerNorm emb_layer_norm_after{nullptr};
+    ContactHead contact_head{nullptr};
 
 private:
     torch::Tensor embed(const torch::Tensor& tokens_BT, const torch::Tensor& padding_BT);
