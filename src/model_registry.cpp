@@ -15,6 +15,32 @@ const std::vector<std::pair<std::string_view, std::string_view>>& model_card_tex
 
 namespace {
 
+std::string optional_string(const json::Value& object, const char* key) {
+    const json::Value* v = object.find(key);
+    return v != nullptr && !v->is_null() ? v->as_string() : std::string();
+}
+
+ModelFile parse_file(const json::Value& file) {
+    ModelFile out;
+    out.name = file.at("name").as_string();
+    for (const json::Value& url : file.at("urls").as_array()) {
+        out.urls.push_back(url.as_string());
+    }
+    out.sha256 = optional_string(file, "sha256");
+    out.md5 = optional_string(file, "md5");
+    if (const json::Value* size = file.find("size"); size != nullptr && !size->is_null()) {
+        out.size = static_cast<uint64_t>(size->as_int());
+    }
+    if (const json::Value* optional = file.find("optional")) {
+        out.optional = optional->as_bool();
+    }
+    out.purpose = optional_string(file, "purpose");
+    if (out.name.empty() || out.name.find('/') != std::string::npos || out.urls.empty()) {
+        throw std::runtime_error("file '" + out.name + "' needs a plain name and a URL");
+    }
+    return out;
+}
+
 ModelCard parse_card(std::string_view file, std::string_view text) {
     try {
         const json::Value card = json::parse(text);
@@ -33,12 +59,11 @@ ModelCard parse_card(std::string_view file, std::string_view text) {
         }
         out.license = card.at("license").as_string();
         out.citation = card.at("citation").as_string();
-        for (const json::Value& url : card.at("downloads").as_array()) {
-            out.downloads.push_back(url.as_string());
+        out.checkpoint = card.at("checkpoint").as_string();
+        for (const json::Value& file : card.at("files").as_array()) {
+            out.files.push_back(parse_file(file));
         }
-        if (const json::Value* hub = card.find("hugging_face")) {
-            out.hugging_face = hub->as_string();
-        }
+        out.hugging_face = optional_string(card, "hugging_face");
         if (out.name + ".json" != file) {
             throw std::runtime_error("name does not match the file name");
         }

@@ -12,6 +12,7 @@
 #include "embed/hdf5_writer.h"
 #include "embed/layers.h"
 #include "embed/model_registry.h"
+#include "embed/model_store.h"
 #include "embed/progress.h"
 #include "embed/runtime.h"
 #include "embed/util/file.h"
@@ -62,9 +63,9 @@ void check_against_card(const ModelInfo& info) {
     }
 }
 
-// Stage 1: the records of the input that `family` can embed, each problem reported.
-std::vector<Protein> read_proteins(const std::string& input, const std::string& file,
-                                   const ModelFamily& family, InvalidRecords& invalid) {
+// Stage 1: the records of the input, each malformed one reported.
+std::vector<FastaRecord> read_input(const std::string& input, const std::string& file,
+                                    InvalidRecords& invalid) {
     std::vector<FastaRecord> records = read_records(input, invalid);
     spdlog::info("read {} records from {}", records.size(), file);
     size_t lowercase = 0;
@@ -74,17 +75,18 @@ std::vector<Protein> read_proteins(const std::string& input, const std::string& 
     if (lowercase > 0) {
         spdlog::info("{} lower-case residues were read as upper case", lowercase);
     }
-    return validate_records(std::move(records), file, family.alphabet, invalid);
+    return records;
 }
 
-std::unique_ptr<Encoder> load_model(const ModelFamily& family, const EmbedOptions& options) {
+std::unique_ptr<Encoder> load_model(const ModelFamily& family, const fs::path& checkpoint,
+                                    const EmbedOptions& options) {
     const torch::Device device = select_device(options.device);
     const int threads = options.threads > 0 ? options.threads : available_cpus();
     set_cpu_threads(threads);
     spdlog::info("device {}, {} CPU threads", device.str(), threads);
 
     const auto start = Clock::now();
-    std::unique_ptr<Encoder> encoder = family.load(options.model, LoadOptions{device});
+    std::unique_ptr<Encoder> encoder = family.load(checkpoint, LoadOptions{device});
     const ModelInfo& info = encoder->info();
     spdlog::info("model {} ({}, {}, {} layers, width {}, {:.3g}M parameters) loaded in {:.1f} s",
                  info.name, info.family, info.format, info.num_layers, info.embed_dim,
@@ -147,7 +149,7 @@ void embed_all(Encoder& encoder, const std::vector<Protein>& proteins,
     request.layers = selection.layers;
     request.bos = options.pooling == Pooling::bos;
     request.contacts = options.contacts;
-    Progress progress(proteins.size(), residues);
+    Progress progress("embedding", residues, "residues", proteins.size(), "proteins");
     for (const Batch& batch : batches) {
         std::vector<std::string_view> residues_B;
         int64_t batch_residues = 0;
@@ -161,7 +163,7 @@ void embed_all(Encoder& encoder, const std::vector<Protein>& proteins,
             writer.write(batch.items[b], embedding_of(proteins[batch.items[b]], encoded,
                                                       static_cast<int64_t>(b), options));
         }
-        progress.advance(batch.items.size(), batch_residues);
+        progress.advance(batch_residues, batch.items.size());
     }
     progress.finish();
 }
@@ -181,10 +183,14 @@ RunSummary embed_fasta(const EmbedOptions& options) {
 
     InvalidRecords invalid(options.skip_invalid);
     const std::string file = options.input == "-" ? "<stdin>" : options.input;
-    const ModelFamily& family = find_model_family(options.model);
-    std::vector<Protein> proteins = read_proteins(options.input, file, family, invalid);
+    std::vector<FastaRecord> records = read_input(options.input, file, invalid);
+    const fs::path checkpoint = resolve_model(
+        options.model, ModelLocations::from_environment(options.model_dir), options.offline);
+    const ModelFamily& family = find_model_family(checkpoint);
+    std::vector<Protein> proteins =
+        validate_records(std::move(records), file, family.alphabet, invalid);
 
-    const std::unique_ptr<Encoder> encoder = load_model(family, options);
+    const std::unique_ptr<Encoder> encoder = load_model(family, checkpoint, options);
     const ModelInfo& info = encoder->info();
     const LayerSelection selection =
         resolve_layers(options.layers, info.num_layers, info.default_layers);

@@ -13,6 +13,7 @@ namespace {
 constexpr auto kTerminalInterval = std::chrono::milliseconds(200);
 constexpr auto kLogInterval = std::chrono::seconds(30);
 constexpr int kBarWidth = 30;
+constexpr const char* kBytes = "B";
 
 std::string duration(double seconds) {
     const auto s = static_cast<long>(seconds);
@@ -22,16 +23,20 @@ std::string duration(double seconds) {
 
 }  // namespace
 
-Progress::Progress(size_t total_proteins, int64_t total_residues)
-    : total_proteins_(total_proteins),
-      total_residues_(total_residues),
+Progress::Progress(std::string label, int64_t total, std::string unit, size_t total_items,
+                   std::string item_name)
+    : label_(std::move(label)),
+      total_(total),
+      unit_(std::move(unit)),
+      total_items_(total_items),
+      item_name_(std::move(item_name)),
       terminal_(isatty(STDERR_FILENO) != 0),
       start_(Clock::now()),
       last_report_(start_) {}
 
-void Progress::advance(size_t proteins, int64_t residues) {
-    proteins_ += proteins;
-    residues_ += residues;
+void Progress::advance(int64_t amount, size_t items) {
+    done_ += amount;
+    items_done_ += items;
     const auto now = Clock::now();
     if (now - last_report_ >= (terminal_ ? kTerminalInterval : kLogInterval)) {
         last_report_ = now;
@@ -46,23 +51,37 @@ void Progress::finish() {
     }
 }
 
+std::string Progress::amount(double value) const {
+    if (unit_ != kBytes) {
+        return fmt::format("{:.0f} {}", value, unit_);
+    }
+    static constexpr const char* kScales[] = {"B", "KB", "MB", "GB", "TB"};
+    size_t scale = 0;
+    while (value >= 1000 && scale + 1 < std::size(kScales)) {
+        value /= 1000;
+        ++scale;
+    }
+    return fmt::format("{:.1f} {}", value, kScales[scale]);
+}
+
 void Progress::report() {
     const double elapsed = std::chrono::duration<double>(Clock::now() - start_).count();
     const double fraction =
-        total_residues_ > 0 ? static_cast<double>(residues_) / static_cast<double>(total_residues_)
-                            : 1.0;
-    const double rate = elapsed > 0 ? static_cast<double>(residues_) / elapsed : 0.0;
-    const double remaining = rate > 0 ? static_cast<double>(total_residues_ - residues_) / rate : 0;
+        total_ > 0 ? static_cast<double>(done_) / static_cast<double>(total_) : 1.0;
+    const double rate = elapsed > 0 ? static_cast<double>(done_) / elapsed : 0.0;
+    const double remaining = rate > 0 ? static_cast<double>(total_ - done_) / rate : 0;
+    const std::string items =
+        total_items_ > 0 ? fmt::format("{}/{} {}, ", items_done_, total_items_, item_name_) : "";
+    const std::string line = fmt::format("{}: {}{:.1f}%, {}/s, ETA {}", label_, items,
+                                         100 * fraction, amount(rate), duration(remaining));
     if (terminal_) {
         const int filled = static_cast<int>(fraction * kBarWidth);
-        std::fprintf(stderr, "\r\033[K[%s%s] %5.1f%%  %zu/%zu proteins  %.0f residues/s  ETA %s",
-                     std::string(static_cast<size_t>(filled), '#').c_str(),
-                     std::string(static_cast<size_t>(kBarWidth - filled), '.').c_str(),
-                     100 * fraction, proteins_, total_proteins_, rate, duration(remaining).c_str());
+        std::fprintf(
+            stderr, "\r\033[K[%s%s] %s", std::string(static_cast<size_t>(filled), '#').c_str(),
+            std::string(static_cast<size_t>(kBarWidth - filled), '.').c_str(), line.c_str());
         std::fflush(stderr);
     } else {
-        spdlog::info("progress: {}/{} proteins, {:.1f}% of residues, {:.0f} residues/s, ETA {}",
-                     proteins_, total_proteins_, 100 * fraction, rate, duration(remaining));
+        spdlog::info("{}", line);
     }
 }
 

@@ -424,7 +424,10 @@ TEST_F(Cli, ModelProblemsAreReportedAndWriteNothing) {
     const auto missing =
         run_embed(example_fasta() + " -o " + out_.string() + " -m /nonexistent.pt");
     EXPECT_EQ(missing.status, kBadInput);
-    EXPECT_TRUE(contains(missing.output, "/nonexistent.pt: model checkpoint not found"));
+    EXPECT_TRUE(contains(missing.output,
+                         "--model /nonexistent.pt: no such file or directory, and not a released "
+                         "model's name"))
+        << missing.output;
 
     const std::string good = read_all(local_model() + "/pytorch_model.bin");
     write_file(dir_ / "cut.pt", good.substr(0, good.size() / 2));
@@ -456,6 +459,42 @@ TEST_F(Cli, ExplicitCudaWithoutCudaIsAnError) {
                                   local_model() + " --device cuda");
     EXPECT_EQ(result.status, kBadInput);
     EXPECT_TRUE(contains(result.output, "CUDA is not available")) << result.output;
+}
+
+TEST_F(Cli, ModelsByNameFromAModelDirectory) {
+    // A site's model directory holding a Hugging Face copy under the released name.
+    const fs::path site = dir_ / "site-models";
+    fs::create_directories(site / "esm2_t6_8M_UR50D");
+    for (const auto& entry : fs::directory_iterator(local_model())) {
+        fs::copy_file(entry.path(), site / "esm2_t6_8M_UR50D" / entry.path().filename());
+    }
+    const std::string environment = "EMBED_CACHE_DIR=" + (dir_ / "cache").string() +
+                                    " TORCH_HOME=" + (dir_ / "torch").string() +
+                                    " HF_HOME=" + (dir_ / "hf").string() + " ";
+    const auto listed =
+        testing::run_embed_with_environment(environment, "models --model-dir " + site.string());
+    ASSERT_EQ(listed.status, 0) << listed.output;
+    EXPECT_TRUE(contains(listed.output, "esm2_t6_8M_UR50D"));
+    EXPECT_TRUE(contains(listed.output, (site / "esm2_t6_8M_UR50D").string())) << listed.output;
+    EXPECT_TRUE(contains(listed.output, "seqvec")) << listed.output;
+
+    const auto result = testing::run_embed_with_environment(
+        environment, example_fasta() + " -o " + out_.string() +
+                         " -m esm2_t6_8M_UR50D --offline --model-dir " + site.string());
+    ASSERT_EQ(result.status, 0) << result.output;
+    // The copy is the tiny test model, not the released one: said, not fatal.
+    EXPECT_TRUE(contains(result.output,
+                         "is named like the released esm2_t6_8M_UR50D but has 2 "
+                         "layers of width 32"))
+        << result.output;
+
+    const auto absent = testing::run_embed_with_environment(
+        environment, example_fasta() + " -o " + out_.string() + " -m esm2_t12_35M_UR50D --offline");
+    EXPECT_EQ(absent.status, 1);
+    EXPECT_TRUE(contains(absent.output, "embed download esm2_t12_35M_UR50D")) << absent.output;
+    EXPECT_TRUE(contains(absent.output,
+                         "https://dl.fbaipublicfiles.com/fair-esm/models/esm2_t12_35M_UR50D.pt"))
+        << absent.output;
 }
 
 TEST(CliWithoutFixtures, HelpAndVersion) {

@@ -23,13 +23,31 @@ TEST(ModelRegistry, EveryReleasedEsm2ModelHasACard) {
         EXPECT_EQ(card->embedding_dim, r.width) << r.name;
         EXPECT_EQ(card->attention_heads, r.heads) << r.name;
         EXPECT_EQ(card->license, "MIT");
-        ASSERT_FALSE(card->downloads.empty());
-        EXPECT_EQ(card->downloads[0],
+        EXPECT_EQ(card->checkpoint, std::string(r.name) + ".pt");
+        ASSERT_EQ(card->files.size(), 2u);
+        EXPECT_EQ(card->files[0].urls.at(0),
                   "https://dl.fbaipublicfiles.com/fair-esm/models/" + std::string(r.name) + ".pt");
+        EXPECT_FALSE(card->files[0].optional);
+        EXPECT_EQ(card->files[1].name, std::string(r.name) + "-contact-regression.pt");
+        EXPECT_TRUE(card->files[1].optional);
         EXPECT_EQ(card->hugging_face, "facebook/" + std::string(r.name));
     }
     EXPECT_EQ(find_model_card("esm2_t33_650M_UR50D")->parameters, 651043254);
     EXPECT_FALSE(find_model_card("esm3").has_value());
+}
+
+TEST(ModelRegistry, Esm1bAndSeqVecHaveCards) {
+    const std::optional<ModelCard> esm1b = find_model_card("esm1b_t33_650M_UR50S");
+    ASSERT_TRUE(esm1b.has_value());
+    EXPECT_EQ(esm1b->family, "ESM-1b");
+    EXPECT_EQ(esm1b->max_residues, 1022);
+    const std::optional<ModelCard> seqvec = find_model_card("seqvec");
+    ASSERT_TRUE(seqvec.has_value());
+    EXPECT_EQ(seqvec->checkpoint, ".");
+    ASSERT_EQ(seqvec->files.size(), 2u);
+    EXPECT_EQ(seqvec->files[1].name, "weights.hdf5");
+    EXPECT_EQ(seqvec->files[1].md5, "0249d59249a50b43b79f641ff2ba7e88");
+    EXPECT_EQ(seqvec->files[1].urls.size(), 2u) << "a mirror after the primary";
 }
 
 TEST(ModelRegistry, CardsAreSortedByFamilyThenSize) {

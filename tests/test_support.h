@@ -55,6 +55,9 @@ void write_safetensors(const std::filesystem::path& path,
 
 /// Runs the built `embed` executable with `arguments` (a shell word list) in a shell.
 CommandResult run_embed(const std::string& arguments);
+/// The same with `environment` ("NAME=value ...") set for the command.
+CommandResult run_embed_with_environment(const std::string& environment,
+                                         const std::string& arguments);
 
 }  // namespace embed::testing
 

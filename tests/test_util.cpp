@@ -3,6 +3,7 @@
 
 #include "embed/util/file.h"
 #include "embed/util/json.h"
+#include "embed/util/md5.h"
 #include "embed/util/sha256.h"
 
 #include "test_support.h"
@@ -58,6 +59,19 @@ TEST(Sha256, KnownVectors) {
     }
     EXPECT_EQ(million.hex_digest(),
               "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+}
+
+TEST(Md5, KnownVectors) {
+    const std::pair<std::string, std::string> vectors[] = {
+        {"", "d41d8cd98f00b204e9800998ecf8427e"},
+        {"abc", "900150983cd24fb0d6963f7d28e17f72"},
+        {std::string(1000, 'a'), "cabe45dcc9ae5b66ba86600cca6b8ba8"},
+    };
+    for (const auto& [text, digest] : vectors) {
+        Md5 md5;
+        md5.update(text.data(), text.size());
+        EXPECT_EQ(md5.hex_digest(), digest) << text.size() << " bytes";
+    }
 }
 
 TEST(Sha256, FilesAreHashedAsOneStream) {

@@ -11,13 +11,21 @@
 
 namespace embed {
 
+/// The model used when none is named: the ESM-2 most users want.
+inline constexpr const char* kDefaultModel = "esm2_t33_650M_UR50D";
+
 struct EmbedOptions {
     /// FASTA file (plain or gzip), or "-" for standard input.
     std::string input = "-";
     /// HDF5 file to write; it appears only when the run succeeds.
     std::filesystem::path output;
-    /// Checkpoint: a fair-esm .pt file or a Hugging Face directory.
-    std::filesystem::path model;
+    /// A released model's name (models/*.json), found locally or downloaded, or the path of a
+    /// checkpoint: a fair-esm .pt file, a Hugging Face directory, a SeqVec directory.
+    std::string model = kDefaultModel;
+    /// Looked in first for a model given by name (also $EMBED_MODEL_DIR).
+    std::optional<std::filesystem::path> model_dir;
+    /// Never download: a model that is not here is an error saying what to fetch.
+    bool offline = false;
     /// "auto", "cpu", "cuda" or "cuda:N".
     std::string device = "auto";
     /// CPU threads; 0 uses every CPU this process may run on.

@@ -1,27 +1,36 @@
-// Progress on stderr: a bar redrawn in place on a terminal, plain periodic lines in batch logs.
+// Progress on stderr: a bar redrawn in place on a terminal, a plain line every 30 seconds in
+// batch logs (Slurm output files), so neither floods nor stays silent.
 #pragma once
 
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <string>
 
 namespace embed {
 
 class Progress {
 public:
-    Progress(size_t total_proteins, int64_t total_residues);
-    void advance(size_t proteins, int64_t residues);
-    /// Clears the bar (on a terminal) so that the summary that follows starts on a clean line.
+    /// Work of `total` units ("residues", or "B" for bytes, shown as KB/MB/GB), optionally
+    /// also counted in items ("proteins"). `label` says what is being done.
+    Progress(std::string label, int64_t total, std::string unit, size_t total_items = 0,
+             std::string item_name = {});
+    void advance(int64_t amount, size_t items = 0);
+    /// Clears the bar (on a terminal) so that what follows starts on a clean line.
     void finish();
 
 private:
     void report();
+    std::string amount(double value) const;
 
     using Clock = std::chrono::steady_clock;
-    size_t total_proteins_;
-    int64_t total_residues_;
-    size_t proteins_ = 0;
-    int64_t residues_ = 0;
+    std::string label_;
+    int64_t total_;
+    std::string unit_;
+    size_t total_items_;
+    std::string item_name_;
+    int64_t done_ = 0;
+    size_t items_done_ = 0;
     bool terminal_;
     Clock::time_point start_;
     Clock::time_point last_report_;

@@ -8,6 +8,7 @@
 #include <spdlog/spdlog.h>
 
 #include "embed/errors.h"
+#include "embed/model_store.h"
 #include "embed/pipeline.h"
 #include "embed/runtime.h"
 #include "embed/util/file.h"
@@ -40,6 +41,54 @@ std::string command_line(int argc, char** argv) {
     return out;
 }
 
+std::string parameters(int64_t count) {
+    return count >= 1'000'000'000 ? fmt::format("{:.1f}B", static_cast<double>(count) / 1e9)
+                                  : fmt::format("{:.1f}M", static_cast<double>(count) / 1e6);
+}
+
+// `embed models`: the released models and where each is on this machine. Data to stdout.
+int list_models(const embed::ModelLocations& locations) {
+    std::printf("%-22s %-7s %10s %6s %6s  %s\n", "name", "family", "parameters", "layers", "width",
+                "on this machine");
+    for (const embed::ModelCard& card : embed::model_cards()) {
+        const std::optional<std::filesystem::path> local = embed::find_local_model(card, locations);
+        std::printf("%-22s %-7s %10s %6lld %6lld  %s\n", card.name.c_str(), card.family.c_str(),
+                    parameters(card.parameters).c_str(), static_cast<long long>(card.layers),
+                    static_cast<long long>(card.embedding_dim),
+                    local ? local->c_str() : "- (embed download NAME)");
+    }
+    return 0;
+}
+
+// `embed download NAME...`: fetch models ahead of time, e.g. on a login node for compute nodes
+// without internet.
+int download_models(const std::vector<std::string>& names,
+                    const std::optional<std::filesystem::path>& model_dir,
+                    const embed::ModelLocations& locations) {
+    int status = 0;
+    for (const std::string& name : names) {
+        const std::optional<embed::ModelCard> card = embed::find_model_card(name);
+        if (!card) {
+            spdlog::error("{}: not a released model's name (`embed models` lists them)", name);
+            status = kExitBadInput;
+            continue;
+        }
+        if (const auto local = embed::find_local_model(*card, locations); local && !model_dir) {
+            spdlog::info("{} is already here: {}", name, local->string());
+            continue;
+        }
+        try {
+            const std::filesystem::path path =
+                embed::download_model(*card, model_dir.value_or(locations.cache) / name);
+            spdlog::info("{} downloaded: {}", name, path.string());
+        } catch (const std::exception& e) {
+            spdlog::error("{}", e.what());
+            status = kExitFailure;
+        }
+    }
+    return status;
+}
+
 void setup_logging(bool quiet, bool verbose) {
     auto logger = spdlog::stderr_color_mt("embed");
     logger->set_pattern("[%Y-%m-%d %H:%M:%S] [%^%l%$] %v");
@@ -60,15 +109,30 @@ int main(int argc, char** argv) {
     bool no_per_protein = false;
     bool quiet = false;
     bool verbose = false;
+    std::string model_dir;
+    std::vector<std::string> download_names;
 
-    CLI::App app{"Protein language-model embeddings: FASTA in, HDF5 out.", "embed"};
+    CLI::App app{
+        "Protein language-model embeddings: FASTA in, HDF5 out.\n\n"
+        "  embed INPUT -o OUTPUT.h5 [-m MODEL]   embed the proteins of INPUT\n"
+        "  embed models                          list the released models\n"
+        "  embed download NAME...                fetch models ahead of time",
+        "embed"};
     app.set_version_flag("--version", std::string("embed ") + embed::kVersion);
-    app.add_option("input", options.input, "FASTA file (plain or gzip), or - for standard input")
-        ->required();
-    app.add_option("-o,--output", options.output, "HDF5 file to write")->required();
+    app.add_option("--model-dir", model_dir,
+                   "Directory searched first for models given by name (also $EMBED_MODEL_DIR); "
+                   "`embed download` writes there when given");
+    app.add_flag("-q,--quiet", quiet, "Only warnings and errors");
+    app.add_flag("-v,--verbose", verbose, "Debug messages");
+
+    app.add_option("input", options.input, "FASTA file (plain or gzip), or - for standard input");
+    app.add_option("-o,--output", options.output, "HDF5 file to write");
     app.add_option("-m,--model", options.model,
-                   "Model checkpoint: a fair-esm .pt file or a Hugging Face directory")
-        ->required();
+                   "A released model's name (`embed models`), found locally or downloaded; or "
+                   "a checkpoint: fair-esm .pt, Hugging Face directory, SeqVec directory")
+        ->capture_default_str();
+    app.add_flag("--offline", options.offline,
+                 "Never download; a model that is not here is an error saying what to fetch");
     app.add_option("--device", options.device, "auto, cpu, cuda or cuda:N")->capture_default_str();
     app.add_option("-t,--threads", options.threads, "CPU threads (default: all CPUs available)")
         ->check(CLI::NonNegativeNumber);
@@ -96,11 +160,20 @@ int main(int argc, char** argv) {
                  "regression weights)");
     app.add_flag("--skip-invalid", options.skip_invalid,
                  "Skip invalid records with a warning instead of stopping");
-    app.add_flag("-q,--quiet", quiet, "Only warnings and errors");
-    app.add_flag("-v,--verbose", verbose, "Debug messages");
+
+    CLI::App* models = app.add_subcommand("models", "List the released models and where they are");
+    CLI::App* download = app.add_subcommand("download", "Fetch models ahead of time");
+    download->add_option("names", download_names, "Model names (`embed models`)")->required();
+    // --model-dir, -q and -v also work after the subcommand's name.
+    models->fallthrough();
+    download->fallthrough();
+    app.require_subcommand(0, 1);
 
     try {
         app.parse(argc, argv);
+        if (app.get_subcommands().empty() && (options.input.empty() || options.output.empty())) {
+            throw CLI::RequiredError(options.input.empty() ? "INPUT" : "--output");
+        }
     } catch (const CLI::ParseError& e) {
         const int status = app.exit(e);
         return status == 0 ? 0 : kExitBadInput;
@@ -109,6 +182,18 @@ int main(int argc, char** argv) {
     embed::keep_freed_memory_for_reuse();
     embed::remove_partial_outputs_on_interrupt();
     setup_logging(quiet, verbose);
+    if (!model_dir.empty()) {
+        options.model_dir = model_dir;
+    }
+    const embed::ModelLocations locations =
+        embed::ModelLocations::from_environment(options.model_dir);
+    if (models->parsed()) {
+        return list_models(locations);
+    }
+    if (download->parsed()) {
+        return download_models(download_names, options.model_dir, locations);
+    }
+
     options.long_policy = embed::parse_long_policy(long_policy);
     options.pooling = embed::parse_pooling(pooling);
     options.per_residue = !no_per_residue;
