@@ -1,14 +1,15 @@
 #include "embed/download.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <curl/curl.h>
 #include <fcntl.h>
+#include <fstream>
 #include <memory>
 #include <sys/file.h>
 #include <unistd.h>
-#include <vector>
 
 #include <spdlog/spdlog.h>
 
@@ -25,11 +26,12 @@ namespace fs = std::filesystem;
 constexpr long kHttpOk = 200;
 constexpr long kHttpPartialContent = 206;
 constexpr long kHttpRangeNotSatisfiable = 416;
-constexpr long kHttpErrors = 400;
 constexpr long kStallBytesPerSecond = 1024;
 constexpr size_t kChecksumChunk = 1 << 20;
+constexpr std::string_view kContentRange = "content-range: bytes */";
 
-// Holds an exclusive lock on `path` (created if needed) for its lifetime.
+// Holds an exclusive lock on `path` (created if needed) while it lives. The lock file stays:
+// deleting it would let a process that opened it earlier lock a file nobody else sees.
 class FileLock {
 public:
     explicit FileLock(const fs::path& path) {
@@ -38,10 +40,18 @@ public:
             throw std::runtime_error(path.string() +
                                      ": cannot create lock file: " + std::strerror(errno));
         }
-        if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
-            spdlog::info("waiting for another process downloading {}", path.parent_path().string());
-            while (::flock(fd_, LOCK_EX) != 0 && errno == EINTR) {
-            }
+        if (::flock(fd_, LOCK_EX | LOCK_NB) == 0) {
+            return;
+        }
+        if (errno != EWOULDBLOCK) {
+            spdlog::warn(
+                "{}: the file system does not support locks ({}); parallel jobs may "
+                "download this file at the same time",
+                path.string(), std::strerror(errno));
+            return;
+        }
+        spdlog::info("waiting for another process downloading {}", path.parent_path().string());
+        while (::flock(fd_, LOCK_EX) != 0 && errno == EINTR) {
         }
     }
     ~FileLock() { ::close(fd_); }
@@ -57,30 +67,42 @@ struct CurlHandle {
     ~CurlHandle() { curl_easy_cleanup(handle); }
 };
 
-// What one transfer writes, and how it reports progress.
+// What one request writes, and how it reports progress.
 struct Transfer {
     FILE* file = nullptr;
-    uint64_t resumed_from = 0;
     std::string label;  // for the progress bar, which starts once the size is known
     std::unique_ptr<Progress> progress;
-    uint64_t reported = 0;
+    int64_t reported = 0;
+    std::optional<uint64_t> remote_size;  // from "Content-Range: bytes */N" (a 416 answer)
 };
 
 size_t write_body(char* data, size_t size, size_t count, void* user) {
     return std::fwrite(data, size, count, static_cast<Transfer*>(user)->file) * size;
 }
 
-int report_progress(void* user, curl_off_t total, curl_off_t now, curl_off_t, curl_off_t) {
+size_t read_header(char* data, size_t size, size_t count, void* user) {
     auto* transfer = static_cast<Transfer*>(user);
-    if (!transfer->progress && total > 0) {
-        transfer->progress = std::make_unique<Progress>(
-            transfer->label, static_cast<int64_t>(transfer->resumed_from) + total, "B");
-        transfer->progress->advance(static_cast<int64_t>(transfer->resumed_from));
+    std::string line(data, size * count);
+    std::transform(line.begin(), line.end(), line.begin(), ::tolower);
+    if (line.compare(0, kContentRange.size(), kContentRange) == 0) {
+        transfer->remote_size = std::strtoull(line.c_str() + kContentRange.size(), nullptr, 10);
     }
-    if (transfer->progress && now > 0) {
-        const auto done = static_cast<uint64_t>(now);
-        transfer->progress->advance(static_cast<int64_t>(done - transfer->reported));
-        transfer->reported = done;
+    return size * count;
+}
+
+// Called by libcurl: must not throw.
+int report_progress(void* user, curl_off_t total, curl_off_t now, curl_off_t, curl_off_t) noexcept {
+    auto* transfer = static_cast<Transfer*>(user);
+    try {
+        if (!transfer->progress && total > 0) {
+            transfer->progress = std::make_unique<Progress>(transfer->label, total, "B");
+        }
+        if (transfer->progress && now > transfer->reported) {
+            transfer->progress->advance(now - transfer->reported);
+            transfer->reported = now;
+        }
+    } catch (...) {
+        // Progress is a courtesy; the transfer goes on without it.
     }
     return 0;
 }
@@ -103,24 +125,24 @@ void check_content(const fs::path& file, const ExpectedContent& expected, const 
     std::vector<char> chunk(kChecksumChunk);
     size_t got = 0;
     while ((got = std::fread(chunk.data(), 1, chunk.size(), in.get())) > 0) {
-        sha256.update(chunk.data(), got);
-        md5.update(chunk.data(), got);
+        if (!expected.sha256.empty()) {
+            sha256.update(chunk.data(), got);
+        }
+        if (!expected.md5.empty()) {
+            md5.update(chunk.data(), got);
+        }
     }
-    const auto mismatch = [&](const char* kind, const std::string& want, const std::string& got) {
-        throw ChecksumError(url + ": " + kind + " checksum mismatch (expected " + want + ", got " +
-                            got + "); the download is corrupted and was removed");
+    const auto verify = [&](const char* kind, const std::string& want, const std::string& got) {
+        if (got != want) {
+            throw ChecksumError(url + ": " + kind + " checksum mismatch (expected " + want +
+                                ", got " + got + "); the download is corrupted and was removed");
+        }
     };
     if (!expected.sha256.empty()) {
-        const std::string digest = sha256.hex_digest();
-        if (digest != expected.sha256) {
-            mismatch("SHA-256", expected.sha256, digest);
-        }
+        verify("SHA-256", expected.sha256, sha256.hex_digest());
     }
     if (!expected.md5.empty()) {
-        const std::string digest = md5.hex_digest();
-        if (digest != expected.md5) {
-            mismatch("MD5", expected.md5, digest);
-        }
+        verify("MD5", expected.md5, md5.hex_digest());
     }
 }
 
@@ -141,10 +163,14 @@ bool broke_off(CURLcode code) {
     }
 }
 
+uint64_t bytes_in(const fs::path& file) {
+    return fs::exists(file) ? fs::file_size(file) : 0;
+}
+
 // One HTTP request continuing `part`.
 Outcome transfer_once(const std::string& url, const fs::path& part, const fs::path& destination,
                       const DownloadOptions& options) {
-    const uint64_t resume_from = fs::exists(part) ? fs::file_size(part) : 0;
+    const uint64_t resume_from = bytes_in(part);
     std::unique_ptr<FILE, int (*)(FILE*)> file(std::fopen(part.c_str(), "ab"), &std::fclose);
     if (!file) {
         throw std::runtime_error(part.string() + ": cannot write: " + std::strerror(errno));
@@ -155,19 +181,24 @@ Outcome transfer_once(const std::string& url, const fs::path& part, const fs::pa
     }
     Transfer transfer;
     transfer.file = file.get();
-    transfer.resumed_from = resume_from;
     transfer.label = "downloading " + destination.filename().string();
     char error[CURL_ERROR_SIZE] = "";
     const std::string agent = std::string("embed/") + kVersion;
     curl_easy_setopt(curl.handle, CURLOPT_URL, url.c_str());
     curl_easy_setopt(curl.handle, CURLOPT_USERAGENT, agent.c_str());
     curl_easy_setopt(curl.handle, CURLOPT_FOLLOWLOCATION, 1L);
+    // Error pages must not end up in the file.
+    curl_easy_setopt(curl.handle, CURLOPT_FAILONERROR, 1L);
+    // No SIGALRM-based DNS timeouts in a process with threads.
+    curl_easy_setopt(curl.handle, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(curl.handle, CURLOPT_ERRORBUFFER, error);
     curl_easy_setopt(curl.handle, CURLOPT_CONNECTTIMEOUT, options.connect_timeout_seconds);
     curl_easy_setopt(curl.handle, CURLOPT_LOW_SPEED_LIMIT, kStallBytesPerSecond);
     curl_easy_setopt(curl.handle, CURLOPT_LOW_SPEED_TIME, options.stall_seconds);
     curl_easy_setopt(curl.handle, CURLOPT_WRITEFUNCTION, write_body);
     curl_easy_setopt(curl.handle, CURLOPT_WRITEDATA, &transfer);
+    curl_easy_setopt(curl.handle, CURLOPT_HEADERFUNCTION, read_header);
+    curl_easy_setopt(curl.handle, CURLOPT_HEADERDATA, &transfer);
     if (resume_from > 0) {
         curl_easy_setopt(curl.handle, CURLOPT_RESUME_FROM_LARGE,
                          static_cast<curl_off_t>(resume_from));
@@ -192,17 +223,22 @@ Outcome transfer_once(const std::string& url, const fs::path& part, const fs::pa
     file.reset();
 
     if (status == kHttpRangeNotSatisfiable && resume_from > 0) {
-        return {};  // the partial file already holds everything; verification decides
-    }
-    if (fs::file_size(part) == 0) {
+        // Nothing after the part: complete if it is exactly the remote file, else start over.
+        if (transfer.remote_size == resume_from) {
+            return {};
+        }
         fs::remove(part);
+        return {"the partial file does not match the remote one; starting over", true};
     }
-    if (status >= kHttpErrors) {
-        return {url + ": the server answered HTTP " + std::to_string(status), false};
+    if (bytes_in(part) == 0) {
+        fs::remove(part);
     }
     if (code == CURLE_RANGE_ERROR) {  // the server cannot resume: start the file over
         fs::remove(part);
         return {"the server cannot resume a transfer", true};
+    }
+    if (code == CURLE_HTTP_RETURNED_ERROR) {
+        return {"the server answered HTTP " + std::to_string(status), false};
     }
     if (code != CURLE_OK) {
         return {error[0] != '\0' ? error : curl_easy_strerror(code), broke_off(code)};
@@ -211,34 +247,50 @@ Outcome transfer_once(const std::string& url, const fs::path& part, const fs::pa
         return {"unexpected HTTP status " + std::to_string(status), false};
     }
     const uint64_t start = status == kHttpPartialContent ? resume_from : 0;
-    if (body >= 0 && fs::file_size(part) != start + static_cast<uint64_t>(body)) {
+    if (body >= 0 && bytes_in(part) != start + static_cast<uint64_t>(body)) {
         return {"the connection closed early", true};
     }
     return {};
 }
 
-uint64_t bytes_kept(const fs::path& part) {
-    return fs::exists(part) ? fs::file_size(part) : 0;
+// The partial file records which URL its bytes came from, so that it is only resumed from
+// the same one.
+fs::path source_record(const fs::path& part) {
+    return part.string() + ".url";
 }
 
-}  // namespace
+std::string part_source(const fs::path& part) {
+    std::ifstream in(source_record(part));
+    std::string url;
+    std::getline(in, url);
+    return url;
+}
 
-void download_file(const std::string& url, const fs::path& destination,
-                   const ExpectedContent& expected, const DownloadOptions& options) {
-    static const CURLcode global_init = curl_global_init(CURL_GLOBAL_DEFAULT);
-    if (global_init != CURLE_OK) {
-        throw std::runtime_error("libcurl could not be initialised");
+void start_part(const fs::path& part, const std::string& url) {
+    const std::string source = part_source(part);
+    if (fs::exists(part) && source == url) {
+        return;
     }
-    fs::create_directories(destination.parent_path());
-    const FileLock lock(destination.string() + ".lock");
-    if (fs::exists(destination)) {
-        return;  // another process finished it while this one waited
+    // A part of unknown origin (put there by hand) is trusted; one from another mirror is not.
+    if (!source.empty()) {
+        fs::remove(part);
     }
-    const fs::path part = destination.string() + ".part";
+    std::ofstream(source_record(part)) << url << "\n";
+}
+
+void remove_part(const fs::path& part) {
+    fs::remove(part);
+    fs::remove(source_record(part));
+}
+
+// Tries one URL; returns why it failed, or throws ChecksumError; empty when the file is in place.
+std::string download_from(const std::string& url, const fs::path& part, const fs::path& destination,
+                          const ExpectedContent& expected, const DownloadOptions& options) {
+    start_part(part, url);
     Outcome outcome;
     for (int attempt = 1; attempt <= options.attempts; ++attempt) {
-        if (bytes_kept(part) > 0) {
-            spdlog::info("resuming {} from byte {}", url, bytes_kept(part));
+        if (bytes_in(part) > 0) {
+            spdlog::info("resuming {} from byte {}", url, bytes_in(part));
         } else {
             spdlog::info("downloading {}", url);
         }
@@ -247,24 +299,68 @@ void download_file(const std::string& url, const fs::path& destination,
             try {
                 check_content(part, expected, url);
             } catch (const ChecksumError&) {
-                fs::remove(part);
+                remove_part(part);
                 throw;
             }
             fs::rename(part, destination);
-            return;
+            fs::remove(source_record(part));
+            return {};
         }
         if (!outcome.worth_retrying || attempt == options.attempts) {
             break;
         }
-        spdlog::warn("download of {} broke off after {} bytes ({}); resuming", url,
-                     bytes_kept(part), outcome.failure);
+        spdlog::warn("download of {} broke off after {} bytes ({}); resuming", url, bytes_in(part),
+                     outcome.failure);
     }
-    const uint64_t kept = bytes_kept(part);
-    throw std::runtime_error(url + ": download failed: " + outcome.failure +
-                             (kept > 0 ? " (the " + std::to_string(kept) +
-                                             " bytes received are kept in " + part.string() +
-                                             "; the next try resumes from there)"
-                                       : ""));
+    const uint64_t kept = bytes_in(part);
+    return url + ": download failed: " + outcome.failure +
+           (kept > 0 ? " (the " + std::to_string(kept) + " bytes received are kept in " +
+                           part.string() + "; the next try resumes from there)"
+                     : "");
+}
+
+}  // namespace
+
+void download_file(const std::vector<std::string>& urls, const fs::path& destination,
+                   const ExpectedContent& expected, const DownloadOptions& options) {
+    static const CURLcode global_init = curl_global_init(CURL_GLOBAL_DEFAULT);
+    if (global_init != CURLE_OK) {
+        throw std::runtime_error("libcurl could not be initialised");
+    }
+    if (urls.empty()) {
+        throw std::invalid_argument(destination.string() + ": no URL to download from");
+    }
+    fs::create_directories(destination.parent_path());
+    const FileLock lock(destination.string() + ".lock");
+    if (fs::exists(destination)) {
+        return;  // another process finished it while this one waited
+    }
+    const fs::path part = destination.string() + ".part";
+    // Resume from the mirror the partial file came from, then try the others in order.
+    std::vector<std::string> order = urls;
+    const std::string previous = part_source(part);
+    if (const auto it = std::find(order.begin(), order.end(), previous); it != order.end()) {
+        std::rotate(order.begin(), it, it + 1);
+    }
+    std::string failures;
+    bool every_mirror_corrupted = true;
+    for (const std::string& url : order) {
+        std::string failure;
+        try {
+            failure = download_from(url, part, destination, expected, options);
+            if (failure.empty()) {
+                return;
+            }
+            every_mirror_corrupted = false;
+        } catch (const ChecksumError& e) {
+            failure = e.what();
+        }
+        failures += (failures.empty() ? "" : "; ") + failure;
+    }
+    if (every_mirror_corrupted) {
+        throw ChecksumError(failures);
+    }
+    throw std::runtime_error(failures);
 }
 
 }  // namespace embed

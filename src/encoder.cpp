@@ -1,5 +1,6 @@
 #include "embed/encoder.h"
 
+#include <algorithm>
 #include <stdexcept>
 
 namespace embed {
@@ -35,6 +36,16 @@ const ModelFamily& find_model_family(const std::filesystem::path& checkpoint) {
     throw std::invalid_argument(
         checkpoint.string() +
         ": not a checkpoint of any supported model; expected one of:" + formats);
+}
+
+const ModelFamily& family_of_card(const std::string& card_family) {
+    for (const ModelFamily& family : model_families()) {
+        if (std::find(family.card_families.begin(), family.card_families.end(), card_family) !=
+            family.card_families.end()) {
+            return family;
+        }
+    }
+    throw std::logic_error("no model family loads " + card_family + " models");
 }
 
 std::unique_ptr<Encoder> load_encoder(const std::filesystem::path& checkpoint,

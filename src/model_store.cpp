@@ -159,47 +159,41 @@ fs::path download_model(const ModelCard& card, const fs::path& directory,
                         const DownloadOptions& options) {
     for (const ModelFile& file : card.files) {
         const ExpectedContent expected{file.size, file.sha256, file.md5};
-        std::string failure;
-        for (const std::string& url : file.urls) {
-            try {
-                download_file(url, directory / file.name, expected, options);
-                failure.clear();
-                break;
-            } catch (const ChecksumError&) {
+        try {
+            download_file(file.urls, directory / file.name, expected, options);
+        } catch (const ChecksumError&) {
+            throw;
+        } catch (const std::runtime_error& e) {
+            if (!file.optional) {
                 throw;
-            } catch (const std::runtime_error& e) {
-                failure = e.what();
-                // Another mirror's bytes may differ: start it afresh.
-                std::error_code ignored;
-                fs::remove(directory / (file.name + ".part"), ignored);
             }
+            spdlog::warn("{} (optional, for {}) not downloaded: {}", file.name, file.purpose,
+                         e.what());
         }
-        if (failure.empty()) {
-            continue;
-        }
-        if (!file.optional) {
-            throw std::runtime_error(failure);
-        }
-        spdlog::warn("{} (optional, for {}) not downloaded: {}", file.name, file.purpose, failure);
     }
     return directory / card.checkpoint;
 }
 
-fs::path resolve_model(const std::string& model, const ModelLocations& locations, bool offline,
-                       const std::vector<ModelCard>& cards) {
+std::optional<ModelCard> released_model(const std::string& model,
+                                        const std::vector<ModelCard>& cards) {
     if (fs::exists(model)) {
-        return model;
+        return std::nullopt;
     }
-    const ModelCard* card = nullptr;
-    for (const ModelCard& c : cards) {
-        if (c.name == model) {
-            card = &c;
+    for (const ModelCard& card : cards) {
+        if (card.name == model) {
+            return card;
         }
     }
-    if (card == nullptr) {
-        throw std::invalid_argument("--model " + model +
-                                    ": no such file or directory, and not a released model's "
-                                    "name (`embed models` lists them)");
+    throw std::invalid_argument("--model " + model +
+                                ": no such file or directory, and not a released model's name "
+                                "(`embed models` lists them)");
+}
+
+fs::path resolve_model(const std::string& model, const ModelLocations& locations, bool offline,
+                       const std::vector<ModelCard>& cards) {
+    const std::optional<ModelCard> card = released_model(model, cards);
+    if (!card) {
+        return model;
     }
     if (const std::optional<fs::path> local = find_local_model(*card, locations)) {
         spdlog::info("model {}: {}", card->name, local->string());

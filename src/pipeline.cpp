@@ -86,7 +86,8 @@ std::unique_ptr<Encoder> load_model(const ModelFamily& family, const fs::path& c
     spdlog::info("device {}, {} CPU threads", device.str(), threads);
 
     const auto start = Clock::now();
-    std::unique_ptr<Encoder> encoder = family.load(checkpoint, LoadOptions{device});
+    std::unique_ptr<Encoder> encoder =
+        family.load(checkpoint, LoadOptions{device, options.contacts});
     const ModelInfo& info = encoder->info();
     spdlog::info("model {} ({}, {}, {} layers, width {}, {:.3g}M parameters) loaded in {:.1f} s",
                  info.name, info.family, info.format, info.num_layers, info.embed_dim,
@@ -172,7 +173,7 @@ void embed_all(Encoder& encoder, const std::vector<Protein>& proteins,
 
 RunSummary embed_fasta(const EmbedOptions& options) {
     const auto start = Clock::now();
-    if (!options.per_residue && !options.per_protein) {
+    if (!options.per_residue && !options.per_protein && !options.contacts) {
         throw std::invalid_argument("--no-per-residue and --no-per-protein leave nothing to write");
     }
     if (options.max_length && *options.max_length <= 0) {
@@ -184,11 +185,15 @@ RunSummary embed_fasta(const EmbedOptions& options) {
     InvalidRecords invalid(options.skip_invalid);
     const std::string file = options.input == "-" ? "<stdin>" : options.input;
     std::vector<FastaRecord> records = read_input(options.input, file, invalid);
+    // A released model's family is known from its card, so the input is checked against its
+    // alphabet before anything is downloaded.
+    const std::optional<ModelCard> card = released_model(options.model);
+    const Alphabet& alphabet =
+        (card ? family_of_card(card->family) : find_model_family(options.model)).alphabet;
+    std::vector<Protein> proteins = validate_records(std::move(records), file, alphabet, invalid);
     const fs::path checkpoint = resolve_model(
         options.model, ModelLocations::from_environment(options.model_dir), options.offline);
     const ModelFamily& family = find_model_family(checkpoint);
-    std::vector<Protein> proteins =
-        validate_records(std::move(records), file, family.alphabet, invalid);
 
     const std::unique_ptr<Encoder> encoder = load_model(family, checkpoint, options);
     const ModelInfo& info = encoder->info();

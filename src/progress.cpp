@@ -1,5 +1,6 @@
 #include "embed/progress.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <unistd.h>
 
@@ -67,9 +68,11 @@ std::string Progress::amount(double value) const {
 void Progress::report() {
     const double elapsed = std::chrono::duration<double>(Clock::now() - start_).count();
     const double fraction =
-        total_ > 0 ? static_cast<double>(done_) / static_cast<double>(total_) : 1.0;
+        total_ > 0 ? std::clamp(static_cast<double>(done_) / static_cast<double>(total_), 0.0, 1.0)
+                   : 1.0;
     const double rate = elapsed > 0 ? static_cast<double>(done_) / elapsed : 0.0;
-    const double remaining = rate > 0 ? static_cast<double>(total_ - done_) / rate : 0;
+    const double remaining =
+        rate > 0 ? std::max(0.0, static_cast<double>(total_ - done_)) / rate : 0;
     const std::string items =
         total_items_ > 0 ? fmt::format("{}/{} {}, ", items_done_, total_items_, item_name_) : "";
     const std::string line = fmt::format("{}: {}{:.1f}%, {}/s, ETA {}", label_, items,

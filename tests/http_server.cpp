@@ -109,6 +109,13 @@ void LocalHttpServer::answer(int connection) {
         resource = it->second;
         times_served = served_[path]++;
     }
+    if (resource.fail_first_with != 0 && times_served == 0) {
+        const std::string page = "<html><body>temporarily unavailable</body></html>";
+        send_all(connection, "HTTP/1.1 " + std::to_string(resource.fail_first_with) +
+                                 " Error\r\nContent-Length: " + std::to_string(page.size()) +
+                                 "\r\nConnection: close\r\n\r\n" + page);
+        return;
+    }
     const std::string& body = resource.body;
     size_t start = 0;
     std::string status = "200 OK";

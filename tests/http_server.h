@@ -19,6 +19,8 @@ public:
         size_t break_after = 0;
         /// Answer range requests with 206; otherwise ignore them and send everything (200).
         bool ranges = true;
+        /// Answer the first request with this error status and an HTML body (0: no error).
+        int fail_first_with = 0;
     };
 
     LocalHttpServer();

@@ -301,6 +301,16 @@ TEST_F(CliParity, ContactsNeedTheRegressionWeights) {
     const h5::Handle dataset = h5::open_dataset(file.id(), "contacts/crambin");
     EXPECT_EQ(h5::read_int_attribute(dataset.id(), "length"), 46);
 
+    // Contacts alone: no embeddings groups at all.
+    const fs::path only = dir_ / "contacts_only.h5";
+    const auto contacts_only =
+        run_embed(fixture_fasta() + " -o " + only.string() + " -m " + esm2_pt() +
+                  " --contacts --no-per-residue --no-per-protein");
+    ASSERT_EQ(contacts_only.status, 0) << contacts_only.output;
+    const h5::Handle only_file = h5::open_file(only.string());
+    EXPECT_EQ(h5::member_names(h5::open_group(only_file.id(), "/").id()),
+              (std::vector<std::string>{"contacts"}));
+
     // The .pt alone, without its sibling NAME-contact-regression.pt.
     fs::copy_file(esm2_pt(), dir_ / "esm2_tiny.pt");
     const auto missing = run_embed(fixture_fasta() + " -o " + (dir_ / "none.h5").string() + " -m " +

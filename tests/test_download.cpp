@@ -1,5 +1,6 @@
 // Downloads against a server on 127.0.0.1 started by the test, and the resolution of model
 // names over every place users keep models.
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
 
@@ -65,7 +66,7 @@ protected:
 
 TEST_F(Download, VerifiedFileAppearsAndNothingElse) {
     server_.serve("/model.pt", {content_});
-    download_file(server_.url("/model.pt"), destination_, checksums_of(content_), kQuiet);
+    download_file({server_.url("/model.pt")}, destination_, checksums_of(content_), kQuiet);
     EXPECT_EQ(read_all(destination_), content_);
     EXPECT_FALSE(fs::exists(destination_.string() + ".part"));
 }
@@ -75,7 +76,7 @@ TEST_F(Download, CorruptedFileIsAnErrorAndNothingIsKept) {
     corrupted[1000] ^= 0x5A;
     server_.serve("/model.pt", {corrupted});
     try {
-        download_file(server_.url("/model.pt"), destination_, checksums_of(content_), kQuiet);
+        download_file({server_.url("/model.pt")}, destination_, checksums_of(content_), kQuiet);
         FAIL();
     } catch (const ChecksumError& e) {
         EXPECT_TRUE(contains(e.what(), "SHA-256 checksum mismatch")) << e.what();
@@ -85,13 +86,15 @@ TEST_F(Download, CorruptedFileIsAnErrorAndNothingIsKept) {
 
     ExpectedContent md5_only = checksums_of(content_);
     md5_only.sha256.clear();
-    EXPECT_TRUE(contains(
-        error_of([&] { download_file(server_.url("/model.pt"), destination_, md5_only, kQuiet); }),
-        "MD5 checksum mismatch"));
+    EXPECT_TRUE(contains(error_of([&] {
+                             download_file({server_.url("/model.pt")}, destination_, md5_only,
+                                           kQuiet);
+                         }),
+                         "MD5 checksum mismatch"));
     ExpectedContent wrong_size;
     wrong_size.size = content_.size() + 1;
     EXPECT_TRUE(contains(error_of([&] {
-                             download_file(server_.url("/model.pt"), destination_, wrong_size,
+                             download_file({server_.url("/model.pt")}, destination_, wrong_size,
                                            kQuiet);
                          }),
                          "expected 300001"));
@@ -100,7 +103,7 @@ TEST_F(Download, CorruptedFileIsAnErrorAndNothingIsKept) {
 
 TEST_F(Download, BrokenTransferResumesWhereItStopped) {
     server_.serve("/model.pt", {content_, /*break_after=*/120'000});
-    download_file(server_.url("/model.pt"), destination_, checksums_of(content_), kQuiet);
+    download_file({server_.url("/model.pt")}, destination_, checksums_of(content_), kQuiet);
     EXPECT_EQ(read_all(destination_), content_);
     const std::vector<std::string> requests = server_.requests();
     ASSERT_EQ(requests.size(), 2u);
@@ -112,27 +115,60 @@ TEST_F(Download, PartialFileOfAnEarlierRunIsResumed) {
     fs::create_directories(destination_.parent_path());
     write_file(destination_.string() + ".part", content_.substr(0, 200'000));
     server_.serve("/model.pt", {content_});
-    download_file(server_.url("/model.pt"), destination_, checksums_of(content_), kQuiet);
+    download_file({server_.url("/model.pt")}, destination_, checksums_of(content_), kQuiet);
     EXPECT_EQ(read_all(destination_), content_);
     EXPECT_EQ(server_.requests(), std::vector<std::string>{"GET /model.pt bytes=200000-"});
+}
+
+TEST_F(Download, AnErrorPageDuringAResumeLeavesThePartIntact) {
+    fs::create_directories(destination_.parent_path());
+    write_file(destination_.string() + ".part", content_.substr(0, 100'000));
+    LocalHttpServer::Resource flaky{content_};
+    flaky.fail_first_with = 503;
+    server_.serve("/model.pt", flaky);
+    const std::string failure = error_of([&] {
+        download_file({server_.url("/model.pt")}, destination_, checksums_of(content_), kQuiet);
+    });
+    EXPECT_TRUE(contains(failure, "HTTP 503")) << failure;
+    EXPECT_EQ(fs::file_size(destination_.string() + ".part"), 100'000u) << "no error page in it";
+    download_file({server_.url("/model.pt")}, destination_, checksums_of(content_), kQuiet);
+    EXPECT_EQ(read_all(destination_), content_);
+}
+
+TEST_F(Download, StalePartLargerThanTheRemoteFileStartsOver) {
+    fs::create_directories(destination_.parent_path());
+    write_file(destination_.string() + ".part", content_ + "trailing garbage");
+    server_.serve("/model.pt", {content_});
+    download_file({server_.url("/model.pt")}, destination_, {}, kQuiet);
+    EXPECT_EQ(read_all(destination_), content_);
+}
+
+TEST_F(Download, ACorruptedMirrorFallsBackToTheNext) {
+    std::string corrupted = content_;
+    corrupted[5] ^= 1;
+    server_.serve("/bad/model.pt", {corrupted});
+    server_.serve("/good/model.pt", {content_});
+    download_file({server_.url("/bad/model.pt"), server_.url("/good/model.pt")}, destination_,
+                  checksums_of(content_), kQuiet);
+    EXPECT_EQ(read_all(destination_), content_);
 }
 
 TEST_F(Download, ServerWithoutRangesStartsTheFileOver) {
     fs::create_directories(destination_.parent_path());
     write_file(destination_.string() + ".part", std::string(50'000, 'x'));
     server_.serve("/model.pt", {content_, 0, /*ranges=*/false});
-    download_file(server_.url("/model.pt"), destination_, checksums_of(content_), kQuiet);
+    download_file({server_.url("/model.pt")}, destination_, checksums_of(content_), kQuiet);
     EXPECT_EQ(read_all(destination_), content_);
 }
 
 TEST_F(Download, MissingFileAndUnreachableHostNameTheUrl) {
     const std::string missing =
-        error_of([&] { download_file(server_.url("/nothing.pt"), destination_, {}, kQuiet); });
+        error_of([&] { download_file({server_.url("/nothing.pt")}, destination_, {}, kQuiet); });
     EXPECT_TRUE(contains(missing, "/nothing.pt")) << missing;
     EXPECT_TRUE(contains(missing, "HTTP 404")) << missing;
     // A port nobody listens on: refused at once.
     const std::string refused =
-        error_of([&] { download_file("http://127.0.0.1:9/model.pt", destination_, {}, kQuiet); });
+        error_of([&] { download_file({"http://127.0.0.1:9/model.pt"}, destination_, {}, kQuiet); });
     EXPECT_TRUE(contains(refused, "127.0.0.1:9/model.pt: download failed")) << refused;
     EXPECT_FALSE(fs::exists(destination_));
     EXPECT_FALSE(fs::exists(destination_.string() + ".part"));
@@ -160,6 +196,23 @@ ModelCard served_card(LocalHttpServer& server, const std::string& weights) {
     missing_optional.urls = {server.url("/extra.bin")};
     card.files = {main, regression, missing_optional};
     return card;
+}
+
+TEST_F(Download, AFailedModelDownloadIsResumedByTheNextRun) {
+    const std::string weights = content_;
+    ModelCard card = served_card(server_, weights);
+    server_.serve("/mirror/esm2_test.pt", {weights, /*break_after=*/100'000});
+    card.files[0].urls = {server_.url("/mirror/esm2_test.pt")};
+    DownloadOptions one_try = kQuiet;
+    one_try.attempts = 1;
+    EXPECT_THROW(download_model(card, dir_ / "cache" / card.name, one_try), std::runtime_error);
+    const fs::path part = dir_ / "cache" / card.name / "esm2_test.pt.part";
+    EXPECT_EQ(fs::file_size(part), 100'000u) << "kept for the next run";
+    download_model(card, dir_ / "cache" / card.name, one_try);
+    EXPECT_EQ(read_all(dir_ / "cache" / card.name / "esm2_test.pt"), weights);
+    const std::vector<std::string> requests = server_.requests();
+    EXPECT_NE(std::find(requests.begin(), requests.end(), "GET /mirror/esm2_test.pt bytes=100000-"),
+              requests.end());
 }
 
 TEST_F(Download, ModelFilesComeFromTheirMirrorsAndOptionalOnesMayFail) {
@@ -278,6 +331,13 @@ TEST_F(ModelLayouts, HuggingFaceHubCacheFollowsRefsMain) {
     file(repository / "refs" / "main");
     write_file(repository / "refs" / "main", "abc123");
     EXPECT_EQ(found(), repository / "snapshots" / "abc123");
+}
+
+TEST_F(ModelLayouts, HuggingFaceHubCacheWithoutRefsTakesTheNewestSnapshot) {
+    const fs::path repository = locations_.hugging_face_hub / "models--facebook--esm2_t6_8M_UR50D";
+    file(repository / "snapshots" / "only" / "config.json");
+    file(repository / "snapshots" / "only" / "model.safetensors");
+    EXPECT_EQ(found(), repository / "snapshots" / "only");
 }
 
 TEST_F(ModelLayouts, SearchOrderIsModelDirsCacheTorchHubHuggingFace) {

@@ -38,6 +38,8 @@ protected:
     void SetUp() override { REQUIRE_SHARED_TESTDATA(); }
 };
 
+const LoadOptions kWithContacts{torch::kCPU, /*contacts=*/true};
+
 EncodeRequest everything(int64_t num_layers) {
     EncodeRequest request;
     for (int64_t l = 0; l <= num_layers; ++l) {
@@ -50,7 +52,7 @@ EncodeRequest everything(int64_t num_layers) {
 
 TEST_P(EsmParity, EveryLayerMeanBosAndContactsMatchUpstream) {
     const Fixture& fixture = GetParam();
-    const auto encoder = load_encoder(fixture.path(), LoadOptions{});
+    const auto encoder = load_encoder(fixture.path(), kWithContacts);
     const ModelInfo& info = encoder->info();
     EXPECT_EQ(info.num_layers, 2);
     EXPECT_EQ(info.embed_dim, 32);
@@ -86,7 +88,7 @@ TEST_P(EsmParity, EveryLayerMeanBosAndContactsMatchUpstream) {
 }
 
 TEST_P(EsmParity, BatchedEqualsOneByOne) {
-    const auto encoder = load_encoder(GetParam().path(), LoadOptions{});
+    const auto encoder = load_encoder(GetParam().path(), kWithContacts);
     const auto records = read_fasta(testdata(GetParam().model + "/input.fasta"));
     std::vector<std::string_view> all;
     for (const FastaRecord& r : records) {
@@ -183,6 +185,21 @@ TEST(EsmCheckpoint, ModelInfo) {
     EXPECT_EQ(esm1b->info().weight_files.front().filename(), "model.safetensors");
 }
 
+TEST(EsmCheckpoint, ContactRegressionIsReadOnlyWhenContactsAreAsked) {
+    REQUIRE_SHARED_TESTDATA();
+    testing::TempDir dir;
+    std::filesystem::copy_file(testdata("esm2_tiny/esm2_tiny.pt"), dir / "esm2_tiny.pt");
+    testing::write_file(dir / "esm2_tiny-contact-regression.pt", "not a torch file");
+    const auto plain = load_encoder(dir / "esm2_tiny.pt", LoadOptions{});
+    EXPECT_FALSE(plain->info().has_contact_head);
+    try {
+        load_encoder(dir / "esm2_tiny.pt", kWithContacts);
+        FAIL();
+    } catch (const std::runtime_error& e) {
+        EXPECT_TRUE(testing::contains(e.what(), "esm2_tiny-contact-regression.pt")) << e.what();
+    }
+}
+
 TEST(EsmAlphabet, AcceptsTheModelsResiduesOnly) {
     EXPECT_EQ(esm::find_invalid_residue("ACDEFGHIKLMNPQRSTVWYXBUZO.-"), std::string::npos);
     EXPECT_EQ(esm::find_invalid_residue("MKJL"), 2u);
@@ -233,10 +250,10 @@ std::filesystem::path sharded_snapshot(const testing::TempDir& dir, bool drop_in
 TEST(HuggingFace, HubCacheLayoutAndShardedWeights) {
     REQUIRE_SHARED_TESTDATA();
     testing::TempDir dir;
-    const auto sharded = load_encoder(sharded_snapshot(dir, false), LoadOptions{});
+    const auto sharded = load_encoder(sharded_snapshot(dir, false), kWithContacts);
     EXPECT_EQ(sharded->info().name, "esm2_t6_8M_UR50D");
     EXPECT_EQ(sharded->info().weight_files.size(), 2u);
-    const auto whole = load_encoder(testdata("esm2_tiny/hf"), LoadOptions{});
+    const auto whole = load_encoder(testdata("esm2_tiny/hf"), kWithContacts);
     const EncodeRequest request = everything(2);
     EXPECT_EQ(max_abs_diff(sharded->encode({"MKTAYIAKQR"}, request).residues_NBLD,
                            whole->encode({"MKTAYIAKQR"}, request).residues_NBLD),

@@ -7,6 +7,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 namespace embed {
 
@@ -32,13 +33,14 @@ public:
     using std::runtime_error::runtime_error;
 };
 
-/// Downloads `url` to `destination`. The bytes go to `destination`.part first, which a later
-/// call resumes (HTTP range requests) if this one is interrupted; the file appears under its
-/// name only once complete and verified. If another process is downloading the same file,
-/// waits for it. Throws ChecksumError for a corrupted file (the partial file is removed) and
-/// std::runtime_error, naming the URL and the reason, when the transfer fails (the partial
-/// file is kept for the next try).
-void download_file(const std::string& url, const std::filesystem::path& destination,
+/// Downloads one file, from the first of `urls` (mirrors) that delivers it, to `destination`.
+/// The bytes go to `destination`.part first, which a later call resumes with HTTP range
+/// requests if this one is interrupted (starting with the mirror the part came from); the file
+/// appears under its name only once complete and verified. If another process is downloading
+/// the same file, waits for it. Throws ChecksumError when every mirror delivered something else
+/// than expected (nothing is kept), and std::runtime_error naming the URL and the reason when
+/// no transfer completed (the partial file is kept for the next try).
+void download_file(const std::vector<std::string>& urls, const std::filesystem::path& destination,
                    const ExpectedContent& expected, const DownloadOptions& options = {});
 
 }  // namespace embed

@@ -71,6 +71,8 @@ public:
 
 struct LoadOptions {
     torch::Device device = torch::kCPU;
+    /// Load the contact head too (ESM); without it the contact weights are not even read.
+    bool contacts = false;
 };
 
 /// A model family: how to recognise its checkpoints, what input it reads, how to load it.
@@ -78,6 +80,9 @@ struct ModelFamily {
     std::string name;
     /// Checkpoint formats, for the message when no family recognises a path.
     std::string formats;
+    /// The model cards' family names it loads ("ESM-2", ...), so that input can be checked
+    /// against a named model's alphabet before it is downloaded.
+    std::vector<std::string> card_families;
     Alphabet alphabet;
     /// Whether `checkpoint` is this family's, from a cheap look at the files (names, magic
     /// numbers, config.json); the weights are not read.
@@ -89,6 +94,9 @@ struct ModelFamily {
 /// The family whose checkpoint `checkpoint` is (a file or directory as users download it).
 /// Throws std::invalid_argument when the path is missing or no family recognises it.
 const ModelFamily& find_model_family(const std::filesystem::path& checkpoint);
+
+/// The family that loads models of a card's family; throws std::logic_error if none does.
+const ModelFamily& family_of_card(const std::string& card_family);
 
 /// find_model_family(checkpoint).load(checkpoint, options)
 std::unique_ptr<Encoder> load_encoder(const std::filesystem::path& checkpoint,

@@ -39,6 +39,11 @@ std::optional<std::filesystem::path> find_local_model(const ModelCard& card,
 std::filesystem::path download_model(const ModelCard& card, const std::filesystem::path& directory,
                                      const DownloadOptions& options = {});
 
+/// The card of --model when it names a released model, nullopt when it is an existing path;
+/// throws std::invalid_argument when it is neither.
+std::optional<ModelCard> released_model(const std::string& model,
+                                        const std::vector<ModelCard>& cards = model_cards());
+
 /// --model: an existing path as it is; otherwise a model name, found locally or downloaded into
 /// locations.cache (unless `offline`). Throws std::invalid_argument for an unknown name, and
 /// std::runtime_error, saying what to download and where to put it, when the model is not here

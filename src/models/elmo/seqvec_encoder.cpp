@@ -99,6 +99,7 @@ EMBED_REGISTER_MODEL_FAMILY(
         "SeqVec",
         "an ELMo directory (options.json with char_cnn and lstm, and weights.hdf5), "
         "as SeqVec is distributed",
+        {"SeqVec"},
         Alphabet{"SeqVec", "letters A-Z: the character CNN reads any letter", find_non_letter},
         [](const std::filesystem::path& path) { return find_elmo_files(path).has_value(); },
         [](const std::filesystem::path& path, const LoadOptions& options) {

@@ -47,7 +47,30 @@ fs::path contact_regression_file(const fs::path& checkpoint) {
     return checkpoint.parent_path() / (checkpoint.stem().string() + "-contact-regression.pt");
 }
 
-Checkpoint read_fair_esm(const fs::path& path) {
+// The contact regression file beside a .pt, checked against the model it belongs to so that
+// a mismatch names this file rather than the checkpoint.
+StateDict read_contact_regression(const fs::path& regression, const Config& config) {
+    const TorchFile file(regression);
+    const pickle::Value* model = file.root().member("model");
+    if (model == nullptr) {
+        throw std::runtime_error(regression.string() + ": no 'model' state dict");
+    }
+    StateDict tensors = file.state_dict(*model);
+    const std::vector<int64_t> expected = {1, config.num_layers * config.attention_heads};
+    if (!tensors.contains(kContactWeight) || tensors.at(kContactWeight).shape() != expected) {
+        throw std::runtime_error(regression.string() + ": expected " + kContactWeight + " " +
+                                 shape_string(expected) + " for a model of " +
+                                 std::to_string(config.num_layers) + " layers and " +
+                                 std::to_string(config.attention_heads) + " heads");
+    }
+    return tensors;
+}
+
+bool is_contact_head(const std::string& name) {
+    return starts_with(name, "contact_head.");
+}
+
+Checkpoint read_fair_esm(const fs::path& path, bool with_contact_head) {
     const TorchFile file(path);
     Checkpoint out;
     out.config = config_from_fair_esm(file.root(), path.string());
@@ -74,22 +97,23 @@ Checkpoint read_fair_esm(const fs::path& path) {
     out.format = "fair-esm .pt";
     out.weight_files = {path};
     const fs::path regression = contact_regression_file(path);
-    if (fs::exists(regression)) {
-        const TorchFile regression_file(regression);
-        const pickle::Value* regression_model = regression_file.root().member("model");
-        if (regression_model == nullptr) {
-            throw std::runtime_error(regression.string() + ": no 'model' state dict");
-        }
-        out.tensors.merge(regression_file.state_dict(*regression_model));
+    if (with_contact_head && fs::exists(regression)) {
+        out.tensors.merge(read_contact_regression(regression, out.config));
     }
     return out;
 }
 
-Checkpoint read_hugging_face(const fs::path& directory) {
+Checkpoint read_hugging_face(const fs::path& directory, bool with_contact_head) {
     HuggingFaceCheckpoint hf = read_huggingface_directory(directory);
     Checkpoint out;
     out.config = config_from_hugging_face(hf.config, directory.string());
-    out.tensors = hf.tensors.renamed(fair_esm_name);
+    out.tensors = hf.tensors.renamed([&](const std::string& name) -> std::optional<std::string> {
+        std::optional<std::string> fair_esm = fair_esm_name(name);
+        if (fair_esm && !with_contact_head && is_contact_head(*fair_esm)) {
+            return std::nullopt;
+        }
+        return fair_esm;
+    });
     out.name = hf.name;
     out.format = "Hugging Face directory";
     out.weight_files = hf.weight_files;
@@ -163,12 +187,12 @@ EsmModel build_model(const Checkpoint& checkpoint) {
     return model;
 }
 
-Checkpoint read_checkpoint(const fs::path& path) {
+Checkpoint read_checkpoint(const fs::path& path, bool with_contact_head) {
     const fs::path directory = huggingface_directory(path);
     if (is_huggingface_directory(directory)) {
-        return read_hugging_face(directory);
+        return read_hugging_face(directory, with_contact_head);
     }
-    return read_fair_esm(path);
+    return read_fair_esm(path, with_contact_head);
 }
 
 }  // namespace embed::esm

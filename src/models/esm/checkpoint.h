@@ -28,8 +28,9 @@ struct Checkpoint {
 /// directory (or its weights file) whose config.json says model_type "esm".
 bool is_esm_checkpoint(const std::filesystem::path& path);
 
-/// Throws std::runtime_error naming the file and the problem.
-Checkpoint read_checkpoint(const std::filesystem::path& path);
+/// Throws std::runtime_error naming the file and the problem. The contact head's weights are
+/// read only `with_contact_head`: a damaged regression file must not stop plain embedding.
+Checkpoint read_checkpoint(const std::filesystem::path& path, bool with_contact_head = false);
 
 /// The encoder with the checkpoint's weights (and contact head, if it has one), loaded strictly
 /// by name, with fair-esm's load-time change: ESM-1b's <mask> embedding row is zeroed (its

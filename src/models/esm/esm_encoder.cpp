@@ -82,10 +82,12 @@ EMBED_REGISTER_MODEL_FAMILY(
              "ESM",
              "ESM-2 or ESM-1b as a fair-esm .pt file, or a Hugging Face directory with "
              "config.json and model.safetensors or pytorch_model.bin",
+             {"ESM-2", "ESM-1b", "ESM-1v"},
              Alphabet{"ESM", alphabet_description(), find_invalid_residue},
              is_esm_checkpoint,
              [](const std::filesystem::path& path, const LoadOptions& options) {
-                 return std::make_unique<EsmEncoder>(read_checkpoint(path), path, options);
+                 return std::make_unique<EsmEncoder>(read_checkpoint(path, options.contacts), path,
+                                                     options);
              },
          });
 
