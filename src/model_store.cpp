@@ -39,15 +39,17 @@ bool holds_model_files(const fs::path& directory, const ModelCard& card) {
     return true;
 }
 
-// The snapshot a Hugging Face cache directory points at (refs/main), or its newest one.
-std::optional<fs::path> hugging_face_snapshot(const fs::path& repository) {
+// The snapshot a Hugging Face cache directory points at (refs/main), or its newest one. A cache
+// that cannot be read holds no model.
+std::optional<fs::path> hugging_face_snapshot(const fs::path& repository) try {
     const fs::path snapshots = repository / "snapshots";
-    if (!fs::is_directory(snapshots)) {
+    std::error_code error;
+    if (!fs::is_directory(snapshots, error)) {
         return std::nullopt;
     }
     std::ifstream main_ref(repository / "refs" / "main");
     std::string revision;
-    if (main_ref >> revision && fs::is_directory(snapshots / revision)) {
+    if (main_ref >> revision && fs::is_directory(snapshots / revision, error)) {
         return snapshots / revision;
     }
     std::optional<fs::path> newest;
@@ -58,6 +60,8 @@ std::optional<fs::path> hugging_face_snapshot(const fs::path& repository) {
         }
     }
     return newest;
+} catch (const fs::filesystem_error&) {
+    return std::nullopt;
 }
 
 bool complete_hugging_face_directory(const fs::path& directory) {
@@ -174,9 +178,29 @@ fs::path download_model(const ModelCard& card, const fs::path& directory,
     return directory / card.checkpoint;
 }
 
+fs::path fetch_model(const std::string& name, const std::optional<fs::path>& directory,
+                     const ModelLocations& locations) {
+    const std::optional<ModelCard> card = find_model_card(name);
+    if (!card) {
+        throw std::invalid_argument(name +
+                                    ": not a released model's name (`embed models` lists "
+                                    "them)");
+    }
+    if (!directory) {
+        if (const std::optional<fs::path> local = find_local_model(*card, locations)) {
+            spdlog::info("{} is already here: {}", name, local->string());
+            return *local;
+        }
+    }
+    const fs::path path = download_model(*card, directory.value_or(locations.cache) / name);
+    spdlog::info("{} downloaded: {}", name, path.string());
+    return path;
+}
+
 std::optional<ModelCard> released_model(const std::string& model,
                                         const std::vector<ModelCard>& cards) {
-    if (fs::exists(model)) {
+    std::error_code error;
+    if (fs::exists(model, error)) {
         return std::nullopt;
     }
     for (const ModelCard& card : cards) {

@@ -1,11 +1,13 @@
 #include <cmath>
 #include <fstream>
 
+#include "embed/checkpoint/hdf5_weights.h"
 #include "embed/checkpoint/pickle.h"
 #include "embed/checkpoint/safetensors.h"
 #include "embed/checkpoint/state_dict.h"
 #include "embed/checkpoint/torch_file.h"
 #include "embed/util/file.h"
+#include "embed/util/hdf5.h"
 
 #include "test_support.h"
 
@@ -235,6 +237,55 @@ TEST(StateDict, DuplicateNamesAndRenamingCollisions) {
     });
     EXPECT_EQ(only_a.size(), 1u);
     EXPECT_TRUE(only_a.contains("x"));
+}
+
+// An HDF5 weights file like SeqVec's weights.hdf5, whose root also holds `build`'s links.
+std::filesystem::path weights_file(const std::filesystem::path& path,
+                                   const std::function<void(hid_t)>& build) {
+    const h5::Handle file(H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT),
+                          H5Fclose, "create");
+    const float value = 1.5f;
+    h5::write_float_dataset(file.id(), "w", {1}, &value).close("write");
+    build(file.id());
+    return path;
+}
+
+TEST(Hdf5Weights, ReadsDatasetsFollowingHardLinksOnly) {
+    h5::silence_library_errors();
+    TempDir dir;
+    const StateDict plain = read_hdf5_weights(weights_file(dir / "plain.hdf5", [](hid_t file) {
+        const h5::Handle group(H5Gcreate2(file, "cell", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
+                               H5Gclose, "group");
+        const float value = 2.5f;
+        h5::write_float_dataset(group.id(), "b", {1}, &value).close("write");
+    }));
+    EXPECT_EQ(plain.at("cell/b").read().item<float>(), 2.5f);
+    EXPECT_EQ(plain.at("w").read().item<float>(), 1.5f);
+
+    const auto soft = weights_file(dir / "soft.hdf5", [](hid_t file) {
+        h5::check(H5Lcreate_soft("/w", file, "alias", H5P_DEFAULT, H5P_DEFAULT), "soft link");
+    });
+    EXPECT_TRUE(contains(error_of([&] { read_hdf5_weights(soft); }),
+                         "soft.hdf5: alias is a soft or external link"));
+    const auto external = weights_file(dir / "external.hdf5", [](hid_t file) {
+        h5::check(H5Lcreate_external("/etc/elsewhere.h5", "/x", file, "elsewhere", H5P_DEFAULT,
+                                     H5P_DEFAULT),
+                  "external link");
+    });
+    EXPECT_TRUE(contains(error_of([&] { read_hdf5_weights(external); }),
+                         "external.hdf5: elsewhere is a soft or external link"));
+}
+
+TEST(Hdf5Weights, HardLinkCyclesAreAnErrorNotARecursion) {
+    h5::silence_library_errors();
+    TempDir dir;
+    const auto cycle = weights_file(dir / "cycle.hdf5", [](hid_t file) {
+        const h5::Handle group(H5Gcreate2(file, "loop", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
+                               H5Gclose, "group");
+        h5::check(H5Lcreate_hard(file, "/loop", group.id(), "again", H5P_DEFAULT, H5P_DEFAULT),
+                  "hard link");
+    });
+    EXPECT_TRUE(contains(error_of([&] { read_hdf5_weights(cycle); }), "groups nested deeper than"));
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 #include "embed/layers.h"
 #include "embed/pooling.h"
 #include "embed/util/hdf5.h"
+#include "models/elmo/char_cnn.h"
 #include "models/elmo/characters.h"
 #include "models/elmo/elmo.h"
 
@@ -203,11 +204,39 @@ TEST(ElmoOptions, ImplausibleOptionsAreRejected) {
         R"({"char_cnn": {"filters": [[60, 4]], "n_highway": 1, "embedding": {"dim": 4},
             "max_characters_per_token": 50, "activation": "relu"},
             "lstm": {"n_layers": 2, "dim": 8, "projection_dim": 4}})",
+        R"({"char_cnn": {"filters": [[1, 4]], "n_highway": 1, "embedding": {"dim": 4},
+            "max_characters_per_token": 50, "activation": "relu"},
+            "lstm": {"n_layers": 2, "dim": 100000000000, "projection_dim": 4}})",
     };
     for (const char* text : bad) {
         EXPECT_THROW(elmo::parse_options(json::parse(text), "options.json"), std::runtime_error)
             << text;
     }
+}
+
+// The tanh activation (bilm-tf's other choice) applies after the max over positions, like relu.
+TEST(ElmoCharacterEncoder, TanhAppliesAfterTheMaxOverPositions) {
+    elmo::Options options;
+    options.filters = {{2, 3}};
+    options.character_embedding_dim = 4;
+    options.max_characters_per_token = 5;
+    options.projection_dim = 3;
+    options.activation = elmo::Options::Activation::tanh;
+    torch::manual_seed(7);
+    elmo::CharacterEncoder encoder(options);
+    c10::InferenceMode inference;
+    encoder->char_embed.normal_();
+    encoder->char_embed[0].zero_();
+    auto& convolution = *encoder->convolutions[0]->as<torch::nn::Conv1d>();
+    const torch::Tensor ids_NC = torch::tensor({{259, 66, 67, 260, 0}, {259, 68, 260, 0, 0}});
+
+    const torch::Tensor embedded_NDC =
+        torch::embedding(encoder->char_embed, ids_NC).transpose(1, 2);
+    const torch::Tensor convolved_NFC =
+        torch::conv1d(embedded_NDC, convolution.weight, convolution.bias);
+    const torch::Tensor expected =
+        encoder->projection(torch::tanh(std::get<0>(convolved_NFC.max(-1))));
+    EXPECT_LT(max_abs_diff(encoder->forward(ids_NC), expected), 1e-6);
 }
 
 }  // namespace

@@ -1,3 +1,4 @@
+#include "embed/encoder.h"
 #include "embed/model_registry.h"
 
 #include "test_support.h"
@@ -48,6 +49,25 @@ TEST(ModelRegistry, Esm1bAndSeqVecHaveCards) {
     EXPECT_EQ(seqvec->files[1].name, "weights.hdf5");
     EXPECT_EQ(seqvec->files[1].md5, "0249d59249a50b43b79f641ff2ba7e88");
     EXPECT_EQ(seqvec->files[1].urls.size(), 2u) << "a mirror after the primary";
+}
+
+TEST(ModelRegistry, Esm1vIsFiveModelsWithoutContactRegression) {
+    for (int i = 1; i <= 5; ++i) {
+        const std::string name = "esm1v_t33_650M_UR90S_" + std::to_string(i);
+        const std::optional<ModelCard> card = find_model_card(name);
+        ASSERT_TRUE(card.has_value()) << name;
+        EXPECT_EQ(card->family, "ESM-1v");
+        EXPECT_EQ(card->max_residues, 1022);
+        ASSERT_EQ(card->files.size(), 1u) << "fair-esm publishes no contact regression for ESM-1v";
+        EXPECT_EQ(card->files[0].urls.at(0),
+                  "https://dl.fbaipublicfiles.com/fair-esm/models/" + name + ".pt");
+    }
+}
+
+TEST(ModelRegistry, EveryCardsFamilyHasALoader) {
+    for (const ModelCard& card : model_cards()) {
+        EXPECT_NO_THROW(family_of_card(card.family)) << card.name << ": " << card.family;
+    }
 }
 
 TEST(ModelRegistry, CardsAreSortedByFamilyThenSize) {

@@ -52,7 +52,11 @@ torch::Tensor parse_npy(const std::string& bytes, const std::string& source) {
         start = comma + 1;
     }
     torch::Tensor out = torch::empty(shape, torch::kFloat32);
-    std::memcpy(out.data_ptr(), bytes.data() + data_start, out.numel() * sizeof(float));
+    const size_t size = static_cast<size_t>(out.numel()) * sizeof(float);
+    if (data_start > bytes.size() || bytes.size() - data_start < size) {
+        throw std::runtime_error(source + ": array data shorter than its shape");
+    }
+    std::memcpy(out.data_ptr(), bytes.data() + data_start, size);
     return out;
 }
 

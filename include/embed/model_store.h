@@ -39,6 +39,13 @@ std::optional<std::filesystem::path> find_local_model(const ModelCard& card,
 std::filesystem::path download_model(const ModelCard& card, const std::filesystem::path& directory,
                                      const DownloadOptions& options = {});
 
+/// `embed download NAME`: the released model's checkpoint path, downloaded into `directory`
+/// (--model-dir; else the cache) unless, with no directory asked for, it is already here.
+/// Throws std::invalid_argument for an unknown name, std::runtime_error when a download fails.
+std::filesystem::path fetch_model(const std::string& name,
+                                  const std::optional<std::filesystem::path>& directory,
+                                  const ModelLocations& locations);
+
 /// The card of --model when it names a released model, nullopt when it is an existing path;
 /// throws std::invalid_argument when it is neither.
 std::optional<ModelCard> released_model(const std::string& model,

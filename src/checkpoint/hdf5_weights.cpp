@@ -8,17 +8,31 @@
 namespace embed {
 namespace {
 
+// Weights files are a few groups deep; a deeper walk is a hard-link cycle in a damaged file.
+constexpr int kMaxDepth = 32;
+
 // Adds the datasets under `group` (recursively) to `out`. Walks with plain open/inspect calls,
-// which mean the same in every HDF5 release, unlike the versioned visit APIs.
+// which mean the same in every HDF5 release, unlike the versioned visit APIs. Only hard links
+// are followed: a soft or external link could name another file or loop.
 void add_datasets(const std::shared_ptr<h5::Handle>& file, hid_t group, const std::string& prefix,
-                  const std::string& source, StateDict& out) {
+                  const std::string& source, StateDict& out, int depth = 0) {
+    if (depth > kMaxDepth) {
+        throw std::runtime_error(source + ": groups nested deeper than " +
+                                 std::to_string(kMaxDepth) + " at " + prefix);
+    }
     for (const std::string& name : h5::member_names(group)) {
         const std::string path = prefix + name;
+        H5L_info_t link{};
+        h5::check(H5Lget_info(group, name.c_str(), &link, H5P_DEFAULT), source + ": link " + path);
+        if (link.type != H5L_TYPE_HARD) {
+            throw std::runtime_error(source + ": " + path +
+                                     " is a soft or external link; weights files hold none");
+        }
         const h5::Handle object(H5Oopen(group, name.c_str(), H5P_DEFAULT), H5Oclose,
                                 source + ": open " + path);
         const H5I_type_t type = H5Iget_type(object.id());
         if (type == H5I_GROUP) {
-            add_datasets(file, object.id(), path + "/", source, out);
+            add_datasets(file, object.id(), path + "/", source, out, depth + 1);
             continue;
         }
         if (type != H5I_DATASET) {
@@ -30,7 +44,10 @@ void add_datasets(const std::shared_ptr<h5::Handle>& file, hid_t group, const st
         }
         const h5::Handle space(H5Dget_space(object.id()), H5Sclose, "dataspace");
         const int rank = H5Sget_simple_extent_ndims(space.id());
-        std::vector<hsize_t> dims(static_cast<size_t>(std::max(rank, 0)));
+        if (rank < 0) {
+            throw std::runtime_error(source + ": dataset " + path + " has no readable shape");
+        }
+        std::vector<hsize_t> dims(static_cast<size_t>(rank));
         H5Sget_simple_extent_dims(space.id(), dims.data(), nullptr);
         const std::vector<int64_t> shape(dims.begin(), dims.end());
         auto read = [file, path, shape, source] {

@@ -1,8 +1,6 @@
 // The `embed` command: parses flags into EmbedOptions and runs the library. Only this file
 // exits; errors are logged with spdlog and become a non-zero status.
-#include <cstring>
 #include <string>
-#include <unistd.h>
 #include <vector>
 
 #include <CLI/CLI.hpp>
@@ -18,36 +16,23 @@
 
 namespace {
 
-// OpenMP threads that spin after each parallel region starve OpenBLAS's own thread pool of
-// CPU: on 2 cores the ELMo LSTM ran 3.4 times slower. libgomp reads OMP_WAIT_POLICY in its
-// initialiser, before main(), so when it is unset the process restarts itself with PASSIVE.
-// This runs from .preinit_array, before any library's initialiser: the restart costs the
-// mapping of the libraries only.
-constexpr const char* kWaitPolicy = "OMP_WAIT_POLICY=PASSIVE";
-constexpr size_t kMaxEnvironment = 4096;
-
-void restart_with_passive_openmp_threads(int, char** argv, char** envp) {
-    static const char* environment[kMaxEnvironment + 2];
-    size_t n = 0;
-    for (; envp[n] != nullptr; ++n) {
-        if (n == kMaxEnvironment || std::strncmp(envp[n], "OMP_WAIT_POLICY=", 16) == 0) {
-            return;  // set by the user (or too much to copy): leave it be
-        }
-        environment[n] = envp[n];
-    }
-    environment[n] = kWaitPolicy;
-    environment[n + 1] = nullptr;
-    ::execve("/proc/self/exe", argv, const_cast<char* const*>(environment));
-    // If the restart is impossible, run on with the default policy.
-}
-[[maybe_unused]] __attribute__((section(".preinit_array"),
-                                used)) void (*const kRestartWithPassiveOpenmpThreads)(int, char**,
-                                                                                      char**) =
-    &restart_with_passive_openmp_threads;
-
 // Exit statuses, documented in the README.
 constexpr int kExitFailure = 1;   // the model or the file system failed
 constexpr int kExitBadInput = 2;  // bad flags or bad input; nothing was written
+
+// Runs `command`, logging an exception as an error and turning it into the exit status.
+template <typename Command>
+int guarded(Command&& command) {
+    try {
+        return command();
+    } catch (const std::invalid_argument& e) {
+        spdlog::error("{}", e.what());
+        return kExitBadInput;
+    } catch (const std::exception& e) {
+        spdlog::error("{}", e.what());
+        return kExitFailure;
+    }
+}
 
 std::string shell_quote(const std::string& word) {
     if (!word.empty() &&
@@ -90,30 +75,16 @@ int list_models(const embed::ModelLocations& locations) {
 }
 
 // `embed download NAME...`: fetch models ahead of time, e.g. on a login node for compute nodes
-// without internet.
+// without internet. Every name is tried; the status is the worst failure's.
 int download_models(const std::vector<std::string>& names,
                     const std::optional<std::filesystem::path>& model_dir,
                     const embed::ModelLocations& locations) {
     int status = 0;
     for (const std::string& name : names) {
-        const std::optional<embed::ModelCard> card = embed::find_model_card(name);
-        if (!card) {
-            spdlog::error("{}: not a released model's name (`embed models` lists them)", name);
-            status = kExitBadInput;
-            continue;
-        }
-        if (const auto local = embed::find_local_model(*card, locations); local && !model_dir) {
-            spdlog::info("{} is already here: {}", name, local->string());
-            continue;
-        }
-        try {
-            const std::filesystem::path path =
-                embed::download_model(*card, model_dir.value_or(locations.cache) / name);
-            spdlog::info("{} downloaded: {}", name, path.string());
-        } catch (const std::exception& e) {
-            spdlog::error("{}", e.what());
-            status = kExitFailure;
-        }
+        status = std::max(status, guarded([&] {
+                              embed::fetch_model(name, model_dir, locations);
+                              return 0;
+                          }));
     }
     return status;
 }
@@ -217,7 +188,7 @@ int main(int argc, char** argv) {
     const embed::ModelLocations locations =
         embed::ModelLocations::from_environment(options.model_dir);
     if (models->parsed()) {
-        return list_models(locations);
+        return guarded([&] { return list_models(locations); });
     }
     if (download->parsed()) {
         return download_models(download_names, options.model_dir, locations);
@@ -234,7 +205,7 @@ int main(int argc, char** argv) {
 
     spdlog::info("embed {}: {}", embed::kVersion, options.command_line);
     spdlog::info("{}, CLI11 {}", embed::library_versions(), CLI11_VERSION);
-    try {
+    return guarded([&] {
         const embed::RunSummary summary = embed::embed_fasta(options);
         spdlog::info(
             "done: {} proteins, {} residues in {:.1f} s ({:.1f} s embedding, {:.0f} residues/s); "
@@ -250,11 +221,5 @@ int main(int argc, char** argv) {
                          summary.max_length.value_or(0));
         }
         return 0;
-    } catch (const std::invalid_argument& e) {
-        spdlog::error("{}", e.what());
-        return kExitBadInput;
-    } catch (const std::exception& e) {
-        spdlog::error("{}", e.what());
-        return kExitFailure;
-    }
+    });
 }

@@ -13,6 +13,8 @@ constexpr int64_t kTensorFlowForgetGate = 2;
 // TensorFlow adds 1 to the forget gate's bias when it runs the cell instead of storing it.
 constexpr double kTensorFlowForgetBias = 1.0;
 constexpr int64_t kGates = 4;
+// The cell's gate blocks, in order.
+enum Gate : size_t { kInputGate = 0, kForgetGate = 1, kMemoryGate = 2, kOutputGate = 3 };
 
 std::string cell_prefix(int direction, size_t layer) {
     return "RNN_" + std::to_string(direction) + "/RNN/MultiRNNCell/Cell" + std::to_string(layer) +
@@ -76,12 +78,13 @@ torch::Tensor LstmImpl::forward(const torch::Tensor& x_BTD, const std::vector<in
         const torch::Tensor gates =
             input_gates_BTG.select(1, t).narrow(0, 0, active) + state_linearity(state);
         const std::vector<torch::Tensor> g = gates.chunk(kGates, 1);
-        torch::Tensor new_memory =
-            torch::sigmoid(g[0]) * torch::tanh(g[2]) + torch::sigmoid(g[1]) * memory;
+        torch::Tensor new_memory = torch::sigmoid(g[kInputGate]) * torch::tanh(g[kMemoryGate]) +
+                                   torch::sigmoid(g[kForgetGate]) * memory;
         if (options_.cell_clip > 0) {
             new_memory.clamp_(-options_.cell_clip, options_.cell_clip);
         }
-        torch::Tensor output = state_projection(torch::sigmoid(g[3]) * torch::tanh(new_memory));
+        torch::Tensor output =
+            state_projection(torch::sigmoid(g[kOutputGate]) * torch::tanh(new_memory));
         if (options_.projection_clip > 0) {
             output.clamp_(-options_.projection_clip, options_.projection_clip);
         }

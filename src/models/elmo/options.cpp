@@ -3,6 +3,20 @@
 #include <stdexcept>
 
 namespace embed::elmo {
+namespace {
+
+// Far above any trained ELMo (SeqVec: 2 layers of 4096 cells, 50 characters per token), low
+// enough that a damaged options.json is an error rather than a huge allocation.
+constexpr int64_t kMaxDimension = 1 << 16;
+constexpr int64_t kMaxLayers = 64;
+constexpr int64_t kMaxCharactersPerToken = 1024;
+constexpr int64_t kMaxCharacters = 1 << 16;
+
+bool within(int64_t value, int64_t low, int64_t high) {
+    return value >= low && value <= high;
+}
+
+}  // namespace
 
 int64_t Options::total_filters() const {
     int64_t total = 0;
@@ -58,15 +72,20 @@ Options parse_options(const json::Value& options, const std::string& source) {
     } catch (const std::runtime_error& e) {
         throw std::runtime_error(source + ": " + e.what());
     }
-    bool plausible = !o.filters.empty() && o.highway_layers >= 0 && o.character_embedding_dim > 0 &&
-                     o.max_characters_per_token >= 3 && o.characters > 261 && o.lstm_layers > 0 &&
-                     o.cell_dim > 0 && o.projection_dim > 0;
+    bool plausible = within(static_cast<int64_t>(o.filters.size()), 1, kMaxLayers) &&
+                     within(o.highway_layers, 0, kMaxLayers) &&
+                     within(o.character_embedding_dim, 1, kMaxDimension) &&
+                     within(o.max_characters_per_token, 3, kMaxCharactersPerToken) &&
+                     within(o.characters, 262, kMaxCharacters) &&
+                     within(o.lstm_layers, 1, kMaxLayers) && within(o.cell_dim, 1, kMaxDimension) &&
+                     within(o.projection_dim, 1, kMaxDimension);
     for (const auto& [width, count] : o.filters) {
-        plausible = plausible && width > 0 && width <= o.max_characters_per_token && count > 0;
+        plausible = plausible && within(width, 1, o.max_characters_per_token) &&
+                    within(count, 1, kMaxDimension);
     }
-    if (!plausible) {
+    if (!plausible || o.total_filters() > kMaxDimension) {
         throw std::runtime_error(source +
-                                 ": implausible ELMo options (empty or non-positive "
+                                 ": implausible ELMo options (empty, non-positive or huge "
                                  "sizes, or a filter wider than a token)");
     }
     return o;

@@ -61,24 +61,22 @@ public:
         }
         c10::InferenceMode inference;
         std::vector<std::vector<std::string_view>> words_B;
-        size_t longest = 0;
         for (const std::string_view residues : residues_B) {
             std::vector<std::string_view> words;
             for (size_t i = 0; i < residues.size(); ++i) {
                 words.push_back(residues.substr(i, 1));
             }
-            longest = std::max(longest, residues.size());
             words_B.push_back(std::move(words));
         }
         const torch::Tensor characters_BTC =
             sentence_characters(words_B, model_->options().max_characters_per_token).to(device_);
         const std::vector<torch::Tensor> layers = model_->forward(characters_BTC);
+        const int64_t longest = characters_BTC.size(1) - 2;  // without the sentence boundaries
 
         std::vector<torch::Tensor> selected;
         for (const int64_t layer : request.layers) {
             // Drop the sentence boundaries: position 0 and each protein's last + 1.
-            selected.push_back(
-                layers.at(static_cast<size_t>(layer)).narrow(1, 1, static_cast<int64_t>(longest)));
+            selected.push_back(layers.at(static_cast<size_t>(layer)).narrow(1, 1, longest));
         }
         EncodedBatch out;
         out.residues_NBLD = torch::stack(selected).to(torch::kCPU, torch::kFloat32);
