@@ -1,20 +1,26 @@
 #include "embed/pipeline.h"
 
 #include <chrono>
+#include <fstream>
 #include <future>
+#include <iostream>
 #include <stdexcept>
+#include <unistd.h>
 
 #include <spdlog/spdlog.h>
 
 #include "embed/batching.h"
 #include "embed/encoder.h"
 #include "embed/fasta.h"
-#include "embed/hdf5_writer.h"
 #include "embed/layers.h"
+#include "embed/long_proteins.h"
+#include "embed/merge.h"
 #include "embed/model_registry.h"
 #include "embed/model_store.h"
+#include "embed/output_parts.h"
 #include "embed/progress.h"
 #include "embed/runtime.h"
+#include "embed/sharding.h"
 #include "embed/util/file.h"
 #include "embed/util/sha256.h"
 #include "embed/version.h"
@@ -45,12 +51,86 @@ public:
     BackgroundChecksum(const BackgroundChecksum&) = delete;
     BackgroundChecksum& operator=(const BackgroundChecksum&) = delete;
 
-    std::string get() { return result_.get(); }
+    const std::string& get() {
+        if (result_.valid()) {
+            value_ = result_.get();
+        }
+        return value_;
+    }
 
 private:
     std::atomic<bool> cancel_{false};
     std::future<std::string> result_;
+    std::string value_;
 };
+
+// The input is read twice: once to check and count it before the model loads, once to embed
+// it. Standard input is kept in a temporary file beside the output for the second reading.
+class InputFile {
+public:
+    InputFile(const std::string& input, const fs::path& output) : name_(input), path_(input) {
+        if (input != "-") {
+            return;
+        }
+        name_ = "<stdin>";
+        const fs::path directory = output.has_parent_path() ? output.parent_path() : ".";
+        path_ = (directory / ("." + output.filename().string() + ".stdin-" +
+                              std::to_string(::getpid()) + ".fasta"))
+                    .string();
+        std::ofstream copy(path_, std::ios::binary);
+        copy << std::cin.rdbuf();
+        if (!copy.flush()) {
+            throw std::runtime_error("cannot keep standard input in " + path_);
+        }
+        temporary_ = true;
+    }
+    ~InputFile() {
+        if (temporary_) {
+            std::error_code ignored;
+            fs::remove(path_, ignored);
+        }
+    }
+    InputFile(const InputFile&) = delete;
+    InputFile& operator=(const InputFile&) = delete;
+
+    const std::string& name() const { return name_; }
+    const std::string& path() const { return path_; }
+
+private:
+    std::string name_;
+    std::string path_;
+    bool temporary_ = false;
+};
+
+// What the first reading learns.
+struct InputScan {
+    std::vector<int32_t> lengths;  // of each accepted protein, in input order
+    int64_t residues = 0;
+    std::string digest;  // over ids and residues
+    size_t lowercase = 0;
+};
+
+InputScan scan_input(const InputFile& input, const Alphabet& alphabet, InvalidRecords& invalid) {
+    InputScan scan;
+    Sha256 digest;
+    ProteinReader reader(input.path(), input.name(), alphabet, invalid);
+    while (std::optional<Protein> p = reader.next()) {
+        scan.lengths.push_back(static_cast<int32_t>(p->length));
+        scan.residues += p->length;
+        digest.update(p->record.id.data(), p->record.id.size());
+        digest.update("\n", 1);
+        digest.update(p->record.residues.data(), p->record.residues.size());
+        digest.update("\n", 1);
+    }
+    scan.lowercase = reader.lowercase();
+    scan.digest = digest.hex_digest();
+    spdlog::info("read {} proteins ({} residues) from {}", scan.lengths.size(), scan.residues,
+                 input.name());
+    if (scan.lowercase > 0) {
+        spdlog::info("{} lower-case residues were read as upper case", scan.lowercase);
+    }
+    return scan;
+}
 
 void check_against_card(const ModelInfo& info) {
     const std::optional<ModelCard> card = find_model_card(info.name);
@@ -63,25 +143,10 @@ void check_against_card(const ModelInfo& info) {
     }
 }
 
-// Stage 1: the records of the input, each malformed one reported.
-std::vector<FastaRecord> read_input(const std::string& input, const std::string& file,
-                                    InvalidRecords& invalid) {
-    std::vector<FastaRecord> records = read_records(input, invalid);
-    spdlog::info("read {} records from {}", records.size(), file);
-    size_t lowercase = 0;
-    for (const FastaRecord& record : records) {
-        lowercase += record.lowercase;
-    }
-    if (lowercase > 0) {
-        spdlog::info("{} lower-case residues were read as upper case", lowercase);
-    }
-    return records;
-}
-
 std::unique_ptr<Encoder> load_model(const ModelFamily& family, const fs::path& checkpoint,
                                     const EmbedOptions& options) {
     const torch::Device device = select_device(options.device);
-    const int threads = options.threads > 0 ? options.threads : available_cpus();
+    const int threads = options.threads > 0 ? options.threads : default_threads();
     set_cpu_threads(threads);
     spdlog::info("device {}, {} CPU threads", device.str(), threads);
 
@@ -110,91 +175,318 @@ std::optional<int64_t> applicable_max_length(const ModelInfo& info,
     return requested;
 }
 
-// Stage 4: one protein's rows of an encoded batch, and its pooled vectors.
-ProteinEmbedding embedding_of(const Protein& p, const EncodedBatch& encoded, int64_t row,
-                              const EmbedOptions& options) {
-    ProteinEmbedding embedding;
-    embedding.key = p.key;
-    embedding.original_id = p.record.id;
-    embedding.description = p.record.description;
-    embedding.length = p.length;
-    embedding.original_length = static_cast<int64_t>(p.record.residues.size());
-    if (options.per_residue) {
-        embedding.per_residue_NLD = encoded.residues_NBLD.select(1, row).narrow(1, 0, p.length);
+std::string group_list(const EmbedOptions& options) {
+    std::string out;
+    for (const auto& [wanted, name] :
+         {std::pair{options.per_residue, "per_residue"},
+          std::pair{options.per_protein, "per_protein"}, std::pair{options.contacts, "contacts"}}) {
+        if (wanted) {
+            out += (out.empty() ? "" : ",") + std::string(name);
+        }
     }
-    if (options.per_protein) {
-        embedding.per_protein_ND = pool(encoded, row, p.length, options.pooling);
-    }
-    if (options.contacts) {
-        embedding.contacts_LL =
-            encoded.contacts_BLL[row].narrow(0, 0, p.length).narrow(1, 0, p.length);
-    }
-    return embedding;
+    return out;
 }
 
-// Stages 2 to 5: batches through the encoder into the writer.
-void embed_all(Encoder& encoder, const std::vector<Protein>& proteins,
-               const LayerSelection& selection, const EmbedOptions& options, Hdf5Writer& writer) {
-    std::vector<int64_t> lengths;
-    int64_t residues = 0;
-    for (const Protein& p : proteins) {
-        lengths.push_back(p.length);
-        residues += p.length;
+std::string human_bytes(double bytes) {
+    const char* units[] = {"B", "KB", "MB", "GB", "TB", "PB"};
+    size_t unit = 0;
+    while (bytes >= 1000 && unit + 1 < std::size(units)) {
+        bytes /= 1000;
+        ++unit;
     }
-    const std::vector<Batch> batches =
-        plan_batches(lengths, options.max_tokens, encoder.info().extra_tokens_per_sequence);
-    spdlog::info("{} proteins, {} residues in {} batches of at most {} tokens", proteins.size(),
-                 residues, batches.size(), options.max_tokens);
+    return fmt::format("{:.1f} {}", bytes, units[unit]);
+}
 
-    EncodeRequest request;
-    request.layers = selection.layers;
-    request.bos = options.pooling == Pooling::bos;
-    request.contacts = options.contacts;
-    Progress progress("embedding", residues, "residues", proteins.size(), "proteins");
-    for (const Batch& batch : batches) {
+// One protein (or window of one) in a batch.
+struct Piece {
+    size_t slot;  // the protein's place in the window
+    Window window;
+    size_t window_number;
+};
+
+// A protein read in several windows, put back together as its pieces come out of the model.
+struct Stitching {
+    std::vector<Window> windows;
+    std::vector<size_t> central;
+    size_t remaining = 0;
+    torch::Tensor residues_NLD;
+    torch::Tensor bos_ND;
+    torch::Tensor contacts_sum_LL;
+    torch::Tensor contacts_count_LL;
+};
+
+// Stages 2 to 5 for the proteins of the input, one sort window at a time.
+class EmbeddingRun {
+public:
+    EmbeddingRun(Encoder& encoder, const LayerSelection& selection, const EmbedOptions& options,
+                 std::optional<int64_t> window_limit, OutputWriter& writer, RunSummary& summary)
+        : encoder_(encoder),
+          selection_(selection),
+          options_(options),
+          window_limit_(window_limit),
+          writer_(writer),
+          summary_(summary) {
+        request_.layers = selection.layers;
+        request_.bos = options.pooling == Pooling::bos;
+        request_.contacts = options.contacts;
+    }
+
+    void add(Protein protein) { window_.push_back(std::move(protein)); }
+    void add_alias(AliasEntry alias) { aliases_.push_back(std::move(alias)); }
+    bool window_full() const { return window_.size() >= options_.sort_window; }
+
+    /// Embeds the window's proteins and writes them; false when a stop was requested.
+    bool run_window(Progress& progress) {
+        std::vector<Piece> pieces;
+        std::vector<int64_t> lengths;
+        stitching_.assign(window_.size(), Stitching{});
+        for (size_t slot = 0; slot < window_.size(); ++slot) {
+            const Protein& p = window_[slot];
+            std::vector<Window> windows = window_limit_ && options_.long_policy == LongPolicy::chunk
+                                              ? windows_of(p.length, *window_limit_)
+                                              : std::vector<Window>{Window{0, p.length}};
+            for (size_t w = 0; w < windows.size(); ++w) {
+                pieces.push_back(Piece{slot, windows[w], w});
+                lengths.push_back(windows[w].length);
+            }
+            if (windows.size() > 1) {
+                ++summary_.chunked;
+                spdlog::info("record '{}': {} residues, embedded in {} overlapping windows of {}",
+                             p.record.id, p.length, windows.size(), *window_limit_);
+                Stitching& s = stitching_[slot];
+                s.central = central_windows(p.length, windows);
+                s.remaining = windows.size();
+                s.windows = std::move(windows);
+            }
+        }
+        const std::vector<Batch> batches =
+            plan_batches(lengths, options_.max_tokens, encoder_.info().extra_tokens_per_sequence);
+        int64_t residues = 0;
+        for (const int64_t length : lengths) {
+            residues += length;
+        }
+        spdlog::info("{} proteins, {} residues in {} batches of at most {} tokens", window_.size(),
+                     residues, batches.size(), options_.max_tokens);
+        for (const Batch& batch : batches) {
+            if (stop_requested() != 0) {
+                return false;
+            }
+            run_batch(batch, pieces, progress);
+        }
+        for (AliasEntry& alias : aliases_) {
+            writer_.write_alias(std::move(alias));
+        }
+        window_.clear();
+        aliases_.clear();
+        return stop_requested() == 0;
+    }
+
+private:
+    void run_batch(const Batch& batch, const std::vector<Piece>& pieces, Progress& progress) {
         std::vector<std::string_view> residues_B;
         int64_t batch_residues = 0;
+        size_t finished = 0;
         for (const size_t i : batch.items) {
-            residues_B.emplace_back(proteins[i].record.residues.data(),
-                                    static_cast<size_t>(proteins[i].length));
-            batch_residues += proteins[i].length;
+            const Piece& piece = pieces[i];
+            residues_B.push_back(std::string_view(window_[piece.slot].record.residues)
+                                     .substr(static_cast<size_t>(piece.window.start),
+                                             static_cast<size_t>(piece.window.length)));
         }
-        const EncodedBatch encoded = combine_layers(encoder.encode(residues_B, request), selection);
+        const EncodedBatch encoded =
+            combine_layers(encoder_.encode(residues_B, request_), selection_);
         for (size_t b = 0; b < batch.items.size(); ++b) {
-            writer.write(batch.items[b], embedding_of(proteins[batch.items[b]], encoded,
-                                                      static_cast<int64_t>(b), options));
+            const Piece& piece = pieces[batch.items[b]];
+            const Protein& p = window_[piece.slot];
+            const auto row = static_cast<int64_t>(b);
+            std::optional<ProteinEmbedding> done;
+            if (stitching_[piece.slot].windows.empty()) {
+                done = whole(p, encoded, row);
+            } else {
+                done = stitch(piece, encoded, row);
+            }
+            if (done) {
+                batch_residues += p.length;
+                ++finished;
+                ++summary_.embedded;
+                summary_.residues += p.length;
+                writer_.write(std::move(*done));
+            }
         }
-        progress.advance(batch_residues, batch.items.size());
+        progress.advance(batch_residues, finished);
     }
-    progress.finish();
-}
 
-}  // namespace
+    ProteinEmbedding described(const Protein& p) const {
+        ProteinEmbedding e;
+        e.key = p.key;
+        e.original_id = p.record.id;
+        e.description = p.record.description;
+        e.index = p.index;
+        e.length = p.length;
+        e.original_length = static_cast<int64_t>(p.record.residues.size());
+        return e;
+    }
 
-RunSummary embed_fasta(const EmbedOptions& options) {
-    const auto start = Clock::now();
+    // Stage 4 for a protein read in one piece.
+    ProteinEmbedding whole(const Protein& p, const EncodedBatch& encoded, int64_t row) const {
+        ProteinEmbedding e = described(p);
+        if (options_.per_residue) {
+            e.per_residue_NLD = encoded.residues_NBLD.select(1, row).narrow(1, 0, p.length);
+        }
+        if (options_.per_protein) {
+            e.per_protein_ND = pool(encoded, row, p.length, options_.pooling);
+        }
+        if (options_.contacts) {
+            e.contacts_LL = encoded.contacts_BLL[row].narrow(0, 0, p.length).narrow(1, 0, p.length);
+        }
+        return e;
+    }
+
+    // Stage 4 for a window of a long protein: its rows go in place; the last window completes it.
+    std::optional<ProteinEmbedding> stitch(const Piece& piece, const EncodedBatch& encoded,
+                                           int64_t row) {
+        Stitching& s = stitching_[piece.slot];
+        const Protein& p = window_[piece.slot];
+        const torch::Tensor rows_NLD =
+            encoded.residues_NBLD.select(1, row).narrow(1, 0, piece.window.length);
+        if (!s.residues_NLD.defined()) {
+            s.residues_NLD = torch::zeros({rows_NLD.size(0), p.length, rows_NLD.size(2)});
+        }
+        // The residues this window is the most central for: a contiguous run.
+        int64_t first = -1;
+        int64_t last = -1;
+        for (int64_t i = piece.window.start; i < piece.window.start + piece.window.length; ++i) {
+            if (s.central[static_cast<size_t>(i)] == piece.window_number) {
+                first = first < 0 ? i : first;
+                last = i;
+            }
+        }
+        if (first >= 0) {
+            s.residues_NLD.narrow(1, first, last - first + 1)
+                .copy_(rows_NLD.narrow(1, first - piece.window.start, last - first + 1));
+        }
+        if (piece.window_number == 0 && encoded.bos_NBD.defined()) {
+            s.bos_ND = encoded.bos_NBD.select(1, row).clone();
+        }
+        if (options_.contacts) {
+            if (!s.contacts_sum_LL.defined()) {
+                s.contacts_sum_LL = torch::zeros({p.length, p.length});
+                s.contacts_count_LL = torch::zeros({p.length, p.length});
+            }
+            const int64_t start = piece.window.start;
+            const int64_t length = piece.window.length;
+            s.contacts_sum_LL.narrow(0, start, length).narrow(1, start, length) +=
+                encoded.contacts_BLL[row].narrow(0, 0, length).narrow(1, 0, length);
+            s.contacts_count_LL.narrow(0, start, length).narrow(1, start, length) += 1;
+        }
+        if (--s.remaining > 0) {
+            return std::nullopt;
+        }
+        ProteinEmbedding e = described(p);
+        if (options_.per_residue) {
+            e.per_residue_NLD = s.residues_NLD;
+        }
+        if (options_.per_protein) {
+            e.per_protein_ND = options_.pooling == Pooling::bos ? s.bos_ND : s.residues_NLD.mean(1);
+        }
+        if (options_.contacts) {
+            e.contacts_LL = s.contacts_sum_LL / s.contacts_count_LL.clamp_min(1);
+        }
+        s = Stitching{};
+        return e;
+    }
+
+    Encoder& encoder_;
+    const LayerSelection& selection_;
+    const EmbedOptions& options_;
+    std::optional<int64_t> window_limit_;
+    OutputWriter& writer_;
+    RunSummary& summary_;
+    EncodeRequest request_;
+    std::vector<Protein> window_;
+    std::vector<AliasEntry> aliases_;
+    std::vector<Stitching> stitching_;
+};
+
+void check_options(const EmbedOptions& options) {
     if (!options.per_residue && !options.per_protein && !options.contacts) {
         throw std::invalid_argument("--no-per-residue and --no-per-protein leave nothing to write");
     }
     if (options.max_length && *options.max_length <= 0) {
         throw std::invalid_argument("--max-length must be positive");
     }
-    // Fail before the expensive work if the output cannot be written.
-    AtomicOutput output(options.output);
+    if (options.resume && options.overwrite) {
+        throw std::invalid_argument("--resume and --overwrite contradict each other");
+    }
+    if (options.sort_window == 0) {
+        throw std::invalid_argument("--sort-window must be positive");
+    }
+    if (fs::exists(options.output) && !options.overwrite && !options.resume) {
+        throw std::invalid_argument(options.output.string() +
+                                    " exists: --overwrite replaces it (it stays as it is until "
+                                    "the new one is complete)");
+    }
+}
 
+// A file of an earlier run that this one continues: same model, settings and input.
+void check_same_run(const fs::path& file, const RunAttributes& run) {
+    const std::vector<std::string> differences = run.differences(read_run_attributes(file));
+    if (!differences.empty()) {
+        std::string list;
+        for (const std::string& d : differences) {
+            list += "\n  " + d;
+        }
+        throw std::invalid_argument("--resume: " + file.string() +
+                                    " was written with other settings or input (this run vs "
+                                    "that one):" +
+                                    list + "\nUse --overwrite to start again.");
+    }
+}
+
+// Proteins an earlier, interrupted run saved, by index.
+std::vector<bool> saved_proteins(const std::vector<fs::path>& parts, const RunAttributes& run,
+                                 size_t proteins) {
+    std::vector<bool> saved(proteins, false);
+    for (const fs::path& part : parts) {
+        check_same_run(part, run);
+        for (const uint64_t index : stored_indices(part)) {
+            if (index < saved.size()) {
+                saved[index] = true;
+            }
+        }
+    }
+    return saved;
+}
+
+}  // namespace
+
+RunSummary embed_fasta(const EmbedOptions& options) {
+    const auto start = Clock::now();
+    check_options(options);
+    const fs::path output_directory =
+        options.output.has_parent_path() ? options.output.parent_path() : fs::path(".");
+    if (!fs::is_directory(output_directory)) {
+        throw std::runtime_error(options.output.string() + ": directory " +
+                                 output_directory.string() + " does not exist");
+    }
+
+    // Stage 1, first reading: every record checked before anything else happens. A released
+    // model's family is known from its card, so no download precedes the check.
+    const InputFile input(options.input, options.output);
     InvalidRecords invalid(options.skip_invalid);
-    const std::string file = options.input == "-" ? "<stdin>" : options.input;
-    std::vector<FastaRecord> records = read_input(options.input, file, invalid);
-    // A released model's family is known from its card, so the input is checked against its
-    // alphabet before anything is downloaded.
     const std::optional<ModelCard> card = released_model(options.model);
     const Alphabet& alphabet =
         (card ? family_of_card(card->family) : find_model_family(options.model)).alphabet;
-    std::vector<Protein> proteins = validate_records(std::move(records), file, alphabet, invalid);
+    const InputScan scan = scan_input(input, alphabet, invalid);
+    RunSummary summary;
+    summary.skipped = invalid.count();
+    if (scan.lengths.empty()) {
+        throw InputError(input.name(), 0, "", "no proteins to embed");
+    }
+    const Shard shard = options.shard.empty() ? Shard{} : parse_shard(options.shard);
+
     const fs::path checkpoint = resolve_model(
         options.model, ModelLocations::from_environment(options.model_dir), options.offline);
     const ModelFamily& family = find_model_family(checkpoint);
-
     const std::unique_ptr<Encoder> encoder = load_model(family, checkpoint, options);
     const ModelInfo& info = encoder->info();
     const LayerSelection selection =
@@ -210,44 +502,180 @@ RunSummary embed_fasta(const EmbedOptions& options) {
                                        "beside it, from https://dl.fbaipublicfiles.com/fair-esm/"
                                        "regression/)"));
     }
-    RunSummary summary;
     summary.max_length = applicable_max_length(info, options.max_length);
-    if (summary.max_length) {
-        summary.truncated =
-            limit_lengths(proteins, file, *summary.max_length, options.long_policy, invalid);
+    const std::optional<int64_t> limit = summary.max_length;
+    const bool leaves_out_long = limit && (options.long_policy == LongPolicy::skip ||
+                                           options.long_policy == LongPolicy::error);
+
+    // The proteins this run writes: this shard's, less those left out for their length.
+    int64_t written_expected = 0;
+    int64_t all_expected = 0;
+    double expected_bytes = 0;
+    const int64_t layers_out = selection.sum ? 1 : static_cast<int64_t>(selection.layers.size());
+    const double value_bytes = options.storage.dtype == torch::kFloat16 ? 2 : 4;
+    {
+        int64_t before = 0;
+        for (const int32_t length : scan.lengths) {
+            const bool kept = !(leaves_out_long && length > *limit);
+            all_expected += kept;
+            if (kept && shard.contains(before, length, scan.residues)) {
+                ++written_expected;
+                const int64_t stored = limit && options.long_policy == LongPolicy::truncate
+                                           ? std::min<int64_t>(length, *limit)
+                                           : length;
+                expected_bytes +=
+                    value_bytes *
+                    ((options.per_residue ? stored * layers_out * info.embed_dim : 0) +
+                     (options.per_protein ? layers_out * info.embed_dim : 0) +
+                     (options.contacts ? static_cast<double>(stored) * stored : 0));
+            }
+            before += length;
+        }
     }
-    summary.skipped = invalid.count();
-    if (proteins.empty()) {
-        throw InputError(file, 0, "", "no proteins to embed");
+    if (limit && options.long_policy == LongPolicy::error && !options.skip_invalid &&
+        all_expected < static_cast<int64_t>(scan.lengths.size())) {
+        // Name the offending record: the second reading finds it and rejects it.
+        InvalidRecords strict(false);
+        ProteinReader reader(input.path(), input.name(), alphabet, strict);
+        LengthLimit length_limit(input.name(), limit, options.long_policy, strict);
+        while (std::optional<Protein> p = reader.next()) {
+            length_limit.apply(*p);
+        }
     }
 
     BackgroundChecksum checksum(info.weight_files);
-    const auto embed_start = Clock::now();
-    Hdf5Writer writer(output.temporary_path(),
-                      OutputGroups{options.per_residue, options.per_protein, options.contacts});
-    embed_all(*encoder, proteins, selection, options, writer);
-
     RunAttributes attributes;
     attributes.model = info.name;
     attributes.model_family = info.family;
     attributes.model_format = info.format;
     attributes.checkpoint = fs::weakly_canonical(info.checkpoint).string();
-    attributes.checkpoint_sha256 = checksum.get();
     attributes.layers = selection.layers;
     attributes.layer_reduction = selection.reduction();
     attributes.pooling = to_string(options.pooling);
     attributes.embedding_dim = info.embed_dim;
-    attributes.max_length = summary.max_length.value_or(0);
+    attributes.max_length = limit.value_or(0);
+    attributes.long_policy = to_string(options.long_policy);
+    attributes.groups = group_list(options);
+    attributes.storage_dtype = options.storage.dtype == torch::kFloat16 ? "float16" : "float32";
+    attributes.compression = options.storage.compression;
+    attributes.input_digest = scan.digest;
+    attributes.input_proteins = all_expected;
+    attributes.shard = shard.index;
+    attributes.shards = shard.count;
     attributes.tool_version = kVersion;
     attributes.command_line = options.command_line;
-    writer.finish(attributes);
-    output.commit();
 
-    summary.proteins = proteins.size();
-    for (const Protein& p : proteins) {
-        summary.residues += p.length;
+    OutputParts parts(options.output, options.resume, options.overwrite);
+    std::vector<bool> saved(scan.lengths.size(), false);
+    const std::vector<fs::path> earlier_parts = parts.committed();
+    if (options.resume) {
+        attributes.checkpoint_sha256 = checksum.get();
+        if (fs::exists(options.output) && earlier_parts.empty()) {
+            // Finished earlier (perhaps killed between writing it and removing the parts).
+            check_same_run(options.output, attributes);
+            spdlog::info("{} is complete: nothing to resume", options.output.string());
+            parts.remove();
+            summary.proteins = static_cast<size_t>(written_expected);
+            return summary;
+        }
+        saved = saved_proteins(earlier_parts, attributes, scan.lengths.size());
     }
+
+    const auto available = fs::space(output_directory).available;
+    // The parts, then the merged file beside them until the parts go.
+    const double needed = 2 * expected_bytes;
+    spdlog::info("expected output: {} ({} proteins{}){}", human_bytes(expected_bytes),
+                 written_expected,
+                 shard.count > 1 ? fmt::format(", shard {} of {}", shard.index, shard.count) : "",
+                 options.storage.compression > 0 ? ", before compression" : "");
+    if (options.storage.compression == 0 && needed > static_cast<double>(available)) {
+        throw std::runtime_error(fmt::format(
+            "{}: {} free, but the run needs about {} (its parts and the merged file); free some "
+            "space, write elsewhere, or use --storage-dtype float16 / --compress",
+            output_directory.string(), human_bytes(static_cast<double>(available)),
+            human_bytes(needed)));
+    }
+
+    // Stages 1 (second reading) to 5.
+    const auto embed_start = Clock::now();
+    set_graceful_stop(true);
+    bool stopped = false;
+    {
+        if (attributes.checkpoint_sha256.empty()) {
+            // Parts need it; it is ready long before the first part is committed.
+            attributes.checkpoint_sha256 = checksum.get();
+        }
+        OutputWriter writer(
+            parts, OutputGroups{options.per_residue, options.per_protein, options.contacts},
+            options.storage, attributes, options.flush);
+        EmbeddingRun run(*encoder, selection, options, limit, writer, summary);
+        InvalidRecords quiet(true, true);
+        ProteinReader reader(input.path(), input.name(), alphabet, quiet);
+        InvalidRecords too_long(true);  // --long error with --skip-invalid
+        LengthLimit length_limit(input.name(), limit, options.long_policy, too_long);
+        FingerprintMap embedded_as;  // sequence -> index of the protein embedded for it
+        int64_t before = 0;
+        int64_t to_embed = 0;
+        for (size_t i = 0; i < saved.size(); ++i) {
+            to_embed += saved[i] ? 0 : scan.lengths[i];
+        }
+        Progress progress("embedding", to_embed, "residues");
+        while (std::optional<Protein> p = reader.next()) {
+            const int64_t raw_length = p->length;
+            const bool mine = shard.contains(before, raw_length, scan.residues);
+            before += raw_length;
+            if (!mine || !length_limit.apply(*p)) {
+                continue;
+            }
+            const std::string_view embedded =
+                std::string_view(p->record.residues).substr(0, static_cast<size_t>(p->length));
+            const auto [source, first] = embedded_as.emplace(fingerprint(embedded), p->index);
+            if (saved[p->index]) {
+                ++summary.resumed;
+                continue;
+            }
+            if (!first) {
+                ++summary.duplicates;
+                run.add_alias(AliasEntry{p->key, p->record.id, p->record.description, p->index,
+                                         p->length, source});
+                continue;
+            }
+            run.add(std::move(*p));
+            if (run.window_full() && !run.run_window(progress)) {
+                stopped = true;
+                break;
+            }
+        }
+        if (!stopped && !run.run_window(progress)) {
+            stopped = true;
+        }
+        progress.finish();
+        summary.truncated = length_limit.truncated();
+        summary.skipped += too_long.count() + length_limit.skipped();
+        writer.finish();
+    }
+    set_graceful_stop(false);
     summary.embedding_seconds = seconds_since(embed_start);
+    if (stopped) {
+        const int signal_number = stop_requested();
+        throw Interrupted(signal_number,
+                          fmt::format("stopped by signal {} after embedding {} proteins; the work "
+                                      "so far is saved in {}. To continue, run the same command "
+                                      "with --resume",
+                                      signal_number, summary.embedded, parts.directory().string()));
+    }
+
+    // Stage 5, last step: the parts, merged in input order.
+    AtomicOutput output(options.output);
+    MergeOptions merge;
+    merge.require_complete = false;
+    summary.proteins = merge_files(parts.committed(), output.temporary_path(), attributes, merge);
+    if (summary.proteins != static_cast<size_t>(written_expected)) {
+        throw std::logic_error(
+            fmt::format("merged {} proteins, expected {}", summary.proteins, written_expected));
+    }
+    output.commit();
+    parts.remove();
     summary.seconds = seconds_since(start);
     return summary;
 }

@@ -1,7 +1,5 @@
 #include "embed/validation.h"
 
-#include <unordered_map>
-
 #include <spdlog/spdlog.h>
 
 #include "embed/hdf5_writer.h"
@@ -24,8 +22,133 @@ void InvalidRecords::reject(const InputError& error) {
     if (!skip_) {
         throw error;
     }
-    spdlog::warn("skipped: {}", error.what());
+    if (!quiet_) {
+        spdlog::warn("skipped: {}", error.what());
+    }
     ++count_;
+}
+
+LongPolicy parse_long_policy(const std::string& name) {
+    for (const LongPolicy policy :
+         {LongPolicy::chunk, LongPolicy::truncate, LongPolicy::skip, LongPolicy::error}) {
+        if (name == to_string(policy)) {
+            return policy;
+        }
+    }
+    throw std::invalid_argument("--long: '" + name +
+                                "' is not one of chunk, truncate, skip, error");
+}
+
+std::string to_string(LongPolicy policy) {
+    switch (policy) {
+        case LongPolicy::chunk: return "chunk";
+        case LongPolicy::truncate: return "truncate";
+        case LongPolicy::skip: return "skip";
+        case LongPolicy::error: return "error";
+    }
+    return "?";
+}
+
+RecordChecker::RecordChecker(std::string file, Alphabet alphabet, InvalidRecords& invalid)
+    : file_(std::move(file)), alphabet_(std::move(alphabet)), invalid_(invalid) {}
+
+std::optional<Protein> RecordChecker::check(FastaRecord record) {
+    const auto reject = [&](const std::string& problem) {
+        invalid_.reject(InputError(file_, record.header_line, record.id, problem));
+        return std::nullopt;
+    };
+    const size_t bad = alphabet_.find_invalid(record.residues);
+    if (bad != std::string::npos) {
+        return reject("residue " + describe_character(record.residues[bad]) + " at position " +
+                      std::to_string(bad + 1) + " (line " +
+                      std::to_string(record.line_of_residue(bad)) + ") is not in the " +
+                      alphabet_.name + " alphabet (" + alphabet_.description + ")");
+    }
+    std::string key = dataset_key(record.id);
+    if (const std::string reason = invalid_key_reason(key); !reason.empty()) {
+        return reject(reason);
+    }
+    const Fingerprint key_print = fingerprint(key);
+    const auto [first_line, new_key] = line_of_key_.emplace(key_print, record.header_line);
+    if (!new_key) {
+        const uint64_t id_print = fingerprint(record.id).low;
+        if (id_of_key_.emplace(key_print, id_print).first == id_print) {
+            return reject("duplicate id; first seen at line " + std::to_string(first_line));
+        }
+        return reject("its output key '" + key +
+                      "' ('/' becomes '_') collides with the record at line " +
+                      std::to_string(first_line));
+    }
+    id_of_key_.emplace(key_print, fingerprint(record.id).low);
+    const auto length = static_cast<int64_t>(record.residues.size());
+    return Protein{std::move(record), std::move(key), length, accepted_++};
+}
+
+LengthLimit::LengthLimit(std::string file, std::optional<int64_t> max_length, LongPolicy policy,
+                         InvalidRecords& invalid)
+    : file_(std::move(file)), max_length_(max_length), policy_(policy), invalid_(invalid) {}
+
+bool LengthLimit::apply(Protein& p) {
+    if (!max_length_ || p.length <= *max_length_ || policy_ == LongPolicy::chunk) {
+        return true;
+    }
+    const std::string where = fmt::format("{}:{}: record '{}': {} residues", file_,
+                                          p.record.header_line, p.record.id, p.length);
+    switch (policy_) {
+        case LongPolicy::truncate:
+            spdlog::warn("{}, truncated to the first {}", where, *max_length_);
+            p.length = *max_length_;
+            ++truncated_;
+            return true;
+        case LongPolicy::skip:
+            spdlog::warn("{}, longer than --max-length {}: skipped (--long skip)", where,
+                         *max_length_);
+            ++skipped_;
+            return false;
+        default:
+            invalid_.reject(InputError(
+                file_, p.record.header_line, p.record.id,
+                std::to_string(p.length) + " residues is longer than --max-length " +
+                    std::to_string(*max_length_) +
+                    " (--long chunk embeds it in overlapping windows, --long truncate the first " +
+                    std::to_string(*max_length_) + ")"));
+            return false;
+    }
+}
+
+ProteinReader::ProteinReader(const std::string& path, const std::string& name,
+                             const Alphabet& alphabet, InvalidRecords& invalid)
+    : reader_(path), checker_(name, alphabet, invalid), invalid_(invalid) {}
+
+std::optional<Protein> ProteinReader::next() {
+    while (true) {
+        std::optional<FastaRecord> record;
+        try {
+            record = reader_.next();
+        } catch (const InputError& error) {
+            invalid_.reject(error);
+            continue;
+        }
+        if (!record) {
+            return std::nullopt;
+        }
+        lowercase_ += record->lowercase;
+        if (std::optional<Protein> protein = checker_.check(std::move(*record))) {
+            return protein;
+        }
+    }
+}
+
+std::vector<Protein> validate_records(std::vector<FastaRecord> records, const std::string& file,
+                                      const Alphabet& alphabet, InvalidRecords& invalid) {
+    RecordChecker checker(file, alphabet, invalid);
+    std::vector<Protein> proteins;
+    for (FastaRecord& record : records) {
+        if (std::optional<Protein> protein = checker.check(std::move(record))) {
+            proteins.push_back(std::move(*protein));
+        }
+    }
+    return proteins;
 }
 
 std::vector<FastaRecord> read_records(const std::string& file, InvalidRecords& invalid) {
@@ -42,84 +165,6 @@ std::vector<FastaRecord> read_records(const std::string& file, InvalidRecords& i
             invalid.reject(error);
         }
     }
-}
-
-std::vector<Protein> validate_records(std::vector<FastaRecord> records, const std::string& file,
-                                      const Alphabet& alphabet, InvalidRecords& invalid) {
-    std::vector<Protein> proteins;
-    std::unordered_map<std::string, size_t> line_of_id;
-    std::unordered_map<std::string, std::string> id_of_key;
-    for (FastaRecord& record : records) {
-        const auto reject = [&](const std::string& problem) {
-            invalid.reject(InputError(file, record.header_line, record.id, problem));
-        };
-        const size_t bad = alphabet.find_invalid(record.residues);
-        if (bad != std::string::npos) {
-            reject("residue " + describe_character(record.residues[bad]) + " at position " +
-                   std::to_string(bad + 1) + " (line " +
-                   std::to_string(record.line_of_residue(bad)) + ") is not in the " +
-                   alphabet.name + " alphabet (" + alphabet.description + ")");
-            continue;
-        }
-        const auto [first, unique_id] = line_of_id.emplace(record.id, record.header_line);
-        if (!unique_id) {
-            reject("duplicate id; first seen at line " + std::to_string(first->second));
-            continue;
-        }
-        std::string key = dataset_key(record.id);
-        if (const std::string reason = invalid_key_reason(key); !reason.empty()) {
-            reject(reason);
-            continue;
-        }
-        const auto [other, unique_key] = id_of_key.emplace(key, record.id);
-        if (!unique_key) {
-            reject("its output key '" + key + "' ('/' becomes '_') collides with record '" +
-                   other->second + "'");
-            continue;
-        }
-        const auto length = static_cast<int64_t>(record.residues.size());
-        proteins.push_back(Protein{std::move(record), std::move(key), length});
-    }
-    return proteins;
-}
-
-LongPolicy parse_long_policy(const std::string& name) {
-    if (name == "truncate") {
-        return LongPolicy::truncate;
-    }
-    if (name == "error") {
-        return LongPolicy::error;
-    }
-    throw std::invalid_argument("--long: '" + name + "' is not one of truncate, error");
-}
-
-std::string to_string(LongPolicy policy) {
-    return policy == LongPolicy::truncate ? "truncate" : "error";
-}
-
-size_t limit_lengths(std::vector<Protein>& proteins, const std::string& file, int64_t max_length,
-                     LongPolicy policy, InvalidRecords& invalid) {
-    size_t truncated = 0;
-    std::vector<Protein> kept;
-    for (Protein& p : proteins) {
-        if (p.length > max_length) {
-            if (policy == LongPolicy::error) {
-                invalid.reject(InputError(
-                    file, p.record.header_line, p.record.id,
-                    std::to_string(p.length) + " residues is longer than --max-length " +
-                        std::to_string(max_length) + " (use --long truncate to embed the first " +
-                        std::to_string(max_length) + ")"));
-                continue;
-            }
-            spdlog::warn("{}:{}: record '{}': {} residues, truncated to the first {}", file,
-                         p.record.header_line, p.record.id, p.length, max_length);
-            p.length = max_length;
-            ++truncated;
-        }
-        kept.push_back(std::move(p));
-    }
-    proteins = std::move(kept);
-    return truncated;
 }
 
 }  // namespace embed

@@ -2,6 +2,7 @@
 // tests/data (the upstream fixture re-saved as a Hugging Face pytorch_model.bin); those that
 // compare values with the upstream Python need ../shared/testdata.
 #include <fstream>
+#include <random>
 
 #include "embed/util/hdf5.h"
 #include "embed/util/sha256.h"
@@ -200,30 +201,171 @@ TEST_F(Cli, LayersAreStoredInTheOrderGiven) {
               0.0);
 }
 
-TEST_F(Cli, InterruptedRunLeavesNoFileBehind) {
+// Proteins of random residues and lengths, the same for every call with the same seed.
+std::string random_proteins(size_t count, unsigned seed) {
+    static const char kResidues[] = "ACDEFGHIKLMNPQRSTVWY";
+    std::mt19937 random(seed);
+    std::uniform_int_distribution<int> length(30, 200);
+    std::uniform_int_distribution<int> residue(0, 19);
     std::string fasta;
-    for (int i = 0; i < 3000; ++i) {
-        fasta += ">p" + std::to_string(i) + "\n" + std::string(300, 'A') + "\n";
+    for (size_t i = 0; i < count; ++i) {
+        fasta += ">p" + std::to_string(i) + " protein " + std::to_string(i) + "\n";
+        for (int n = length(random); n > 0; --n) {
+            fasta += kResidues[residue(random)];
+        }
+        fasta += "\n";
     }
-    write_file(dir_ / "many.fasta", fasta);
-    // Start a run, wait for its temporary output to appear, then interrupt it.
-    const std::string script =
-        "sh -c '" + std::string(EMBED_EXECUTABLE) + " " + (dir_ / "many.fasta").string() + " -o " +
-        out_.string() + " -m " + local_model() + " -q & pid=$!; " +
-        "for i in $(seq 200); do ls -a " + dir_.path().string() +
-        " | grep -q partial && break; sleep 0.05; done; kill -INT $pid; wait $pid; echo status=$?'";
+    return fasta;
+}
+
+// Starts `embed ARGUMENTS` in the background, sends `signal` once `ready` (a shell test) holds
+// or after `delay` seconds, and returns the exit status and output.
+testing::CommandResult interrupted_embed(const std::string& arguments, const std::string& ready,
+                                         double delay, const char* signal) {
+    const std::string script = "sh -c '" + std::string(EMBED_EXECUTABLE) + " " + arguments +
+                               " 2>&1 & pid=$!; for i in $(seq 400); do " + ready +
+                               " && break; sleep 0.05; done; sleep " + std::to_string(delay) +
+                               "; kill -" + signal + " $pid; wait $pid; echo status=$?'";
     FILE* pipe = ::popen(script.c_str(), "r");
-    ASSERT_NE(pipe, nullptr);
     std::string output;
-    char buffer[256];
-    while (std::fgets(buffer, sizeof buffer, pipe) != nullptr) {
+    char buffer[512];
+    while (pipe != nullptr && std::fgets(buffer, sizeof buffer, pipe) != nullptr) {
         output += buffer;
     }
     ::pclose(pipe);
-    EXPECT_TRUE(contains(output, "status=130")) << output << " (killed by SIGINT)";
-    for (const auto& entry : fs::directory_iterator(dir_.path())) {
-        EXPECT_EQ(entry.path().filename(), "many.fasta") << "left behind: " << entry.path();
+    const size_t at = output.rfind("status=");
+    const int status = at == std::string::npos ? -1 : std::stoi(output.substr(at + 7));
+    return testing::CommandResult{status, output};
+}
+
+// Keys and values of two outputs are the same (order included).
+void expect_same_output(const fs::path& a, const fs::path& b) {
+    const h5::Handle fa = h5::open_file(a.string());
+    const h5::Handle fb = h5::open_file(b.string());
+    for (const char* group : {"per_residue", "per_protein"}) {
+        const auto keys = h5::member_names(h5::open_group(fa.id(), group).id());
+        ASSERT_EQ(keys, h5::member_names(h5::open_group(fb.id(), group).id())) << group;
+        for (const std::string& key : keys) {
+            const std::string name = std::string(group) + "/" + key;
+            ASSERT_LT(max_abs_diff(read_tensor(fa.id(), name), read_tensor(fb.id(), name)),
+                      kBatchingTolerance)
+                << name;
+        }
     }
+}
+
+TEST_F(Cli, StopSignalsSaveTheWorkAndResumeCompletesIt) {
+    write_file(dir_ / "many.fasta", random_proteins(1500, 1));
+    const std::string run = (dir_ / "many.fasta").string() + " -o " + out_.string() + " -m " +
+                            local_model() + " --flush-every 40 --sort-window 200";
+    const fs::path parts = out_.string() + ".parts";
+    const auto stopped = interrupted_embed(
+        run, "ls " + parts.string() + " 2>/dev/null | grep -q \"h5$\"", 0, "TERM");
+    EXPECT_EQ(stopped.status, 143) << stopped.output;
+    EXPECT_TRUE(contains(stopped.output, "run the same command with --resume")) << stopped.output;
+    EXPECT_FALSE(fs::exists(out_));
+    ASSERT_TRUE(fs::exists(parts));
+
+    const auto again = run_embed(run);
+    EXPECT_EQ(again.status, kBadInput) << "an unfinished run is not silently restarted";
+    EXPECT_TRUE(contains(again.output, "add --resume to continue it, or --overwrite"))
+        << again.output;
+
+    const auto resumed = run_embed(run + " --resume");
+    ASSERT_EQ(resumed.status, 0) << resumed.output;
+    EXPECT_TRUE(contains(resumed.output, "proteins were saved by the interrupted run"))
+        << resumed.output;
+    EXPECT_FALSE(fs::exists(parts)) << "the parts go once merged";
+
+    const fs::path whole = dir_ / "whole.h5";
+    ASSERT_EQ(
+        run_embed((dir_ / "many.fasta").string() + " -o " + whole.string() + " -m " + local_model())
+            .status,
+        0);
+    expect_same_output(out_, whole);
+
+    const auto complete = run_embed(run + " --resume");
+    EXPECT_EQ(complete.status, 0);
+    EXPECT_TRUE(contains(complete.output, "is complete: nothing to resume")) << complete.output;
+    const auto other = run_embed(run + " --resume --pooling bos");
+    EXPECT_EQ(other.status, kBadInput);
+    EXPECT_TRUE(contains(other.output, "pooling: bos vs mean")) << other.output;
+}
+
+TEST_F(Cli, KilledAtRandomMomentsAndResumedEqualsAnUninterruptedRun) {
+    write_file(dir_ / "many.fasta", random_proteins(1500, 2));
+    const std::string run = (dir_ / "many.fasta").string() + " -o " + out_.string() + " -m " +
+                            local_model() +
+                            " --flush-every 25 --flush-seconds 0.2 --sort-window 100";
+    std::mt19937 random(42);
+    std::uniform_real_distribution<double> moment(0.0, 1.5);
+    std::string log;
+    for (int kill = 0; kill < 4; ++kill) {
+        const double delay = moment(random);
+        const auto killed =
+            interrupted_embed(run + (kill > 0 ? " --resume" : ""), "true", delay, "KILL");
+        log += "kill " + std::to_string(kill) + " after " + std::to_string(delay) + " s: status " +
+               std::to_string(killed.status) + "\n";
+        // Every committed part opens and holds whole proteins.
+        if (fs::exists(out_.string() + ".parts")) {
+            for (const auto& part : fs::directory_iterator(out_.string() + ".parts")) {
+                if (part.path().extension() == ".h5") {
+                    EXPECT_NO_THROW(h5::open_file(part.path().string())) << part.path();
+                }
+            }
+        }
+    }
+    const auto finished = run_embed(run + " --resume");
+    ASSERT_EQ(finished.status, 0) << log << finished.output;
+    const fs::path whole = dir_ / "whole.h5";
+    ASSERT_EQ(
+        run_embed((dir_ / "many.fasta").string() + " -o " + whole.string() + " -m " + local_model())
+            .status,
+        0);
+    expect_same_output(out_, whole);
+    std::cout << "[ kill -9  ] " << log;
+}
+
+TEST_F(Cli, IdenticalSequencesAreEmbeddedOnceAndWrittenForEveryId) {
+    write_file(dir_ / "dup.fasta",
+               ">a\nMKTAYIAKQR\n>b\nLLVVG\n>c first copy\nMKTAYIAKQR\n>d\nMKTAYIAKQR\n");
+    const auto result =
+        run_embed((dir_ / "dup.fasta").string() + " -o " + out_.string() + " -m " + local_model());
+    ASSERT_EQ(result.status, 0) << result.output;
+    EXPECT_TRUE(contains(result.output, "2 proteins repeat an earlier sequence")) << result.output;
+    EXPECT_TRUE(contains(result.output, "done: 2 proteins")) << result.output;
+    const h5::Handle file = h5::open_file(out_.string());
+    EXPECT_EQ(h5::member_names(h5::open_group(file.id(), "per_protein").id()),
+              (std::vector<std::string>{"a", "b", "c", "d"}));
+    EXPECT_EQ(max_abs_diff(read_tensor(file.id(), "per_residue/a"),
+                           read_tensor(file.id(), "per_residue/d")),
+              0.0);
+    const h5::Handle c = h5::open_dataset(file.id(), "per_residue/c");
+    EXPECT_EQ(h5::read_string_attribute(c.id(), "original_id"), "c");
+    EXPECT_EQ(h5::read_string_attribute(c.id(), "description"), "first copy");
+    EXPECT_EQ(h5::read_int_attribute(c.id(), "index"), 2);
+}
+
+TEST_F(Cli, ShardsMergeIntoTheSingleRunsFile) {
+    write_file(dir_ / "many.fasta", random_proteins(60, 3));
+    const std::string input = (dir_ / "many.fasta").string() + " -m " + local_model();
+    std::string shards;
+    for (int i = 1; i <= 3; ++i) {
+        const fs::path shard = dir_ / ("shard_" + std::to_string(i) + ".h5");
+        const auto result =
+            run_embed(input + " -o " + shard.string() + " --shard " + std::to_string(i) + "/3");
+        ASSERT_EQ(result.status, 0) << result.output;
+        shards += " " + shard.string();
+    }
+    const auto missing = run_embed("merge " + (dir_ / "shard_1.h5").string() + " " +
+                                   (dir_ / "shard_3.h5").string() + " -o " + out_.string());
+    EXPECT_EQ(missing.status, kBadInput);
+    EXPECT_TRUE(contains(missing.output, "shard 2 of 3 is missing")) << missing.output;
+    const auto merged = run_embed("merge" + shards + " -o " + out_.string());
+    ASSERT_EQ(merged.status, 0) << merged.output;
+    const fs::path whole = dir_ / "whole.h5";
+    ASSERT_EQ(run_embed(input + " -o " + whole.string()).status, 0);
+    expect_same_output(out_, whole);
 }
 
 TEST_F(Cli, StandardInputAndGzipGiveTheSameResult) {
@@ -260,9 +402,9 @@ TEST_F(CliParity, LowercaseIsUpperCasedAndCounted) {
               kParityTolerance);
 }
 
-TEST_F(Cli, LongProteinsAreTruncatedWithAWarningOrRejected) {
+TEST_F(Cli, LongProteinsAreChunkedTruncatedSkippedOrRejected) {
     const auto truncated = run_embed(example_fasta() + " -o " + out_.string() + " -m " +
-                                     local_model() + " --max-length 40");
+                                     local_model() + " --max-length 40 --long truncate");
     ASSERT_EQ(truncated.status, 0) << truncated.output;
     EXPECT_TRUE(contains(truncated.output,
                          "record 'sp|P42212|GFP_AEQVI': 100 residues, truncated to the first 40"))
@@ -273,6 +415,28 @@ TEST_F(Cli, LongProteinsAreTruncatedWithAWarningOrRejected) {
     EXPECT_EQ(h5::read_int_attribute(gfp.id(), "length"), 40);
     EXPECT_EQ(h5::read_int_attribute(gfp.id(), "original_length"), 100);
     EXPECT_EQ(read_tensor(file.id(), "per_residue/sp|P01501|MEL_APIME").size(0), 26);
+
+    // The default: every residue, from overlapping windows; short proteins as they were.
+    const fs::path chunked_out = dir_ / "chunked.h5";
+    const auto chunked = run_embed(example_fasta() + " -o " + chunked_out.string() + " -m " +
+                                   local_model() + " --max-length 40");
+    ASSERT_EQ(chunked.status, 0) << chunked.output;
+    EXPECT_TRUE(contains(chunked.output, "100 residues, embedded in 4 overlapping windows of 40"))
+        << chunked.output;
+    const h5::Handle whole = h5::open_file(chunked_out.string());
+    EXPECT_EQ(read_tensor(whole.id(), "per_residue/sp|P42212|GFP_AEQVI").size(0), 100);
+    EXPECT_LT(max_abs_diff(read_tensor(whole.id(), "per_residue/sp|P01501|MEL_APIME"),
+                           read_tensor(file.id(), "per_residue/sp|P01501|MEL_APIME")),
+              kBatchingTolerance)
+        << "a protein within the limit is embedded as it was";
+
+    const fs::path skipped_out = dir_ / "skipped.h5";
+    const auto skipped = run_embed(example_fasta() + " -o " + skipped_out.string() + " -m " +
+                                   local_model() + " --max-length 40 --long skip");
+    ASSERT_EQ(skipped.status, 0) << skipped.output;
+    EXPECT_EQ(h5::member_names(
+                  h5::open_group(h5::open_file(skipped_out.string()).id(), "per_residue").id()),
+              (std::vector<std::string>{"sp|P01308|INS_HUMAN", "sp|P01501|MEL_APIME"}));
 
     const fs::path rejected_out = dir_ / "rejected.h5";
     const auto rejected = run_embed(example_fasta() + " -o " + rejected_out.string() + " -m " +
@@ -376,7 +540,8 @@ TEST_P(CliBadInput, FailsNamingFileLineAndRecordAndWritesNothing) {
     const fs::path fasta = dir_ / "bad.fasta";
     write_file(fasta, GetParam().fasta);
     write_file(out_, "previous results");
-    const auto result = run_embed(fasta.string() + " -o " + out_.string() + " -m " + local_model());
+    const auto result = run_embed(fasta.string() + " -o " + out_.string() + " -m " + local_model() +
+                                  " --overwrite");
     EXPECT_EQ(result.status, kBadInput) << result.output;
     EXPECT_TRUE(contains(result.output, fasta.string() + GetParam().message)) << result.output;
     EXPECT_FALSE(contains(result.output, "loaded in")) << "input is checked before the model loads";
@@ -417,8 +582,8 @@ INSTANTIATE_TEST_SUITE_P(
         BadInput{"DuplicateId", ">a\nMKT\n>a second\nLLV\n",
                  ":3: record 'a': duplicate id; first seen at line 1"},
         BadInput{"KeyCollision", ">a/b\nMKT\n>a_b\nLLV\n",
-                 ":3: record 'a_b': its output key 'a_b' ('/' becomes '_') collides with record "
-                 "'a/b'"},
+                 ":3: record 'a_b': its output key 'a_b' ('/' becomes '_') collides with the "
+                 "record at line 1"},
         BadInput{"HeaderWithoutId", ">a\nMKT\n>\nLLV\n", ":3: header without an id"}));
 
 TEST_F(Cli, EmptyInputIsAnError) {
@@ -450,7 +615,7 @@ TEST_F(Cli, ModelProblemsAreReportedAndWriteNothing) {
 
 TEST_F(Cli, BadFlagsAreUsageErrors) {
     const std::string base = example_fasta() + " -o " + out_.string() + " -m " + local_model();
-    for (const std::string flags : {"--layers 3", "--layers x", "--pooling max", "--long skip",
+    for (const std::string flags : {"--layers 3", "--layers x", "--pooling max", "--long drop",
                                     "--max-tokens 0", "--device tpu", "--bogus"}) {
         const auto result = run_embed(base + " " + flags);
         EXPECT_EQ(result.status, kBadInput) << flags << "\n" << result.output;
@@ -499,7 +664,8 @@ TEST_F(Cli, ModelsByNameFromAModelDirectory) {
         << result.output;
 
     const auto absent = testing::run_embed_with_environment(
-        environment, example_fasta() + " -o " + out_.string() + " -m esm2_t12_35M_UR50D --offline");
+        environment, example_fasta() + " -o " + (dir_ / "absent.h5").string() +
+                         " -m esm2_t12_35M_UR50D --offline");
     EXPECT_EQ(absent.status, 1);
     EXPECT_TRUE(contains(absent.output, "embed download esm2_t12_35M_UR50D")) << absent.output;
     EXPECT_TRUE(contains(absent.output,

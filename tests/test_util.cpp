@@ -2,6 +2,7 @@
 #include <fstream>
 
 #include "embed/util/file.h"
+#include "embed/util/fingerprint.h"
 #include "embed/util/json.h"
 #include "embed/util/md5.h"
 #include "embed/util/sha256.h"
@@ -125,6 +126,20 @@ TEST(ReadOnlyFile, ShortReadsNameTheFile) {
     } catch (const std::runtime_error& e) {
         EXPECT_NE(std::string(e.what()).find("truncated"), std::string::npos);
     }
+}
+
+TEST(Fingerprint, MapKeepsTheFirstValueThroughGrowth) {
+    FingerprintMap map;
+    for (uint64_t i = 0; i < 10000; ++i) {
+        EXPECT_TRUE(map.emplace(fingerprint("protein" + std::to_string(i)), i).second);
+    }
+    EXPECT_EQ(map.size(), 10000u);
+    for (uint64_t i = 0; i < 10000; i += 997) {
+        EXPECT_EQ(map.emplace(fingerprint("protein" + std::to_string(i)), 0),
+                  std::make_pair(i, false));
+    }
+    EXPECT_FALSE(fingerprint("MK") == fingerprint("KM"));
+    EXPECT_FALSE(fingerprint("") == fingerprint(std::string(1, '\0')));
 }
 
 }  // namespace

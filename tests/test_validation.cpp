@@ -45,7 +45,7 @@ TEST(Validation, DuplicateIdsAndKeyCollisions) {
               "in.fasta:3: record 'a': duplicate id; first seen at line 1");
     EXPECT_EQ(rejection(">x/y\nMK\n>x_y\nLL\n"),
               "in.fasta:3: record 'x_y': its output key 'x_y' ('/' becomes '_') collides with "
-              "record 'x/y'");
+              "the record at line 1");
     EXPECT_TRUE(contains(rejection(">.\nMK\n"), "cannot name an HDF5 dataset"));
 }
 
@@ -57,6 +57,7 @@ TEST(Validation, SkippingKeepsTheRestInOrder) {
     EXPECT_EQ(proteins[0].record.id, "a");
     EXPECT_EQ(proteins[1].key, "c_d");
     EXPECT_EQ(proteins[1].length, 2);
+    EXPECT_EQ(proteins[1].index, 1u) << "numbered among the accepted proteins";
     EXPECT_EQ(invalid.count(), 2u);
 }
 
@@ -93,28 +94,60 @@ TEST(Validation, TruncatedGzipIsAnErrorEvenWhenSkipping) {
     }
 }
 
-TEST(Validation, LongProteinsAreTruncatedOrRejected) {
+TEST(Validation, LongProteinsAreChunkedTruncatedSkippedOrRejected) {
     InvalidRecords invalid(false);
-    auto proteins = validate_records(records(">a\nMKTLL\n>b\nMK\n"), "in.fasta", kLetters, invalid);
-    auto rejected = proteins;
-    EXPECT_EQ(limit_lengths(proteins, "in.fasta", 3, LongPolicy::truncate, invalid), 1u);
-    EXPECT_EQ(proteins[0].length, 3);
-    EXPECT_EQ(proteins[0].record.residues, "MKTLL") << "the record keeps its full sequence";
-    EXPECT_EQ(proteins[1].length, 2);
+    const auto proteins =
+        validate_records(records(">a\nMKTLL\n>b\nMK\n"), "in.fasta", kLetters, invalid);
+    const auto applied = [&](LongPolicy policy, InvalidRecords& records) {
+        LengthLimit limit("in.fasta", 3, policy, records);
+        std::vector<Protein> kept;
+        for (Protein p : proteins) {
+            if (limit.apply(p)) {
+                kept.push_back(std::move(p));
+            }
+        }
+        return kept;
+    };
+    const auto chunked = applied(LongPolicy::chunk, invalid);
+    ASSERT_EQ(chunked.size(), 2u);
+    EXPECT_EQ(chunked[0].length, 5) << "chunking embeds every residue";
+
+    const auto truncated = applied(LongPolicy::truncate, invalid);
+    ASSERT_EQ(truncated.size(), 2u);
+    EXPECT_EQ(truncated[0].length, 3);
+    EXPECT_EQ(truncated[0].record.residues, "MKTLL") << "the record keeps its full sequence";
+    EXPECT_EQ(truncated[1].length, 2);
+
+    const auto skipped = applied(LongPolicy::skip, invalid);
+    ASSERT_EQ(skipped.size(), 1u);
+    EXPECT_EQ(skipped[0].record.id, "b");
     try {
-        limit_lengths(rejected, "in.fasta", 3, LongPolicy::error, invalid);
+        applied(LongPolicy::error, invalid);
         FAIL();
     } catch (const InputError& e) {
         EXPECT_EQ(std::string(e.what()),
-                  "in.fasta:1: record 'a': 5 residues is longer than --max-length 3 (use --long "
-                  "truncate to embed the first 3)");
+                  "in.fasta:1: record 'a': 5 residues is longer than --max-length 3 (--long chunk "
+                  "embeds it in overlapping windows, --long truncate the first 3)");
     }
     InvalidRecords skipping(true);
-    EXPECT_EQ(limit_lengths(rejected, "in.fasta", 3, LongPolicy::error, skipping), 0u);
-    ASSERT_EQ(rejected.size(), 1u);
-    EXPECT_EQ(rejected[0].record.id, "b");
-    EXPECT_EQ(parse_long_policy("error"), LongPolicy::error);
-    EXPECT_THROW(parse_long_policy("skip"), std::invalid_argument);
+    EXPECT_EQ(applied(LongPolicy::error, skipping).size(), 1u);
+    EXPECT_EQ(skipping.count(), 1u);
+    EXPECT_EQ(parse_long_policy("skip"), LongPolicy::skip);
+    EXPECT_THROW(parse_long_policy("drop"), std::invalid_argument);
+}
+
+TEST(Validation, ProteinReaderStreamsAcceptedProteins) {
+    testing::TempDir dir;
+    testing::write_file(dir / "in.fasta", ">a\nmk\n>b\nM1\n>c\nLL\n");
+    InvalidRecords invalid(true);
+    ProteinReader reader((dir / "in.fasta").string(), "in.fasta", kLetters, invalid);
+    std::vector<std::string> keys;
+    while (const std::optional<Protein> p = reader.next()) {
+        keys.push_back(p->key + std::to_string(p->index));
+    }
+    EXPECT_EQ(keys, (std::vector<std::string>{"a0", "c1"}));
+    EXPECT_EQ(reader.lowercase(), 2u);
+    EXPECT_EQ(invalid.count(), 1u);
 }
 
 }  // namespace

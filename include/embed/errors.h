@@ -26,4 +26,15 @@ private:
     std::string problem_;
 };
 
+/// A run stopped by SIGTERM, SIGINT or SIGHUP after saving its work.
+class Interrupted : public std::runtime_error {
+public:
+    Interrupted(int signal_number, const std::string& message)
+        : std::runtime_error(message), signal_(signal_number) {}
+    int signal_number() const { return signal_; }
+
+private:
+    int signal_;
+};
+
 }  // namespace embed

@@ -1,15 +1,16 @@
-// Stage 5: the output file. This is where the HDF5 layout is decided (README, "Output"):
-//   /per_residue/<key>  float32 (L, D), or (layers, L, D) when several layers were selected
-//   /per_protein/<key>  float32 (D,),   or (layers, D)
-//   /contacts/<key>     float32 (L, L), contact probabilities, when asked for
-// with attributes original_id, description, length on each dataset and the run's settings on
-// the root. Proteins appear in input order.
+// Stage 5: HDF5 files of embeddings. This is where the layout is decided (README, "Output"):
+//   /per_residue/<key>  (L, D), or (layers, L, D) when several layers were selected
+//   /per_protein/<key>  (D,),   or (layers, D)
+//   /contacts/<key>     (L, L), contact probabilities, when asked for
+// float32 (or float16 with --storage-dtype float16), with attributes original_id, description,
+// length and index (the protein's position among the input's) on each dataset, and the run's
+// settings on the root. A run writes its proteins into parts (output_parts.h) as they finish;
+// merge.h puts them together in input order.
 #pragma once
 
 #include <cstdint>
 #include <filesystem>
-#include <map>
-#include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -25,7 +26,25 @@ std::string dataset_key(const std::string& record_id);
 /// Why `key` cannot name a dataset, or an empty string when it can.
 std::string invalid_key_reason(const std::string& key);
 
-/// Run-wide facts, stored as root attributes.
+/// Which groups a file has.
+struct OutputGroups {
+    bool per_residue = true;
+    bool per_protein = true;
+    bool contacts = false;
+};
+
+/// How datasets are stored.
+struct StorageOptions {
+    /// torch::kFloat32 or torch::kFloat16.
+    torch::ScalarType dtype = torch::kFloat32;
+    /// gzip level 1-9 with the shuffle filter; 0 stores uncompressed.
+    int compression = 0;
+};
+
+/// "float32" or "float16"; throws std::invalid_argument otherwise.
+torch::ScalarType parse_storage_dtype(const std::string& name);
+
+/// Run-wide facts, stored as root attributes. A resumed run and a merge compare settings().
 struct RunAttributes {
     std::string model;
     std::string model_family;
@@ -36,62 +55,98 @@ struct RunAttributes {
     std::string layer_reduction;  ///< "none", or "sum" when the layers were added up
     std::string pooling;
     int64_t embedding_dim = 0;
-    int64_t max_length = 0;  ///< 0: proteins were not truncated
+    int64_t max_length = 0;  ///< 0: no limit
+    std::string long_policy;
+    std::string groups;  ///< e.g. "per_residue,per_protein"
+    std::string storage_dtype = "float32";
+    int64_t compression = 0;
+    /// SHA-256 over the accepted records' ids and residues: the same input, in the same order.
+    std::string input_digest;
+    int64_t input_proteins = 0;  ///< proteins accepted from the input, all shards together
+    int64_t shard = 0;
+    int64_t shards = 1;
     std::string tool_version;
     std::string command_line;
+
+    /// "name: this vs other" for each setting that makes outputs incompatible (everything
+    /// but the checkpoint's path, the shard, the tool version and the command line).
+    std::vector<std::string> differences(const RunAttributes& other) const;
+    void write(hid_t object) const;
+    /// Throws std::runtime_error naming the missing attribute.
+    static RunAttributes read(hid_t object);
 };
 
+/// One protein's output, ready to store.
 struct ProteinEmbedding {
     std::string key;
     std::string original_id;
     std::string description;
+    uint64_t index = 0;             ///< position among the input's proteins
     int64_t length = 0;             ///< residues embedded (rows of per_residue)
     int64_t original_length = 0;    ///< residues in the input; larger when truncated
-    torch::Tensor per_residue_NLD;  ///< (layers, L, D) float32, or undefined when not written
-    torch::Tensor per_protein_ND;   ///< (layers, D) float32, or undefined when not written
-    torch::Tensor contacts_LL;      ///< (L, L) float32, or undefined when not written
+    torch::Tensor per_residue_NLD;  ///< (layers, L, D), or undefined when not written
+    torch::Tensor per_protein_ND;   ///< (layers, D), or undefined when not written
+    torch::Tensor contacts_LL;      ///< (L, L), or undefined when not written
+
+    /// Bytes the tensors hold, to bound the memory of queues.
+    size_t bytes() const;
 };
 
-/// Which groups the file has.
-struct OutputGroups {
-    bool per_residue = true;
-    bool per_protein = true;
-    bool contacts = false;
+/// A protein whose sequence is identical to an earlier one's: stored as that protein's data
+/// under its own key and attributes.
+struct AliasEntry {
+    std::string key;
+    std::string original_id;
+    std::string description;
+    uint64_t index = 0;
+    int64_t length = 0;
+    uint64_t same_as = 0;  ///< index of the protein embedded
 };
 
+/// Writes one file. Proteins appear in the order written; `finish` completes the file.
 class Hdf5Writer {
 public:
     /// Creates (truncates) `path` with the groups asked for.
-    Hdf5Writer(const std::filesystem::path& path, OutputGroups groups);
+    Hdf5Writer(const std::filesystem::path& path, OutputGroups groups, StorageOptions storage = {});
     ~Hdf5Writer();
     Hdf5Writer(const Hdf5Writer&) = delete;
     Hdf5Writer& operator=(const Hdf5Writer&) = delete;
 
-    /// Writes protein number `index` (0-based, dense): whatever order the calls come in, the
-    /// proteins appear in the file in index order.
-    void write(size_t index, const ProteinEmbedding& protein);
+    void write(const ProteinEmbedding& protein);
+    /// Recorded in /_aliases until merge.h resolves it into copies of the source's data.
+    void write_alias(const AliasEntry& alias);
+    size_t proteins() const { return proteins_; }
 
-    /// Writes the root attributes and closes the file; throws unless every index below the
-    /// highest one written has been written.
+    /// Writes the root attributes and closes the file.
     void finish(const RunAttributes& attributes);
 
 private:
-    // One output group: its name, and what of a protein it holds.
     struct Group {
         const char* name;
         torch::Tensor (*data)(const ProteinEmbedding&);
         h5::Handle handle;
     };
 
-    void publish_ready();
-
     std::filesystem::path path_;
+    StorageOptions storage_;
     h5::Handle file_;
-    h5::Handle staging_;
     std::vector<Group> groups_;
-    // Proteins written but not yet linked into place, by index, with their keys.
-    std::map<size_t, std::string> waiting_;
-    size_t next_to_publish_ = 0;
+    h5::Handle aliases_;
+    size_t proteins_ = 0;
 };
+
+/// The groups a file of embeddings may hold, in the order they are created.
+const std::vector<std::string>& output_group_names();
+/// Where unresolved aliases wait in parts.
+inline constexpr const char* kAliasGroup = "_aliases";
+
+/// Writes `tensor` as dataset `name` with the storage options; chunked when compressed.
+h5::Handle write_embedding_dataset(hid_t location, const std::string& name,
+                                   const torch::Tensor& tensor, const StorageOptions& storage);
+
+/// Per-dataset attributes; original_length only when it differs from length (truncation).
+void write_protein_attributes(hid_t dataset, const std::string& original_id,
+                              const std::string& description, int64_t length,
+                              int64_t original_length, uint64_t index);
 
 }  // namespace embed

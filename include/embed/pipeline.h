@@ -6,6 +6,8 @@
 #include <optional>
 #include <string>
 
+#include "embed/hdf5_writer.h"
+#include "embed/output_writer.h"
 #include "embed/pooling.h"
 #include "embed/validation.h"
 
@@ -19,6 +21,10 @@ struct EmbedOptions {
     std::string input = "-";
     /// HDF5 file to write; it appears only when the run succeeds.
     std::filesystem::path output;
+    /// Replace an existing output (and discard an unfinished run's parts).
+    bool overwrite = false;
+    /// Continue the unfinished run that writes `output`, skipping the proteins it saved.
+    bool resume = false;
     /// A released model's name (models/*.json), found locally or downloaded, or the path of a
     /// checkpoint: a fair-esm .pt file, a Hugging Face directory, a SeqVec directory.
     std::string model = kDefaultModel;
@@ -28,14 +34,16 @@ struct EmbedOptions {
     bool offline = false;
     /// "auto", "cpu", "cuda" or "cuda:N".
     std::string device = "auto";
-    /// CPU threads; 0 uses every CPU this process may run on.
+    /// CPU threads; 0: SLURM_CPUS_PER_TASK, else every CPU this process may run on.
     int threads = 0;
     /// Tokens per forward pass, padding and special tokens included.
     int64_t max_tokens = 4096;
-    /// Longest protein embedded whole, in residues; unset: the model's default (ESM: 1022,
-    /// what it was trained on; SeqVec: no limit).
+    /// Proteins read ahead, sorted by length and batched together: bounds memory.
+    size_t sort_window = 20000;
+    /// Longest protein (or window of one) the model reads, in residues; unset: the model's
+    /// default (ESM: 1022, what it was trained on; SeqVec: no limit).
     std::optional<int64_t> max_length;
-    LongPolicy long_policy = LongPolicy::truncate;
+    LongPolicy long_policy = LongPolicy::chunk;
     /// Representation layers: "" (the model's default), "all", "sum", or a comma list
     /// (negatives from the end).
     std::string layers;
@@ -44,6 +52,10 @@ struct EmbedOptions {
     bool per_protein = true;
     /// Also write /contacts (ESM with its contact regression weights).
     bool contacts = false;
+    StorageOptions storage;
+    FlushPolicy flush;
+    /// "I/N" or "auto" (Slurm array); empty: the whole input.
+    std::string shard;
     /// Skip invalid records with a warning instead of stopping.
     bool skip_invalid = false;
     /// Recorded in the output for provenance.
@@ -51,10 +63,14 @@ struct EmbedOptions {
 };
 
 struct RunSummary {
-    size_t proteins = 0;
-    int64_t residues = 0;
-    size_t skipped = 0;
+    size_t proteins = 0;    ///< in the output (this shard's), aliases included
+    size_t embedded = 0;    ///< proteins run through the model by this process
+    size_t resumed = 0;     ///< found done in the parts of an earlier run
+    size_t duplicates = 0;  ///< written as copies of an identical sequence's embedding
+    int64_t residues = 0;   ///< residues run through the model by this process
+    size_t skipped = 0;     ///< invalid records skipped
     size_t truncated = 0;
+    size_t chunked = 0;
     std::optional<int64_t> max_length;  ///< --max-length as applied, if any
     double seconds = 0;                 ///< whole run
     double embedding_seconds = 0;       ///< forward passes and writing, without start-up
@@ -62,7 +78,8 @@ struct RunSummary {
 
 /// Runs the job. Bad input throws InputError (std::invalid_argument) before anything is
 /// computed: records are checked against the model family's alphabet before the weights load.
-/// Model and I/O problems throw std::runtime_error. The output file appears only on success.
+/// Model and I/O problems throw std::runtime_error; a stop signal throws Interrupted after
+/// the work so far is saved for --resume. The output file appears only on success.
 RunSummary embed_fasta(const EmbedOptions& options);
 
 }  // namespace embed

@@ -1,26 +1,32 @@
-// Between stages 1 and 2: which records get embedded. Every problem is the user's input and is
+// Stage 1, continued: which records get embedded. Every problem is the user's input and is
 // reported with the file, line and record id; with --skip-invalid the record is left out.
+// Records are checked one at a time, so a file of any size streams through in bounded memory.
 #pragma once
 
 #include <cstdint>
+#include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "embed/alphabet.h"
 #include "embed/fasta.h"
+#include "embed/util/fingerprint.h"
 
 namespace embed {
 
 /// Invalid records stop the run, or with --skip-invalid are logged as warnings and counted.
 class InvalidRecords {
 public:
-    explicit InvalidRecords(bool skip) : skip_(skip) {}
+    /// `quiet`: count skipped records without a warning (a second reading of the input).
+    explicit InvalidRecords(bool skip, bool quiet = false) : skip_(skip), quiet_(quiet) {}
     /// Throws `error` unless skipping.
     void reject(const InputError& error);
     size_t count() const { return count_; }
 
 private:
     bool skip_;
+    bool quiet_;
     size_t count_ = 0;
 };
 
@@ -29,29 +35,84 @@ struct Protein {
     FastaRecord record;
     std::string key;     ///< its dataset name in the output
     int64_t length = 0;  ///< residues embedded (fewer than the record's when truncated)
+    /// Its position among the input's accepted proteins: the order of the output, and how a
+    /// resumed run or a merge knows which proteins are done.
+    uint64_t index = 0;
 };
-
-/// Every record of `file` that the readers could parse, through `invalid`: skips or rejects
-/// records the reader finds malformed.
-std::vector<FastaRecord> read_records(const std::string& file, InvalidRecords& invalid);
-
-/// Keeps the records whose residues are all in `alphabet`, whose id is not a duplicate, and
-/// whose output key is valid and unique; the others go to `invalid`.
-std::vector<Protein> validate_records(std::vector<FastaRecord> records, const std::string& file,
-                                      const Alphabet& alphabet, InvalidRecords& invalid);
 
 /// What to do with proteins longer than --max-length.
 enum class LongPolicy {
+    chunk,     ///< overlapping windows, stitched back together (the default)
     truncate,  ///< keep the first max-length residues (esm-extract's behaviour), with a warning
+    skip,      ///< leave the protein out, with a warning
     error,     ///< an invalid record
 };
 
 LongPolicy parse_long_policy(const std::string& name);
 std::string to_string(LongPolicy policy);
 
-/// Applies --max-length: truncates (a warning naming each record) or rejects through
-/// `invalid`. Returns how many were truncated.
-size_t limit_lengths(std::vector<Protein>& proteins, const std::string& file, int64_t max_length,
-                     LongPolicy policy, InvalidRecords& invalid);
+/// The checks of one input file: residues in the alphabet, ids and output keys unique. Ids
+/// and keys are remembered as fingerprints (24 bytes a record), not as strings.
+class RecordChecker {
+public:
+    RecordChecker(std::string file, Alphabet alphabet, InvalidRecords& invalid);
+
+    /// The record as a protein numbered in order of acceptance, or nullopt when rejected
+    /// through `invalid`.
+    std::optional<Protein> check(FastaRecord record);
+    size_t accepted() const { return accepted_; }
+
+private:
+    std::string file_;
+    Alphabet alphabet_;
+    InvalidRecords& invalid_;
+    FingerprintMap line_of_key_;  // key -> header line
+    FingerprintMap id_of_key_;    // key -> the low half of the id's fingerprint
+    size_t accepted_ = 0;
+};
+
+/// --max-length: whether `protein` is embedded, and how much of it. Truncation and skipping
+/// are warnings naming the record; --long error rejects it through `invalid`.
+class LengthLimit {
+public:
+    LengthLimit(std::string file, std::optional<int64_t> max_length, LongPolicy policy,
+                InvalidRecords& invalid);
+    /// False when the protein is left out.
+    bool apply(Protein& protein);
+    size_t truncated() const { return truncated_; }
+    size_t skipped() const { return skipped_; }
+
+private:
+    std::string file_;
+    std::optional<int64_t> max_length_;
+    LongPolicy policy_;
+    InvalidRecords& invalid_;
+    size_t truncated_ = 0;
+    size_t skipped_ = 0;
+};
+
+/// The accepted proteins of a FASTA file, one at a time.
+class ProteinReader {
+public:
+    /// `name` is used in messages ("<stdin>" for "-").
+    ProteinReader(const std::string& path, const std::string& name, const Alphabet& alphabet,
+                  InvalidRecords& invalid);
+    std::optional<Protein> next();
+    /// Upper-case residues that were lower case in the file, so far.
+    size_t lowercase() const { return lowercase_; }
+
+private:
+    FastaReader reader_;
+    RecordChecker checker_;
+    InvalidRecords& invalid_;
+    size_t lowercase_ = 0;
+};
+
+/// Every accepted protein of `records` (tests and small inputs).
+std::vector<Protein> validate_records(std::vector<FastaRecord> records, const std::string& file,
+                                      const Alphabet& alphabet, InvalidRecords& invalid);
+
+/// Every record of `file` that the reader could parse, malformed ones through `invalid`.
+std::vector<FastaRecord> read_records(const std::string& file, InvalidRecords& invalid);
 
 }  // namespace embed

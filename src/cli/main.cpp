@@ -8,6 +8,7 @@
 #include <spdlog/spdlog.h>
 
 #include "embed/errors.h"
+#include "embed/merge.h"
 #include "embed/model_store.h"
 #include "embed/pipeline.h"
 #include "embed/runtime.h"
@@ -17,14 +18,18 @@
 namespace {
 
 // Exit statuses, documented in the README.
-constexpr int kExitFailure = 1;   // the model or the file system failed
-constexpr int kExitBadInput = 2;  // bad flags or bad input; nothing was written
+constexpr int kExitFailure = 1;       // the model or the file system failed
+constexpr int kExitBadInput = 2;      // bad flags or bad input; nothing was written
+constexpr int kExitSignalBase = 128;  // + the signal that stopped a run; --resume continues it
 
 // Runs `command`, logging an exception as an error and turning it into the exit status.
 template <typename Command>
 int guarded(Command&& command) {
     try {
         return command();
+    } catch (const embed::Interrupted& e) {
+        spdlog::error("{}", e.what());
+        return kExitSignalBase + e.signal_number();
     } catch (const std::invalid_argument& e) {
         spdlog::error("{}", e.what());
         return kExitBadInput;
@@ -89,6 +94,51 @@ int download_models(const std::vector<std::string>& names,
     return status;
 }
 
+// `embed merge SHARD... -o OUTPUT`: the shards of an array job in one file, checked: same
+// model, settings and input, every shard once, every protein once.
+int merge_shards(const std::vector<std::string>& shards, const std::filesystem::path& output,
+                 bool overwrite) {
+    if (std::filesystem::exists(output) && !overwrite) {
+        throw std::invalid_argument(output.string() + " exists: --overwrite replaces it");
+    }
+    std::vector<std::filesystem::path> sources(shards.begin(), shards.end());
+    embed::RunAttributes merged = embed::read_run_attributes(sources.front());
+    std::vector<std::string> owner(static_cast<size_t>(merged.shards));
+    for (const std::filesystem::path& source : sources) {
+        const embed::RunAttributes found = embed::read_run_attributes(source);
+        if (found.shards != merged.shards || found.shard < 1 || found.shard > found.shards) {
+            throw std::invalid_argument(
+                source.string() + " is shard " + std::to_string(found.shard) + " of " +
+                std::to_string(found.shards) + ", " + sources.front().string() + " one of " +
+                std::to_string(merged.shards));
+        }
+        std::string& first = owner[static_cast<size_t>(found.shard - 1)];
+        if (!first.empty()) {
+            throw std::invalid_argument("shard " + std::to_string(found.shard) +
+                                        " twice: " + first + " and " + source.string());
+        }
+        first = source.string();
+    }
+    for (size_t i = 0; i < owner.size(); ++i) {
+        if (owner[i].empty()) {
+            throw std::invalid_argument("shard " + std::to_string(i + 1) + " of " +
+                                        std::to_string(owner.size()) + " is missing");
+        }
+    }
+    embed::MergeOptions options;
+    options.expected = &merged;
+    options.require_complete = true;
+    embed::RunAttributes whole = merged;
+    whole.shard = 1;
+    whole.shards = 1;
+    embed::AtomicOutput destination(output);
+    const size_t proteins =
+        embed::merge_files(sources, destination.temporary_path(), whole, options);
+    destination.commit();
+    spdlog::info("merged {} shards, {} proteins: {}", sources.size(), proteins, output.string());
+    return 0;
+}
+
 void setup_logging(bool quiet, bool verbose) {
     auto logger = spdlog::stderr_color_mt("embed");
     logger->set_pattern("[%Y-%m-%d %H:%M:%S] [%^%l%$] %v");
@@ -102,7 +152,10 @@ void setup_logging(bool quiet, bool verbose) {
 
 int main(int argc, char** argv) {
     embed::EmbedOptions options;
-    std::string long_policy = "truncate";
+    std::string long_policy = "chunk";
+    std::string storage_dtype = "float32";
+    int compression = 0;
+    std::vector<std::string> merge_inputs;
     std::string pooling = "mean";
     int64_t max_length = 0;
     bool no_per_residue = false;
@@ -116,7 +169,8 @@ int main(int argc, char** argv) {
         "Protein language-model embeddings: FASTA in, HDF5 out.\n\n"
         "  embed INPUT -o OUTPUT.h5 [-m MODEL]   embed the proteins of INPUT\n"
         "  embed models                          list the released models\n"
-        "  embed download NAME...                fetch models ahead of time",
+        "  embed download NAME...                fetch models ahead of time\n"
+        "  embed merge SHARD... -o OUTPUT.h5     put the shards of an array job together",
         "embed"};
     app.set_version_flag("--version", std::string("embed ") + embed::kVersion);
     app.add_option("--model-dir", model_dir,
@@ -127,6 +181,10 @@ int main(int argc, char** argv) {
 
     app.add_option("input", options.input, "FASTA file (plain or gzip), or - for standard input");
     app.add_option("-o,--output", options.output, "HDF5 file to write");
+    app.add_flag("--overwrite", options.overwrite,
+                 "Replace an existing output (kept until the new one is complete)");
+    app.add_flag("--resume", options.resume,
+                 "Continue an interrupted run of the same command, keeping the proteins it saved");
     app.add_option("-m,--model", options.model,
                    "A released model's name (`embed models`), found locally or downloaded; or "
                    "a checkpoint: fair-esm .pt, Hugging Face directory, SeqVec directory")
@@ -134,7 +192,8 @@ int main(int argc, char** argv) {
     app.add_flag("--offline", options.offline,
                  "Never download; a model that is not here is an error saying what to fetch");
     app.add_option("--device", options.device, "auto, cpu, cuda or cuda:N")->capture_default_str();
-    app.add_option("-t,--threads", options.threads, "CPU threads (default: all CPUs available)")
+    app.add_option("-t,--threads", options.threads,
+                   "CPU threads (default: SLURM_CPUS_PER_TASK, else all CPUs available)")
         ->check(CLI::NonNegativeNumber);
     app.add_option("--max-tokens", options.max_tokens,
                    "Tokens per batch, padding and special tokens included")
@@ -144,9 +203,15 @@ int main(int argc, char** argv) {
                    "Longest protein embedded whole, in residues (default: the model's; 1022 "
                    "for ESM, none for SeqVec)")
         ->check(CLI::PositiveNumber);
-    app.add_option("--long", long_policy, "Proteins over --max-length: truncate or error")
+    app.add_option("--long", long_policy,
+                   "Proteins over --max-length: chunk (overlapping windows, stitched), truncate, "
+                   "skip or error")
         ->capture_default_str()
-        ->check(CLI::IsMember({"truncate", "error"}));
+        ->check(CLI::IsMember({"chunk", "truncate", "skip", "error"}));
+    app.add_option("--sort-window", options.sort_window,
+                   "Proteins read ahead and sorted by length for batching; bounds memory")
+        ->capture_default_str()
+        ->check(CLI::PositiveNumber);
     app.add_option("--layers", options.layers,
                    "Layers to write: all, sum, or a comma list such as 0,-1 (0 = embeddings, "
                    "-1 = last; default: the last for ESM, sum for SeqVec)");
@@ -158,21 +223,44 @@ int main(int argc, char** argv) {
     app.add_flag("--contacts", options.contacts,
                  "Also write /contacts: contact probabilities (ESM, with its contact "
                  "regression weights)");
+    app.add_option("--storage-dtype", storage_dtype, "float32 or float16 (half the size)")
+        ->capture_default_str()
+        ->check(CLI::IsMember({"float32", "float16"}));
+    app.add_option("--compress", compression,
+                   "gzip level 1-9 (with the shuffle filter) for the datasets; 0: none")
+        ->capture_default_str()
+        ->check(CLI::Range(0, 9));
+    app.add_option("--flush-every", options.flush.proteins,
+                   "Save finished proteins to disk at least every N proteins")
+        ->capture_default_str()
+        ->check(CLI::PositiveNumber);
+    app.add_option("--flush-seconds", options.flush.seconds, "... and at least every T seconds")
+        ->capture_default_str()
+        ->check(CLI::PositiveNumber);
+    app.add_option("--shard", options.shard,
+                   "Embed shard I of N (I/N, from 1), or auto in a Slurm array job; "
+                   "`embed merge` puts the shards together");
     app.add_flag("--skip-invalid", options.skip_invalid,
                  "Skip invalid records with a warning instead of stopping");
 
     CLI::App* models = app.add_subcommand("models", "List the released models and where they are");
     CLI::App* download = app.add_subcommand("download", "Fetch models ahead of time");
+    CLI::App* merge = app.add_subcommand("merge", "Put the shards of an array job together");
+    merge->add_option("shards", merge_inputs, "Shard files (embed --shard I/N)")->required();
     download->add_option("names", download_names, "Model names (`embed models`)")->required();
     // --model-dir, -q and -v also work after the subcommand's name.
     models->fallthrough();
     download->fallthrough();
+    merge->fallthrough();
     app.require_subcommand(0, 1);
 
     try {
         app.parse(argc, argv);
         if (app.get_subcommands().empty() && (options.input.empty() || options.output.empty())) {
             throw CLI::RequiredError(options.input.empty() ? "INPUT" : "--output");
+        }
+        if (merge->parsed() && options.output.empty()) {
+            throw CLI::RequiredError("--output");
         }
     } catch (const CLI::ParseError& e) {
         const int status = app.exit(e);
@@ -193,9 +281,15 @@ int main(int argc, char** argv) {
     if (download->parsed()) {
         return download_models(download_names, options.model_dir, locations);
     }
+    if (merge->parsed()) {
+        return guarded(
+            [&] { return merge_shards(merge_inputs, options.output, options.overwrite); });
+    }
 
     options.long_policy = embed::parse_long_policy(long_policy);
     options.pooling = embed::parse_pooling(pooling);
+    options.storage.dtype = embed::parse_storage_dtype(storage_dtype);
+    options.storage.compression = compression;
     options.per_residue = !no_per_residue;
     options.per_protein = !no_per_protein;
     options.command_line = command_line(argc, argv);
@@ -208,11 +302,24 @@ int main(int argc, char** argv) {
     return guarded([&] {
         const embed::RunSummary summary = embed::embed_fasta(options);
         spdlog::info(
-            "done: {} proteins, {} residues in {:.1f} s ({:.1f} s embedding, {:.0f} residues/s); "
-            "wrote {}",
-            summary.proteins, summary.residues, summary.seconds, summary.embedding_seconds,
+            "done: {} proteins, {} residues embedded in {:.1f} s ({:.1f} s embedding, {:.0f} "
+            "residues/s); wrote {} with {} proteins",
+            summary.embedded, summary.residues, summary.seconds, summary.embedding_seconds,
             static_cast<double>(summary.residues) / std::max(summary.embedding_seconds, 1e-9),
-            options.output.string());
+            options.output.string(), summary.proteins);
+        if (summary.duplicates > 0) {
+            spdlog::info(
+                "{} proteins repeat an earlier sequence: embedded once, written for "
+                "every id",
+                summary.duplicates);
+        }
+        if (summary.resumed > 0) {
+            spdlog::info("{} proteins were saved by the interrupted run", summary.resumed);
+        }
+        if (summary.chunked > 0) {
+            spdlog::info("{} proteins longer than --max-length {} were embedded in windows",
+                         summary.chunked, summary.max_length.value_or(0));
+        }
         if (summary.skipped > 0) {
             spdlog::warn("{} invalid records skipped (see the warnings above)", summary.skipped);
         }

@@ -103,7 +103,14 @@ void unregister_partial(int slot) {
     }
 }
 
+std::atomic<bool> g_graceful_stop{false};
+std::atomic<int> g_stop_signal{0};
+
 extern "C" void remove_partials_and_reraise(int signal_number) {
+    int none = 0;
+    if (g_graceful_stop.load() && g_stop_signal.compare_exchange_strong(none, signal_number)) {
+        return;  // the run saves its work and stops; a second signal ends it at once
+    }
     for (size_t slot = 0; slot < kMaxLiveOutputs; ++slot) {
         if (g_partial_state[slot].load() == kReady) {
             ::unlink(g_partial_paths[slot]);
@@ -145,12 +152,14 @@ AtomicOutput::~AtomicOutput() {
 }
 
 void AtomicOutput::commit() {
+    sync_file(temporary_);
     std::error_code error;
     fs::rename(temporary_, destination_, error);
     if (error) {
         throw std::runtime_error(destination_.string() + ": cannot move the finished output into " +
                                  "place: " + error.message());
     }
+    sync_directory(temporary_.parent_path());
     committed_ = true;
     unregister_partial(signal_slot_);
     signal_slot_ = -1;
@@ -159,6 +168,36 @@ void AtomicOutput::commit() {
 void remove_partial_outputs_on_interrupt() {
     for (const int signal_number : {SIGINT, SIGTERM, SIGHUP}) {
         std::signal(signal_number, remove_partials_and_reraise);
+    }
+}
+
+void set_graceful_stop(bool enabled) {
+    g_graceful_stop = enabled;
+}
+
+int stop_requested() {
+    return g_stop_signal.load();
+}
+
+void sync_file(const fs::path& path) {
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || ::fsync(fd) != 0) {
+        const std::string reason = std::strerror(errno);
+        if (fd >= 0) {
+            ::close(fd);
+        }
+        throw std::runtime_error(path.string() + ": cannot sync to disk: " + reason);
+    }
+    ::close(fd);
+}
+
+void sync_directory(const fs::path& directory) {
+    // Some file systems cannot sync a directory; the rename is then as durable as they allow.
+    const int fd =
+        ::open(directory.empty() ? "." : directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd >= 0) {
+        ::fsync(fd);
+        ::close(fd);
     }
 }
 

@@ -49,7 +49,7 @@ public:
 
     const std::filesystem::path& temporary_path() const { return temporary_; }
     const std::filesystem::path& destination() const { return destination_; }
-    /// Renames the temporary to the destination (atomic on POSIX file systems).
+    /// Syncs the temporary and renames it to the destination (atomic on POSIX file systems).
     void commit();
 
 private:
@@ -62,5 +62,16 @@ private:
 /// Installs SIGINT, SIGTERM and SIGHUP handlers that delete the temporaries of unfinished
 /// AtomicOutputs and then end the process as the signal would have. Call once from main().
 void remove_partial_outputs_on_interrupt();
+
+/// With graceful stops on, the first SIGINT, SIGTERM or SIGHUP is only recorded (a long run
+/// saves its work and exits); a second one ends the process at once, as when off.
+void set_graceful_stop(bool enabled);
+/// The signal that asked the run to stop, or 0.
+int stop_requested();
+
+/// Flushes a file's data to the disk; throws std::runtime_error naming it.
+void sync_file(const std::filesystem::path& path);
+/// Makes renames in `directory` durable, where the file system allows.
+void sync_directory(const std::filesystem::path& directory);
 
 }  // namespace embed

@@ -1,0 +1,35 @@
+// Stage 5, last step: files of embeddings (a run's parts, or the shards of an array job) put
+// together into one file in input order, every protein once. Also `embed merge`.
+#pragma once
+
+#include <cstddef>
+#include <filesystem>
+#include <vector>
+
+#include "embed/hdf5_writer.h"
+
+namespace embed {
+
+/// The run attributes of a file of embeddings (an output, a part or a shard).
+RunAttributes read_run_attributes(const std::filesystem::path& file);
+
+/// The indices of the proteins a file holds (aliases included).
+std::vector<uint64_t> stored_indices(const std::filesystem::path& file);
+
+struct MergeOptions {
+    /// Every protein of the input (index below input_proteins) must be present.
+    bool require_complete = true;
+    /// Checked against every source's settings.
+    const RunAttributes* expected = nullptr;
+};
+
+/// Copies the proteins of `sources` into a new file `destination`, in index order, each
+/// alias as a copy of its protein's data under its own key and attributes; writes
+/// `attributes` on the root. Throws std::invalid_argument naming the files when the sources'
+/// settings differ, a protein is in two sources, or (require_complete) one is missing.
+/// Returns the number of proteins written.
+size_t merge_files(const std::vector<std::filesystem::path>& sources,
+                   const std::filesystem::path& destination, const RunAttributes& attributes,
+                   const MergeOptions& options);
+
+}  // namespace embed

@@ -1,0 +1,62 @@
+#include "embed/util/fingerprint.h"
+
+namespace embed {
+namespace {
+
+constexpr size_t kInitialSlots = 1024;
+
+// FNV-1a with two different offset bases and a final avalanche (splitmix64's), so the halves
+// are independent enough for a 128-bit fingerprint.
+uint64_t mix(uint64_t x) {
+    x ^= x >> 30;
+    x *= 0xbf58476d1ce4e5b9ULL;
+    x ^= x >> 27;
+    x *= 0x94d049bb133111ebULL;
+    return x ^ (x >> 31);
+}
+
+uint64_t fnv1a(std::string_view text, uint64_t basis) {
+    uint64_t hash = basis;
+    for (const char c : text) {
+        hash ^= static_cast<unsigned char>(c);
+        hash *= 0x100000001b3ULL;
+    }
+    return mix(hash ^ text.size());
+}
+
+}  // namespace
+
+Fingerprint fingerprint(std::string_view text) {
+    return Fingerprint{fnv1a(text, 0xcbf29ce484222325ULL), fnv1a(text, 0x84222325cbf29ce4ULL)};
+}
+
+std::pair<uint64_t, bool> FingerprintMap::emplace(const Fingerprint& key, uint64_t value) {
+    if (2 * (size_ + 1) > slots_.size()) {
+        grow();
+    }
+    const size_t mask = slots_.size() - 1;
+    for (size_t i = key.low & mask;; i = (i + 1) & mask) {
+        Slot& slot = slots_[i];
+        if (!slot.used) {
+            slot = Slot{key, value, true};
+            ++size_;
+            return {value, true};
+        }
+        if (slot.key == key) {
+            return {slot.value, false};
+        }
+    }
+}
+
+void FingerprintMap::grow() {
+    std::vector<Slot> old = std::move(slots_);
+    slots_.assign(old.empty() ? kInitialSlots : 2 * old.size(), Slot{});
+    size_ = 0;
+    for (const Slot& slot : old) {
+        if (slot.used) {
+            emplace(slot.key, slot.value);
+        }
+    }
+}
+
+}  // namespace embed
