@@ -9,8 +9,10 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// Bounds the memory of finished proteins waiting for the disk.
+// Bound the memory of finished proteins waiting for the disk: their data, and their number
+// (a protein costs about a kilobyte of bookkeeping beyond its data).
 constexpr size_t kMaxQueuedBytes = size_t{512} << 20;
+constexpr size_t kMaxQueuedProteins = 2048;
 // How often the thread looks at the clock and for a stop request when idle.
 constexpr auto kPollInterval = std::chrono::milliseconds(100);
 
@@ -55,7 +57,8 @@ void OutputWriter::write_alias(AliasEntry alias) {
 void OutputWriter::push(Item item, size_t bytes) {
     std::unique_lock<std::mutex> lock(mutex_);
     changed_.wait(lock, [&] {
-        return failure_ || queued_bytes_ == 0 || queued_bytes_ + bytes <= kMaxQueuedBytes;
+        return failure_ || queue_.empty() ||
+               (queued_bytes_ + bytes <= kMaxQueuedBytes && queue_.size() < kMaxQueuedProteins);
     });
     rethrow_failure();
     queue_.emplace_back(std::move(item), bytes);

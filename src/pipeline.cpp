@@ -600,7 +600,7 @@ RunSummary embed_fasta(const EmbedOptions& options) {
     const auto embed_start = Clock::now();
     set_graceful_stop(true);
     bool stopped = false;
-    {
+    try {
         if (attributes.checkpoint_sha256.empty()) {
             // Parts need it; it is ready long before the first part is committed.
             attributes.checkpoint_sha256 = checksum.get();
@@ -653,6 +653,12 @@ RunSummary embed_fasta(const EmbedOptions& options) {
         summary.truncated = length_limit.truncated();
         summary.skipped += too_long.count() + length_limit.skipped();
         writer.finish();
+    } catch (...) {
+        set_graceful_stop(false);
+        if (parts.committed().empty()) {
+            parts.remove();  // nothing to resume
+        }
+        throw;
     }
     set_graceful_stop(false);
     summary.embedding_seconds = seconds_since(embed_start);
