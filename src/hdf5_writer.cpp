@@ -12,15 +12,6 @@ constexpr const char* kContactsGroup = "contacts";
 // Compressed datasets are chunked along their first axis in pieces of about this many bytes.
 constexpr size_t kChunkBytes = size_t{1} << 20;
 
-h5::Handle create_group(hid_t file, const std::string& name) {
-    const h5::Handle properties(H5Pcreate(H5P_GROUP_CREATE), H5Pclose, "group properties");
-    h5::check(
-        H5Pset_link_creation_order(properties.id(), H5P_CRT_ORDER_TRACKED | H5P_CRT_ORDER_INDEXED),
-        "group properties");
-    return h5::Handle(H5Gcreate2(file, name.c_str(), H5P_DEFAULT, properties.id(), H5P_DEFAULT),
-                      H5Gclose, "create group /" + name);
-}
-
 // A single selected layer is stored without the layer axis.
 torch::Tensor drop_single_layer_axis(const torch::Tensor& t) {
     return t.size(0) == 1 ? t.squeeze(0) : t;
@@ -168,6 +159,24 @@ const std::vector<std::string>& output_group_names() {
     return names;
 }
 
+h5::Handle create_output_file(const std::filesystem::path& path) {
+    h5::silence_library_errors();
+    const h5::Handle access(H5Pcreate(H5P_FILE_ACCESS), H5Pclose, "file properties");
+    h5::check(H5Pset_libver_bounds(access.id(), H5F_LIBVER_V18, H5F_LIBVER_LATEST),
+              "file properties");
+    return h5::Handle(H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, access.id()), H5Fclose,
+                      path.string() + ": cannot create");
+}
+
+h5::Handle create_output_group(hid_t file, const std::string& name) {
+    const h5::Handle properties(H5Pcreate(H5P_GROUP_CREATE), H5Pclose, "group properties");
+    h5::check(
+        H5Pset_link_creation_order(properties.id(), H5P_CRT_ORDER_TRACKED | H5P_CRT_ORDER_INDEXED),
+        "group properties");
+    return h5::Handle(H5Gcreate2(file, name.c_str(), H5P_DEFAULT, properties.id(), H5P_DEFAULT),
+                      H5Gclose, "create group /" + name);
+}
+
 h5::Handle write_embedding_dataset(hid_t location, const std::string& name,
                                    const torch::Tensor& tensor, const StorageOptions& storage) {
     const torch::Tensor data = tensor.to(torch::kCPU, storage.dtype).contiguous();
@@ -210,14 +219,7 @@ void write_protein_attributes(hid_t dataset, const std::string& original_id,
 
 Hdf5Writer::Hdf5Writer(const std::filesystem::path& path, OutputGroups groups,
                        StorageOptions storage)
-    : path_(path), storage_(storage) {
-    h5::silence_library_errors();
-    const h5::Handle access(H5Pcreate(H5P_FILE_ACCESS), H5Pclose, "file properties");
-    // Groups in the compact/dense format of HDF5 1.8+, which scales to millions of members.
-    h5::check(H5Pset_libver_bounds(access.id(), H5F_LIBVER_V18, H5F_LIBVER_LATEST),
-              "file properties");
-    file_ = h5::Handle(H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, access.id()), H5Fclose,
-                       path.string() + ": cannot create");
+    : path_(path), storage_(storage), file_(create_output_file(path)) {
     const Group candidates[] = {{kPerResidueGroup, per_residue, {}},
                                 {kPerProteinGroup, per_protein, {}},
                                 {kContactsGroup, contacts, {}}};
@@ -225,7 +227,7 @@ Hdf5Writer::Hdf5Writer(const std::filesystem::path& path, OutputGroups groups,
     for (size_t i = 0; i < std::size(candidates); ++i) {
         if (wanted[i]) {
             groups_.push_back(Group{candidates[i].name, candidates[i].data,
-                                    create_group(file_.id(), candidates[i].name)});
+                                    create_output_group(file_.id(), candidates[i].name)});
         }
     }
 }
@@ -249,7 +251,7 @@ void Hdf5Writer::write(const ProteinEmbedding& protein) {
 
 void Hdf5Writer::write_alias(const AliasEntry& alias) {
     if (aliases_.id() < 0) {
-        aliases_ = create_group(file_.id(), kAliasGroup);
+        aliases_ = create_output_group(file_.id(), kAliasGroup);
     }
     const h5::Handle space(H5Screate(H5S_SCALAR), H5Sclose, "dataspace");
     const h5::Handle dataset(H5Dcreate2(aliases_.id(), alias.key.c_str(), H5T_STD_I64LE, space.id(),

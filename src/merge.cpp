@@ -106,13 +106,13 @@ private:
     std::list<Open> open_;
 };
 
-h5::Handle create_output_group(hid_t file, const std::string& name) {
-    const h5::Handle properties(H5Pcreate(H5P_GROUP_CREATE), H5Pclose, "group properties");
-    h5::check(
-        H5Pset_link_creation_order(properties.id(), H5P_CRT_ORDER_TRACKED | H5P_CRT_ORDER_INDEXED),
-        "group properties");
-    return h5::Handle(H5Gcreate2(file, name.c_str(), H5P_DEFAULT, properties.id(), H5P_DEFAULT),
-                      H5Gclose, "create group /" + name);
+RunAttributes attributes_of(hid_t file, const fs::path& path) {
+    try {
+        return RunAttributes::read(file);
+    } catch (const std::runtime_error& e) {
+        throw std::invalid_argument(path.string() + ": not a file of this tool's embeddings (" +
+                                    e.what() + ")");
+    }
 }
 
 std::string describe(const std::vector<std::string>& differences) {
@@ -126,13 +126,7 @@ std::string describe(const std::vector<std::string>& differences) {
 }  // namespace
 
 RunAttributes read_run_attributes(const fs::path& file) {
-    const h5::Handle handle = open_source(file);
-    try {
-        return RunAttributes::read(handle.id());
-    } catch (const std::runtime_error& e) {
-        throw std::invalid_argument(file.string() + ": not a file of this tool's embeddings (" +
-                                    e.what() + ")");
-    }
+    return attributes_of(open_source(file).id(), file);
 }
 
 std::vector<uint64_t> stored_indices(const fs::path& file) {
@@ -151,7 +145,7 @@ size_t merge_files(const std::vector<fs::path>& sources, const fs::path& destina
     std::vector<Entry> entries;
     for (size_t s = 0; s < sources.size(); ++s) {
         const h5::Handle file = open_source(sources[s]);
-        const RunAttributes found = read_run_attributes(sources[s]);
+        const RunAttributes found = attributes_of(file.id(), sources[s]);
         if (options.expected != nullptr) {
             const std::vector<std::string> differences = options.expected->differences(found);
             if (!differences.empty()) {
@@ -193,12 +187,7 @@ size_t merge_files(const std::vector<fs::path>& sources, const fs::path& destina
         return *found;
     };
 
-    h5::silence_library_errors();
-    const h5::Handle access(H5Pcreate(H5P_FILE_ACCESS), H5Pclose, "file properties");
-    h5::check(H5Pset_libver_bounds(access.id(), H5F_LIBVER_V18, H5F_LIBVER_LATEST),
-              "file properties");
-    h5::Handle out(H5Fcreate(destination.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, access.id()),
-                   H5Fclose, destination.string() + ": cannot create");
+    h5::Handle out = create_output_file(destination);
     std::vector<std::string> groups;
     for (const std::string& g : output_group_names()) {
         if (("," + attributes.groups + ",").find("," + g + ",") != std::string::npos) {

@@ -1,7 +1,9 @@
 #include "embed/pipeline.h"
 
+#include <algorithm>
 #include <chrono>
 #include <fstream>
+#include <functional>
 #include <future>
 #include <iostream>
 #include <stdexcept>
@@ -23,6 +25,7 @@
 #include "embed/sharding.h"
 #include "embed/util/file.h"
 #include "embed/util/sha256.h"
+#include "embed/util/text.h"
 #include "embed/version.h"
 
 namespace embed {
@@ -185,16 +188,6 @@ std::string group_list(const EmbedOptions& options) {
         }
     }
     return out;
-}
-
-std::string human_bytes(double bytes) {
-    const char* units[] = {"B", "KB", "MB", "GB", "TB", "PB"};
-    size_t unit = 0;
-    while (bytes >= 1000 && unit + 1 < std::size(units)) {
-        bytes /= 1000;
-        ++unit;
-    }
-    return fmt::format("{:.1f} {}", bytes, units[unit]);
 }
 
 // One protein (or window of one) in a batch.
@@ -507,31 +500,9 @@ RunSummary embed_fasta(const EmbedOptions& options) {
     const bool leaves_out_long = limit && (options.long_policy == LongPolicy::skip ||
                                            options.long_policy == LongPolicy::error);
 
-    // The proteins this run writes: this shard's, less those left out for their length.
-    int64_t written_expected = 0;
-    int64_t all_expected = 0;
-    double expected_bytes = 0;
-    const int64_t layers_out = selection.sum ? 1 : static_cast<int64_t>(selection.layers.size());
-    const double value_bytes = options.storage.dtype == torch::kFloat16 ? 2 : 4;
-    {
-        int64_t before = 0;
-        for (const int32_t length : scan.lengths) {
-            const bool kept = !(leaves_out_long && length > *limit);
-            all_expected += kept;
-            if (kept && shard.contains(before, length, scan.residues)) {
-                ++written_expected;
-                const int64_t stored = limit && options.long_policy == LongPolicy::truncate
-                                           ? std::min<int64_t>(length, *limit)
-                                           : length;
-                expected_bytes +=
-                    value_bytes *
-                    ((options.per_residue ? stored * layers_out * info.embed_dim : 0) +
-                     (options.per_protein ? layers_out * info.embed_dim : 0) +
-                     (options.contacts ? static_cast<double>(stored) * stored : 0));
-            }
-            before += length;
-        }
-    }
+    const auto left_out = [&](int64_t length) { return leaves_out_long && length > *limit; };
+    const auto all_expected = static_cast<int64_t>(
+        std::count_if(scan.lengths.begin(), scan.lengths.end(), std::not_fn(left_out)));
     if (limit && options.long_policy == LongPolicy::error && !options.skip_invalid &&
         all_expected < static_cast<int64_t>(scan.lengths.size())) {
         // Name the offending record: the second reading finds it and rejects it.
@@ -570,15 +541,42 @@ RunSummary embed_fasta(const EmbedOptions& options) {
     const std::vector<fs::path> earlier_parts = parts.committed();
     if (options.resume) {
         attributes.checkpoint_sha256 = checksum.get();
-        if (fs::exists(options.output) && earlier_parts.empty()) {
-            // Finished earlier (perhaps killed between writing it and removing the parts).
-            check_same_run(options.output, attributes);
-            spdlog::info("{} is complete: nothing to resume", options.output.string());
-            parts.remove();
-            summary.proteins = static_cast<size_t>(written_expected);
-            return summary;
-        }
         saved = saved_proteins(earlier_parts, attributes, scan.lengths.size());
+    }
+
+    // The proteins this run writes: this shard's, less those left out for their length.
+    int64_t written_expected = 0;
+    int64_t to_embed = 0;  // residues, for the progress
+    double expected_bytes = 0;
+    {
+        const int64_t layers_out =
+            selection.sum ? 1 : static_cast<int64_t>(selection.layers.size());
+        const double value_bytes = options.storage.dtype == torch::kFloat16 ? 2 : 4;
+        int64_t before = 0;
+        for (size_t i = 0; i < scan.lengths.size(); ++i) {
+            const int64_t length = scan.lengths[i];
+            if (!left_out(length) && shard.contains(before, length, scan.residues)) {
+                ++written_expected;
+                const int64_t stored = limit && options.long_policy == LongPolicy::truncate
+                                           ? std::min<int64_t>(length, *limit)
+                                           : length;
+                to_embed += saved[i] ? 0 : stored;
+                expected_bytes +=
+                    value_bytes *
+                    ((options.per_residue ? stored * layers_out * info.embed_dim : 0) +
+                     (options.per_protein ? layers_out * info.embed_dim : 0) +
+                     (options.contacts ? static_cast<double>(stored) * stored : 0));
+            }
+            before += length;
+        }
+    }
+    if (options.resume && fs::exists(options.output) && earlier_parts.empty()) {
+        // Finished earlier (perhaps killed between writing it and removing the parts).
+        check_same_run(options.output, attributes);
+        spdlog::info("{} is complete: nothing to resume", options.output.string());
+        parts.remove();
+        summary.proteins = static_cast<size_t>(written_expected);
+        return summary;
     }
 
     const auto available = fs::space(output_directory).available;
@@ -615,10 +613,6 @@ RunSummary embed_fasta(const EmbedOptions& options) {
         LengthLimit length_limit(input.name(), limit, options.long_policy, too_long);
         FingerprintMap embedded_as;  // sequence -> index of the protein embedded for it
         int64_t before = 0;
-        int64_t to_embed = 0;
-        for (size_t i = 0; i < saved.size(); ++i) {
-            to_embed += saved[i] ? 0 : scan.lengths[i];
-        }
         Progress progress("embedding", to_embed, "residues");
         while (std::optional<Protein> p = reader.next()) {
             const int64_t raw_length = p->length;

@@ -7,6 +7,8 @@
 #include <spdlog/fmt/fmt.h>
 #include <spdlog/spdlog.h>
 
+#include "embed/util/text.h"
+
 namespace embed {
 namespace {
 
@@ -56,13 +58,7 @@ std::string Progress::amount(double value) const {
     if (unit_ != kBytes) {
         return fmt::format("{:.0f} {}", value, unit_);
     }
-    static constexpr const char* kScales[] = {"B", "KB", "MB", "GB", "TB"};
-    size_t scale = 0;
-    while (value >= 1000 && scale + 1 < std::size(kScales)) {
-        value /= 1000;
-        ++scale;
-    }
-    return fmt::format("{:.1f} {}", value, kScales[scale]);
+    return human_bytes(value);
 }
 
 void Progress::report() {

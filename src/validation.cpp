@@ -139,32 +139,4 @@ std::optional<Protein> ProteinReader::next() {
     }
 }
 
-std::vector<Protein> validate_records(std::vector<FastaRecord> records, const std::string& file,
-                                      const Alphabet& alphabet, InvalidRecords& invalid) {
-    RecordChecker checker(file, alphabet, invalid);
-    std::vector<Protein> proteins;
-    for (FastaRecord& record : records) {
-        if (std::optional<Protein> protein = checker.check(std::move(record))) {
-            proteins.push_back(std::move(*protein));
-        }
-    }
-    return proteins;
-}
-
-std::vector<FastaRecord> read_records(const std::string& file, InvalidRecords& invalid) {
-    FastaReader reader(file);
-    std::vector<FastaRecord> records;
-    while (true) {
-        try {
-            std::optional<FastaRecord> record = reader.next();
-            if (!record) {
-                return records;
-            }
-            records.push_back(std::move(*record));
-        } catch (const InputError& error) {
-            invalid.reject(error);
-        }
-    }
-}
-
 }  // namespace embed

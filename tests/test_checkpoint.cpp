@@ -16,17 +16,9 @@ namespace {
 
 using testing::contains;
 using testing::data_file;
+using testing::error_of;
 using testing::TempDir;
 using testing::write_file;
-
-std::string error_of(const std::function<void()>& f) {
-    try {
-        f();
-    } catch (const std::exception& e) {
-        return e.what();
-    }
-    return "(no error)";
-}
 
 // The namespace tests/data/make_fixtures.py pickles in every file.
 void expect_config(const pickle::Value& config) {

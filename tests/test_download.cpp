@@ -17,6 +17,7 @@ namespace {
 
 namespace fs = std::filesystem;
 using testing::contains;
+using testing::error_of;
 using testing::LocalHttpServer;
 using testing::TempDir;
 using testing::write_file;
@@ -45,15 +46,6 @@ ExpectedContent checksums_of(const std::string& content) {
     Md5 md5;
     md5.update(content.data(), content.size());
     return {content.size(), sha256.hex_digest(), md5.hex_digest()};
-}
-
-std::string error_of(const std::function<void()>& f) {
-    try {
-        f();
-    } catch (const std::exception& e) {
-        return e.what();
-    }
-    return "(no error)";
 }
 
 class Download : public ::testing::Test {

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <filesystem>
+#include <functional>
 #include <string>
 
 #include <gtest/gtest.h>
@@ -48,6 +49,8 @@ torch::Tensor read_tensor(hid_t file, const std::string& path);
 /// Largest absolute difference; the shapes must agree.
 double max_abs_diff(const torch::Tensor& a, const torch::Tensor& b);
 bool contains(const std::string& text, const std::string& part);
+/// The message of the exception `f` throws, or "(no error)".
+std::string error_of(const std::function<void()>& f);
 
 /// Writes float32 tensors as a .safetensors file.
 void write_safetensors(const std::filesystem::path& path,

@@ -17,16 +17,26 @@ const Alphabet kLetters{"TEST", "A to Z", [](std::string_view residues) {
                             return std::string_view::npos;
                         }};
 
-std::vector<FastaRecord> records(const std::string& fasta) {
+// Every protein a reading of `path` accepts, as a run reads them.
+std::vector<Protein> accepted_in(const std::filesystem::path& path, InvalidRecords& invalid) {
+    ProteinReader reader(path.string(), "in.fasta", kLetters, invalid);
+    std::vector<Protein> proteins;
+    while (std::optional<Protein> p = reader.next()) {
+        proteins.push_back(std::move(*p));
+    }
+    return proteins;
+}
+
+std::vector<Protein> accepted(const std::string& fasta, InvalidRecords& invalid) {
     testing::TempDir dir;
     testing::write_file(dir / "in.fasta", fasta);
-    return read_fasta((dir / "in.fasta").string());
+    return accepted_in(dir / "in.fasta", invalid);
 }
 
 std::string rejection(const std::string& fasta) {
     InvalidRecords invalid(false);
     try {
-        validate_records(records(fasta), "in.fasta", kLetters, invalid);
+        accepted(fasta, invalid);
     } catch (const InputError& e) {
         return e.what();
     }
@@ -51,8 +61,7 @@ TEST(Validation, DuplicateIdsAndKeyCollisions) {
 
 TEST(Validation, SkippingKeepsTheRestInOrder) {
     InvalidRecords invalid(true);
-    const auto proteins = validate_records(records(">a\nMK\n>b\nM1\n>a\nLL\n>c/d\nQQ\n"),
-                                           "in.fasta", kLetters, invalid);
+    const auto proteins = accepted(">a\nMK\n>b\nM1\n>a\nLL\n>c/d\nQQ\n", invalid);
     ASSERT_EQ(proteins.size(), 2u);
     EXPECT_EQ(proteins[0].record.id, "a");
     EXPECT_EQ(proteins[1].key, "c_d");
@@ -61,15 +70,13 @@ TEST(Validation, SkippingKeepsTheRestInOrder) {
     EXPECT_EQ(invalid.count(), 2u);
 }
 
-TEST(Validation, ReadRecordsSkipsMalformedRecordsOnlyWhenAsked) {
-    testing::TempDir dir;
-    testing::write_file(dir / "in.fasta", ">a\n>b\nMK\n");
+TEST(Validation, MalformedRecordsAreSkippedOnlyWhenAsked) {
     InvalidRecords strict(false);
-    EXPECT_THROW(read_records((dir / "in.fasta").string(), strict), InputError);
+    EXPECT_THROW(accepted(">a\n>b\nMK\n", strict), InputError);
     InvalidRecords lenient(true);
-    const auto kept = read_records((dir / "in.fasta").string(), lenient);
+    const auto kept = accepted(">a\n>b\nMK\n", lenient);
     ASSERT_EQ(kept.size(), 1u);
-    EXPECT_EQ(kept[0].id, "b");
+    EXPECT_EQ(kept[0].record.id, "b");
     EXPECT_EQ(lenient.count(), 1u);
 }
 
@@ -86,7 +93,7 @@ TEST(Validation, TruncatedGzipIsAnErrorEvenWhenSkipping) {
               0);
     InvalidRecords lenient(true);
     try {
-        read_records((dir / "cut.fasta.gz").string(), lenient);
+        accepted_in(dir / "cut.fasta.gz", lenient);
         FAIL() << "a truncated gzip file must not read as a shorter input";
     } catch (const std::runtime_error& e) {
         EXPECT_TRUE(contains(e.what(), "truncated or corrupt gzip")) << e.what();
@@ -96,8 +103,7 @@ TEST(Validation, TruncatedGzipIsAnErrorEvenWhenSkipping) {
 
 TEST(Validation, LongProteinsAreChunkedTruncatedSkippedOrRejected) {
     InvalidRecords invalid(false);
-    const auto proteins =
-        validate_records(records(">a\nMKTLL\n>b\nMK\n"), "in.fasta", kLetters, invalid);
+    const auto proteins = accepted(">a\nMKTLL\n>b\nMK\n", invalid);
     const auto applied = [&](LongPolicy policy, InvalidRecords& records) {
         LengthLimit limit("in.fasta", 3, policy, records);
         std::vector<Protein> kept;

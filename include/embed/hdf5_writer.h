@@ -140,6 +140,12 @@ const std::vector<std::string>& output_group_names();
 /// Where unresolved aliases wait in parts.
 inline constexpr const char* kAliasGroup = "_aliases";
 
+/// Creates (truncates) a file of embeddings, its groups in HDF5 1.8+'s dense format, which
+/// scales to millions of members.
+h5::Handle create_output_file(const std::filesystem::path& path);
+/// A group that keeps its members in creation order (h5py iterates them so).
+h5::Handle create_output_group(hid_t file, const std::string& name);
+
 /// Writes `tensor` as dataset `name` with the storage options; chunked when compressed.
 h5::Handle write_embedding_dataset(hid_t location, const std::string& name,
                                    const torch::Tensor& tensor, const StorageOptions& storage);

@@ -108,11 +108,4 @@ private:
     size_t lowercase_ = 0;
 };
 
-/// Every accepted protein of `records` (tests and small inputs).
-std::vector<Protein> validate_records(std::vector<FastaRecord> records, const std::string& file,
-                                      const Alphabet& alphabet, InvalidRecords& invalid);
-
-/// Every record of `file` that the reader could parse, malformed ones through `invalid`.
-std::vector<FastaRecord> read_records(const std::string& file, InvalidRecords& invalid);
-
 }  // namespace embed

@@ -1,5 +1,8 @@
 #include "embed/util/text.h"
 
+#include <cstdio>
+#include <iterator>
+
 namespace embed {
 
 void append_utf8(std::string& out, uint32_t code_point) {
@@ -41,6 +44,18 @@ std::string_view trim_blanks(std::string_view text) {
 std::string hex_byte(uint8_t byte) {
     static constexpr char kDigits[] = "0123456789abcdef";
     return {kDigits[byte >> 4], kDigits[byte & 15]};
+}
+
+std::string human_bytes(double bytes) {
+    static constexpr const char* kScales[] = {"B", "KB", "MB", "GB", "TB", "PB"};
+    size_t scale = 0;
+    while (bytes >= 1000 && scale + 1 < std::size(kScales)) {
+        bytes /= 1000;
+        ++scale;
+    }
+    char text[32];
+    std::snprintf(text, sizeof text, "%.1f %s", bytes, kScales[scale]);
+    return text;
 }
 
 }  // namespace embed

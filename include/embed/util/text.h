@@ -16,6 +16,9 @@ bool is_blank(char c);
 /// `text` without leading and trailing blanks.
 std::string_view trim_blanks(std::string_view text);
 
+/// A byte count in decimal units: "512.0 B", "2.5 GB".
+std::string human_bytes(double bytes);
+
 /// Two lower-case hex digits.
 std::string hex_byte(uint8_t byte);
 
