@@ -326,6 +326,42 @@ TEST_F(Cli, KilledAtRandomMomentsAndResumedEqualsAnUninterruptedRun) {
     std::cout << "[ kill -9  ] " << log;
 }
 
+TEST_F(Cli, AnExistingOutputIsReplacedOnlyWithOverwrite) {
+    write_file(out_, "previous results");
+    const std::string run = example_fasta() + " -o " + out_.string() + " -m " + local_model();
+    const auto refused = run_embed(run);
+    EXPECT_EQ(refused.status, kBadInput);
+    EXPECT_TRUE(contains(refused.output, "exists: --overwrite replaces it")) << refused.output;
+    EXPECT_EQ(read_all(out_), "previous results");
+    ASSERT_EQ(run_embed(run + " --overwrite").status, 0);
+    EXPECT_EQ(
+        h5::member_names(h5::open_group(h5::open_file(out_.string()).id(), "per_protein").id())
+            .size(),
+        5u);
+}
+
+TEST_F(Cli, Float16AndCompressedStorage) {
+    const std::string run = example_fasta() + " -m " + local_model();
+    ASSERT_EQ(run_embed(run + " -o " + out_.string()).status, 0);
+    const fs::path small = dir_ / "small.h5";
+    const auto result =
+        run_embed(run + " -o " + small.string() + " --storage-dtype float16 --compress 4");
+    ASSERT_EQ(result.status, 0) << result.output;
+    const h5::Handle full = h5::open_file(out_.string());
+    const h5::Handle half = h5::open_file(small.string());
+    EXPECT_EQ(h5::read_string_attribute(half.id(), "storage_dtype"), "float16");
+    EXPECT_EQ(h5::read_int_attribute(half.id(), "compression"), 4);
+    const h5::Handle dataset = h5::open_dataset(half.id(), "per_residue/sp|P42212|GFP_AEQVI");
+    const h5::Handle type(H5Dget_type(dataset.id()), H5Tclose, "type");
+    EXPECT_EQ(H5Tget_size(type.id()), 2u);
+    const h5::Handle properties(H5Dget_create_plist(dataset.id()), H5Pclose, "properties");
+    EXPECT_EQ(H5Pget_nfilters(properties.id()), 2) << "shuffle and gzip";
+    const torch::Tensor reference = read_tensor(full.id(), "per_residue/sp|P42212|GFP_AEQVI");
+    EXPECT_LT(max_abs_diff(read_tensor(half.id(), "per_residue/sp|P42212|GFP_AEQVI"), reference),
+              2e-3 * reference.abs().max().item<double>())
+        << "float16 keeps about 3 significant digits";
+}
+
 TEST_F(Cli, IdenticalSequencesAreEmbeddedOnceAndWrittenForEveryId) {
     write_file(dir_ / "dup.fasta",
                ">a\nMKTAYIAKQR\n>b\nLLVVG\n>c first copy\nMKTAYIAKQR\n>d\nMKTAYIAKQR\n");
