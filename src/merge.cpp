@@ -22,11 +22,6 @@ struct Entry {
     uint64_t same_as = 0;
 };
 
-h5::Handle open_source(const fs::path& path) {
-    h5::silence_library_errors();
-    return h5::open_file(path.string());
-}
-
 // The groups of `file` among those an output may have.
 std::vector<std::string> present_groups(hid_t file) {
     std::vector<std::string> present;
@@ -76,7 +71,7 @@ public:
             if (open_.size() == kMaxOpen) {
                 open_.pop_back();
             }
-            Open o{source, open_source(paths_[source]), {}};
+            Open o{source, open_output_file(paths_[source]), {}};
             std::vector<std::string> names = present_groups(o.file.id());
             if (H5Lexists(o.file.id(), kAliasGroup, H5P_DEFAULT) > 0) {
                 names.emplace_back(kAliasGroup);
@@ -96,7 +91,7 @@ public:
     }
 
 private:
-    static constexpr size_t kMaxOpen = 16;
+    static constexpr size_t kMaxOpen = 4;
     struct Open {
         size_t source;
         h5::Handle file;
@@ -126,11 +121,11 @@ std::string describe(const std::vector<std::string>& differences) {
 }  // namespace
 
 RunAttributes read_run_attributes(const fs::path& file) {
-    return attributes_of(open_source(file).id(), file);
+    return attributes_of(open_output_file(file).id(), file);
 }
 
 std::vector<uint64_t> stored_indices(const fs::path& file) {
-    const h5::Handle handle = open_source(file);
+    const h5::Handle handle = open_output_file(file);
     std::vector<Entry> entries;
     read_entries(handle.id(), 0, entries);
     std::vector<uint64_t> indices;
@@ -144,7 +139,7 @@ size_t merge_files(const std::vector<fs::path>& sources, const fs::path& destina
                    const RunAttributes& attributes, const MergeOptions& options) {
     std::vector<Entry> entries;
     for (size_t s = 0; s < sources.size(); ++s) {
-        const h5::Handle file = open_source(sources[s]);
+        const h5::Handle file = open_output_file(sources[s]);
         const RunAttributes found = attributes_of(file.id(), sources[s]);
         if (options.expected != nullptr) {
             const std::vector<std::string> differences = options.expected->differences(found);

@@ -13,6 +13,7 @@
 
 #include "embed/batching.h"
 #include "embed/encoder.h"
+#include "embed/encoder_backoff.h"
 #include "embed/fasta.h"
 #include "embed/layers.h"
 #include "embed/long_proteins.h"
@@ -149,13 +150,22 @@ void check_against_card(const ModelInfo& info) {
 std::unique_ptr<Encoder> load_model(const ModelFamily& family, const fs::path& checkpoint,
                                     const EmbedOptions& options) {
     const torch::Device device = select_device(options.device);
+    const torch::ScalarType dtype = parse_compute_dtype(options.dtype, device);
     const int threads = options.threads > 0 ? options.threads : default_threads();
     set_cpu_threads(threads);
-    spdlog::info("device {}, {} CPU threads", device.str(), threads);
+    spdlog::info("device {}, {}, {} CPU threads", device.str(), options.dtype, threads);
 
     const auto start = Clock::now();
     std::unique_ptr<Encoder> encoder =
-        family.load(checkpoint, LoadOptions{device, options.contacts});
+        family.load(checkpoint, LoadOptions{device, dtype, options.contacts});
+    if (device.is_cuda()) {
+        // LibTorch's CPU kernels have no float16: the fallback computes in float32 then.
+        const LoadOptions on_cpu{torch::kCPU, dtype == torch::kFloat16 ? torch::kFloat32 : dtype,
+                                 options.contacts};
+        encoder = std::make_unique<OutOfMemoryBackoff>(
+            std::move(encoder),
+            [&family, checkpoint, on_cpu] { return family.load(checkpoint, on_cpu); });
+    }
     const ModelInfo& info = encoder->info();
     spdlog::info("model {} ({}, {}, {} layers, width {}, {:.3g}M parameters) loaded in {:.1f} s",
                  info.name, info.family, info.format, info.num_layers, info.embed_dim,
@@ -526,6 +536,7 @@ RunSummary embed_fasta(const EmbedOptions& options) {
     attributes.embedding_dim = info.embed_dim;
     attributes.max_length = limit.value_or(0);
     attributes.long_policy = to_string(options.long_policy);
+    attributes.dtype = options.dtype;
     attributes.groups = group_list(options);
     attributes.storage_dtype = options.storage.dtype == torch::kFloat16 ? "float16" : "float32";
     attributes.compression = options.storage.compression;

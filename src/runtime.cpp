@@ -46,6 +46,40 @@ torch::Device select_device(const std::string& spec) {
     return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(index));
 }
 
+torch::ScalarType parse_compute_dtype(const std::string& name, const torch::Device& device) {
+    if (name == "float32") {
+        return torch::kFloat32;
+    }
+    if (name == "bfloat16") {
+        return torch::kBFloat16;
+    }
+    if (name == "float16") {
+        if (!device.is_cuda()) {
+            throw std::invalid_argument(
+                "--dtype float16 needs a CUDA device (LibTorch computes float16 on GPUs only); "
+                "on the CPU use --dtype bfloat16");
+        }
+        return torch::kFloat16;
+    }
+    throw std::invalid_argument("--dtype: '" + name + "' is not one of float32, float16, bfloat16");
+}
+
+std::string dtype_name(torch::ScalarType dtype) {
+    switch (dtype) {
+        case torch::kFloat32: return "float32";
+        case torch::kFloat16: return "float16";
+        case torch::kBFloat16: return "bfloat16";
+        default: throw std::logic_error(std::string("no name for dtype ") + c10::toString(dtype));
+    }
+}
+
+void cast_parameters(torch::nn::Module& model, torch::ScalarType dtype) {
+    torch::NoGradGuard no_grad;
+    for (torch::Tensor& parameter : model.parameters()) {
+        parameter.set_data(parameter.to(dtype));
+    }
+}
+
 int available_cpus() {
     cpu_set_t set;
     CPU_ZERO(&set);

@@ -115,7 +115,7 @@ TEST_F(CliParity, DefaultIsLastLayerAndHuggingFaceMatches) {
                                   testdata("esm2_tiny/hf").string() + " --threads 1");
     ASSERT_EQ(result.status, 0) << result.output;
     for (const char* logged :
-         {"--threads 1", "LibTorch ", "HDF5 ", "device cpu, 1 CPU threads",
+         {"--threads 1", "LibTorch ", "HDF5 ", "device cpu, float32, 1 CPU threads",
           "model hf (ESM-2, Hugging Face directory, 2 layers, width 32", "residues/s"}) {
         EXPECT_TRUE(contains(result.output, logged)) << logged << "\n" << result.output;
     }
@@ -290,6 +290,9 @@ TEST_F(Cli, StopSignalsSaveTheWorkAndResumeCompletesIt) {
     const auto other = run_embed(run + " --resume --pooling bos");
     EXPECT_EQ(other.status, kBadInput);
     EXPECT_TRUE(contains(other.output, "pooling: bos vs mean")) << other.output;
+    const auto rounded = run_embed(run + " --resume --dtype bfloat16");
+    EXPECT_EQ(rounded.status, kBadInput);
+    EXPECT_TRUE(contains(rounded.output, "dtype: bfloat16 vs float32")) << rounded.output;
 }
 
 TEST_F(Cli, KilledAtRandomMomentsAndResumedEqualsAnUninterruptedRun) {
@@ -360,6 +363,22 @@ TEST_F(Cli, Float16AndCompressedStorage) {
     EXPECT_LT(max_abs_diff(read_tensor(half.id(), "per_residue/sp|P42212|GFP_AEQVI"), reference),
               2e-3 * reference.abs().max().item<double>())
         << "float16 keeps about 3 significant digits";
+}
+
+TEST_F(Cli, BFloat16ComputeIsRecordedAndFloat16NeedsAGpu) {
+    const std::string run = example_fasta() + " -m " + local_model() + " --device cpu";
+    const auto half = run_embed(run + " -o " + out_.string() + " --dtype float16");
+    EXPECT_EQ(half.status, kBadInput);
+    EXPECT_TRUE(contains(half.output, "--dtype float16 needs a CUDA device")) << half.output;
+    EXPECT_FALSE(fs::exists(out_));
+
+    const auto result = run_embed(run + " -o " + out_.string() + " --dtype bfloat16");
+    ASSERT_EQ(result.status, 0) << result.output;
+    const h5::Handle file = h5::open_file(out_.string());
+    EXPECT_EQ(h5::read_string_attribute(file.id(), "dtype"), "bfloat16");
+    const h5::Handle dataset = h5::open_dataset(file.id(), "per_protein/sp|P42212|GFP_AEQVI");
+    const h5::Handle type(H5Dget_type(dataset.id()), H5Tclose, "type");
+    EXPECT_EQ(H5Tget_size(type.id()), 4u) << "stored as float32 whatever the compute type";
 }
 
 TEST_F(Cli, IdenticalSequencesAreEmbeddedOnceAndWrittenForEveryId) {

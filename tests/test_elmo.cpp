@@ -158,6 +158,27 @@ TEST_F(SeqVec, BatchedEqualsOneByOne) {
     }
 }
 
+TEST_F(SeqVec, BFloat16StaysCloseToFloat32) {
+    LoadOptions bf16;
+    bf16.dtype = torch::kBFloat16;
+    const auto rounded = load_encoder(testdata("seqvec_tiny"), bf16);
+    EncodeRequest request;
+    request.layers = resolve_layers("all", encoder_->info().num_layers).layers;
+    double worst_residue = 1, worst_protein = 1;
+    for (const FastaRecord& record : records_) {
+        const EncodedBatch a = encoder_->encode({record.residues}, request);
+        const EncodedBatch b = rounded->encode({record.residues}, request);
+        worst_residue =
+            std::min(worst_residue, testing::min_cosine(a.residues_NBLD, b.residues_NBLD));
+        worst_protein = std::min(
+            worst_protein, testing::min_cosine(a.residues_NBLD.mean(2), b.residues_NBLD.mean(2)));
+    }
+    EXPECT_GT(worst_residue, 0.999);
+    EXPECT_GT(worst_protein, 0.9999);
+    std::cout << "[ bfloat16 ] seqvec_tiny: cosine to float32 per residue >= " << worst_residue
+              << ", per protein >= " << worst_protein << "\n";
+}
+
 TEST_F(SeqVec, AnyLetterIsAResidueButNothingElse) {
     const ModelFamily& family = find_model_family(testdata("seqvec_tiny"));
     EXPECT_EQ(family.name, "SeqVec");

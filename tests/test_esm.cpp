@@ -38,7 +38,7 @@ protected:
     void SetUp() override { REQUIRE_SHARED_TESTDATA(); }
 };
 
-const LoadOptions kWithContacts{torch::kCPU, /*contacts=*/true};
+const LoadOptions kWithContacts{torch::kCPU, torch::kFloat32, /*contacts=*/true};
 
 EncodeRequest everything(int64_t num_layers) {
     EncodeRequest request;
@@ -110,6 +110,33 @@ TEST_P(EsmParity, BatchedEqualsOneByOne) {
                                alone.contacts_BLL[0]),
                   kBatchingTolerance);
     }
+}
+
+TEST_P(EsmParity, BFloat16StaysCloseToFloat32) {
+    const auto exact = load_encoder(GetParam().path(), kWithContacts);
+    LoadOptions bf16 = kWithContacts;
+    bf16.dtype = torch::kBFloat16;
+    const auto rounded = load_encoder(GetParam().path(), bf16);
+    const auto records = read_fasta(testdata(GetParam().model + "/input.fasta"));
+    const EncodeRequest request = everything(exact->info().num_layers);
+    double worst_residue = 1, worst_protein = 1, worst_contact = 0;
+    for (const FastaRecord& r : records) {
+        const EncodedBatch a = exact->encode({r.residues}, request);
+        const EncodedBatch b = rounded->encode({r.residues}, request);
+        EXPECT_EQ(b.residues_NBLD.scalar_type(), torch::kFloat32);
+        worst_residue =
+            std::min(worst_residue, testing::min_cosine(a.residues_NBLD, b.residues_NBLD));
+        worst_protein = std::min(
+            worst_protein, testing::min_cosine(a.residues_NBLD.mean(2), b.residues_NBLD.mean(2)));
+        worst_contact = std::max(worst_contact, max_abs_diff(a.contacts_BLL, b.contacts_BLL));
+    }
+    EXPECT_GT(worst_residue, 0.999);
+    EXPECT_GT(worst_protein, 0.9999);
+    EXPECT_LT(worst_contact, 0.01);
+    std::cout << "[ bfloat16 ] " << GetParam().checkpoint
+              << ": cosine to float32 per residue >= " << worst_residue
+              << ", per protein >= " << worst_protein << "; contacts max abs difference "
+              << worst_contact << "\n";
 }
 
 INSTANTIATE_TEST_SUITE_P(Fixtures, EsmParity,

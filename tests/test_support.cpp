@@ -66,6 +66,16 @@ double max_abs_diff(const torch::Tensor& a, const torch::Tensor& b) {
     return a.numel() == 0 ? 0.0 : (a - b).abs().max().item<double>();
 }
 
+double min_cosine(const torch::Tensor& a, const torch::Tensor& b) {
+    EXPECT_EQ(a.sizes(), b.sizes());
+    if (a.sizes() != b.sizes()) {
+        return -INFINITY;
+    }
+    const torch::Tensor a_RD = a.reshape({-1, a.size(-1)});
+    const torch::Tensor b_RD = b.reshape({-1, b.size(-1)});
+    return torch::cosine_similarity(a_RD, b_RD, 1).min().item<double>();
+}
+
 bool contains(const std::string& text, const std::string& part) {
     return text.find(part) != std::string::npos;
 }

@@ -48,6 +48,8 @@ struct CommandResult {
 torch::Tensor read_tensor(hid_t file, const std::string& path);
 /// Largest absolute difference; the shapes must agree.
 double max_abs_diff(const torch::Tensor& a, const torch::Tensor& b);
+/// Smallest cosine similarity between corresponding vectors along the last dimension.
+double min_cosine(const torch::Tensor& a, const torch::Tensor& b);
 bool contains(const std::string& text, const std::string& part);
 /// The message of the exception `f` throws, or "(no error)".
 std::string error_of(const std::function<void()>& f);

@@ -71,6 +71,8 @@ public:
 
 struct LoadOptions {
     torch::Device device = torch::kCPU;
+    /// What the model computes in (its parameters' type); outputs are float32 regardless.
+    torch::ScalarType dtype = torch::kFloat32;
     /// Load the contact head too (ESM); without it the contact weights are not even read.
     bool contacts = false;
 };

@@ -57,7 +57,8 @@ struct RunAttributes {
     int64_t embedding_dim = 0;
     int64_t max_length = 0;  ///< 0: no limit
     std::string long_policy;
-    std::string groups;  ///< e.g. "per_residue,per_protein"
+    std::string dtype = "float32";  ///< what the model computed in (--dtype)
+    std::string groups;             ///< e.g. "per_residue,per_protein"
     std::string storage_dtype = "float32";
     int64_t compression = 0;
     /// SHA-256 over the accepted records' ids and residues: the same input, in the same order.
@@ -143,6 +144,8 @@ inline constexpr const char* kAliasGroup = "_aliases";
 /// Creates (truncates) a file of embeddings, its groups in HDF5 1.8+'s dense format, which
 /// scales to millions of members.
 h5::Handle create_output_file(const std::filesystem::path& path);
+/// Opens a file of embeddings (an output, a part or a shard) for reading.
+h5::Handle open_output_file(const std::filesystem::path& path);
 /// A group that keeps its members in creation order (h5py iterates them so).
 h5::Handle create_output_group(hid_t file, const std::string& name);
 

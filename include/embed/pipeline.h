@@ -34,6 +34,8 @@ struct EmbedOptions {
     bool offline = false;
     /// "auto", "cpu", "cuda" or "cuda:N".
     std::string device = "auto";
+    /// What the model computes in: "float32", "bfloat16" (CPU and CUDA) or "float16" (CUDA).
+    std::string dtype = "float32";
     /// CPU threads; 0: SLURM_CPUS_PER_TASK, else every CPU this process may run on.
     int threads = 0;
     /// Tokens per forward pass, padding and special tokens included.

@@ -1,4 +1,5 @@
-// Where the model runs: device choice, CPU threads, and the library versions logged at start.
+// Where the model runs: device and number format, CPU threads, and the library versions logged at
+// start.
 #pragma once
 
 #include <string>
@@ -10,6 +11,18 @@ namespace embed {
 /// "auto" (CUDA when available, else CPU), "cpu", "cuda" or "cuda:N". An explicit CUDA device
 /// that is not available is an error (std::invalid_argument), never a silent CPU fallback.
 torch::Device select_device(const std::string& spec);
+
+/// --dtype: "float32", "float16" or "bfloat16", what the model computes in on `device`.
+/// float16 needs CUDA: LibTorch's CPU kernels have no half-precision matrix products (bfloat16
+/// runs on both). Throws std::invalid_argument.
+torch::ScalarType parse_compute_dtype(const std::string& name, const torch::Device& device);
+
+/// "float32", "float16" or "bfloat16".
+std::string dtype_name(torch::ScalarType dtype);
+
+/// Casts a model's parameters to `dtype`. Buffers keep their precision: rotary frequencies in
+/// 16 bits would put the angles of residue 1000 off by radians.
+void cast_parameters(torch::nn::Module& model, torch::ScalarType dtype);
 
 /// CPUs this process may run on (its affinity mask, which Slurm and taskset set).
 int available_cpus();

@@ -192,6 +192,11 @@ int main(int argc, char** argv) {
     app.add_flag("--offline", options.offline,
                  "Never download; a model that is not here is an error saying what to fetch");
     app.add_option("--device", options.device, "auto, cpu, cuda or cuda:N")->capture_default_str();
+    app.add_option("--dtype", options.dtype,
+                   "What the model computes in: float32, bfloat16 (CPU and GPU) or float16 (GPU); "
+                   "output is float32 either way (see --storage-dtype)")
+        ->capture_default_str()
+        ->check(CLI::IsMember({"float32", "bfloat16", "float16"}));
     app.add_option("-t,--threads", options.threads,
                    "CPU threads (default: SLURM_CPUS_PER_TASK, else all CPUs available)")
         ->check(CLI::NonNegativeNumber);

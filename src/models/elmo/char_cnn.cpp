@@ -41,7 +41,8 @@ torch::Tensor CharacterEncoderImpl::forward(const torch::Tensor& ids_NC) {
 
 torch::Tensor CharacterEncoderImpl::embed_distinct(const torch::Tensor& ids_UC) {
     // (U, dim, characters): convolutions run along the characters of each token.
-    const torch::Tensor embedded_UDC = torch::embedding(char_embed, ids_UC).transpose(1, 2);
+    const torch::Tensor embedded_UDC =
+        torch::embedding(char_embed, ids_UC).to(projection->weight.dtype()).transpose(1, 2);
     std::vector<torch::Tensor> pooled;
     for (const auto& convolution : *convolutions) {
         // Max over positions first, then the activation, as bilm-tf does.

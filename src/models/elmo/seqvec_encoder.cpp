@@ -4,6 +4,7 @@
 
 #include "embed/checkpoint/hdf5_weights.h"
 #include "embed/encoder.h"
+#include "embed/runtime.h"
 #include "models/elmo/characters.h"
 #include "models/elmo/elmo.h"
 
@@ -34,6 +35,7 @@ public:
           device_(options.device) {
         model_->load_weights(read_hdf5_weights(files.weights));
         model_->to(device_);
+        cast_parameters(*model_, options.dtype);
         model_->eval();
 
         const Options& o = model_->options();
