@@ -6,9 +6,6 @@
 namespace embed {
 namespace {
 
-constexpr const char* kPerResidueGroup = "per_residue";
-constexpr const char* kPerProteinGroup = "per_protein";
-constexpr const char* kContactsGroup = "contacts";
 // Compressed datasets are chunked along their first axis in pieces of about this many bytes.
 constexpr size_t kChunkBytes = size_t{1} << 20;
 
@@ -275,6 +272,7 @@ void Hdf5Writer::write(const ProteinEmbedding& protein) {
                                                                group.data(protein), storage_);
             write_protein_attributes(dataset.id(), protein.original_id, protein.description,
                                      protein.length, protein.original_length, protein.index);
+            h5::write_attribute(dataset.id(), "sequence_md5", protein.sequence_md5);
         }
     } catch (const std::runtime_error& e) {
         throw std::runtime_error(path_.string() + ": protein '" + protein.original_id +

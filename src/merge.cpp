@@ -1,6 +1,7 @@
 #include "embed/merge.h"
 
 #include <algorithm>
+#include <fstream>
 #include <list>
 #include <map>
 #include <stdexcept>
@@ -135,67 +136,95 @@ std::vector<uint64_t> stored_indices(const fs::path& file) {
     return indices;
 }
 
-size_t merge_files(const std::vector<fs::path>& sources, const fs::path& destination,
-                   const RunAttributes& attributes, const MergeOptions& options) {
-    std::vector<Entry> entries;
-    for (size_t s = 0; s < sources.size(); ++s) {
-        const h5::Handle file = open_output_file(sources[s]);
-        const RunAttributes found = attributes_of(file.id(), sources[s]);
-        if (options.expected != nullptr) {
-            const std::vector<std::string> differences = options.expected->differences(found);
-            if (!differences.empty()) {
-                throw std::invalid_argument(sources[s].string() + " was written with other " +
-                                            "settings:" + describe(differences));
+namespace {
+
+// The sources' proteins in index order, checked: settings, doubles, completeness.
+class MergePlan {
+public:
+    MergePlan(const std::vector<fs::path>& sources, const RunAttributes& attributes,
+              const MergeOptions& options) {
+        for (size_t s = 0; s < sources.size(); ++s) {
+            const h5::Handle file = open_output_file(sources[s]);
+            const RunAttributes found = attributes_of(file.id(), sources[s]);
+            if (options.expected != nullptr) {
+                const std::vector<std::string> differences = options.expected->differences(found);
+                if (!differences.empty()) {
+                    throw std::invalid_argument(sources[s].string() + " was written with other " +
+                                                "settings:" + describe(differences));
+                }
+            }
+            read_entries(file.id(), s, entries_);
+        }
+        std::sort(entries_.begin(), entries_.end(),
+                  [](const Entry& a, const Entry& b) { return a.index < b.index; });
+        for (size_t i = 1; i < entries_.size(); ++i) {
+            if (entries_[i].index == entries_[i - 1].index) {
+                throw std::invalid_argument("protein '" + entries_[i].key + "' (input protein " +
+                                            std::to_string(entries_[i].index + 1) +
+                                            ") is in both " +
+                                            sources[entries_[i - 1].source].string() + " and " +
+                                            sources[entries_[i].source].string());
             }
         }
-        read_entries(file.id(), s, entries);
-    }
-    std::sort(entries.begin(), entries.end(),
-              [](const Entry& a, const Entry& b) { return a.index < b.index; });
-    for (size_t i = 1; i < entries.size(); ++i) {
-        if (entries[i].index == entries[i - 1].index) {
-            throw std::invalid_argument("protein '" + entries[i].key + "' (input protein " +
-                                        std::to_string(entries[i].index + 1) + ") is in both " +
-                                        sources[entries[i - 1].source].string() + " and " +
-                                        sources[entries[i].source].string());
+        if (options.require_complete &&
+            entries_.size() != static_cast<size_t>(attributes.input_proteins)) {
+            uint64_t missing = 0;
+            while (missing < entries_.size() && entries_[missing].index == missing) {
+                ++missing;
+            }
+            throw std::invalid_argument(
+                std::to_string(static_cast<size_t>(attributes.input_proteins) - entries_.size()) +
+                " of the input's " + std::to_string(attributes.input_proteins) +
+                " proteins are in none of the files (the first is input protein " +
+                std::to_string(missing + 1) + "); is a shard missing?");
         }
     }
-    if (options.require_complete &&
-        entries.size() != static_cast<size_t>(attributes.input_proteins)) {
-        uint64_t missing = 0;
-        while (missing < entries.size() && entries[missing].index == missing) {
-            ++missing;
+
+    const std::vector<Entry>& entries() const { return entries_; }
+
+    /// The protein whose data `entry` holds: itself, or for an alias the protein it repeats.
+    const Entry& data_of(const Entry& entry) const {
+        if (!entry.alias) {
+            return entry;
         }
-        throw std::invalid_argument(
-            std::to_string(static_cast<size_t>(attributes.input_proteins) - entries.size()) +
-            " of the input's " + std::to_string(attributes.input_proteins) +
-            " proteins are in none of the files (the first is input protein " +
-            std::to_string(missing + 1) + "); is a shard missing?");
-    }
-    const auto entry_of = [&](uint64_t index) -> const Entry& {
-        const auto found = std::lower_bound(entries.begin(), entries.end(), index,
+        const auto found = std::lower_bound(entries_.begin(), entries_.end(), entry.same_as,
                                             [](const Entry& e, uint64_t i) { return e.index < i; });
-        if (found == entries.end() || found->index != index || found->alias) {
-            throw std::invalid_argument("input protein " + std::to_string(index + 1) +
+        if (found == entries_.end() || found->index != entry.same_as || found->alias) {
+            throw std::invalid_argument("input protein " + std::to_string(entry.same_as + 1) +
                                         ", whose sequence others repeat, is in none of the files");
         }
         return *found;
-    };
+    }
 
-    h5::Handle out = create_output_file(destination);
+private:
+    std::vector<Entry> entries_;
+};
+
+// The groups `attributes` says the files hold, in their order of creation.
+std::vector<std::string> stored_groups(const RunAttributes& attributes) {
     std::vector<std::string> groups;
     for (const std::string& g : output_group_names()) {
         if (("," + attributes.groups + ",").find("," + g + ",") != std::string::npos) {
             groups.push_back(g);
         }
     }
+    return groups;
+}
+
+}  // namespace
+
+size_t merge_files(const std::vector<fs::path>& sources, const fs::path& destination,
+                   const RunAttributes& attributes, const MergeOptions& options) {
+    const MergePlan plan(sources, attributes, options);
+    h5::Handle out = create_output_file(destination);
+    const std::vector<std::string> groups = stored_groups(attributes);
     std::vector<h5::Handle> out_groups;
     for (const std::string& g : groups) {
         out_groups.push_back(create_output_group(out.id(), g));
     }
     SourceCache cache(sources);
-    for (const Entry& entry : entries) {
-        const Entry& data = entry.alias ? entry_of(entry.same_as) : entry;
+    for (const Entry& entry : plan.entries()) {
+        const Entry& data = plan.data_of(entry);
         for (size_t g = 0; g < groups.size(); ++g) {
             const std::string where = destination.string() + ": /" + groups[g] + "/" + entry.key;
             h5::check(H5Ocopy(cache.group(data.source, groups[g]), data.key.c_str(),
@@ -215,12 +244,114 @@ size_t merge_files(const std::vector<fs::path>& sources, const fs::path& destina
         }
     }
     attributes.write(out.id());
-    h5::write_attribute(out.id(), "proteins", static_cast<int64_t>(entries.size()));
+    h5::write_attribute(out.id(), "proteins", static_cast<int64_t>(plan.entries().size()));
     for (h5::Handle& g : out_groups) {
         g.close(destination.string() + ": close group");
     }
     out.close(destination.string() + ": close");
-    return entries.size();
+    return plan.entries().size();
+}
+
+namespace {
+
+// A field of a CSV file as pandas writes it: quoted when it holds a comma, quote or line break.
+std::string csv_field(const std::string& text) {
+    if (text.find_first_of(",\"\r\n") == std::string::npos) {
+        return text;
+    }
+    std::string quoted = "\"";
+    for (const char c : text) {
+        quoted += c == '"' ? std::string("\"\"") : std::string(1, c);
+    }
+    return quoted + "\"";
+}
+
+}  // namespace
+
+fs::path bio_embeddings_file(const fs::path& directory) {
+    return fs::exists(directory / kBioEmbeddingsFile) ? directory / kBioEmbeddingsFile
+                                                      : directory / kBioReducedEmbeddingsFile;
+}
+
+size_t export_bio_embeddings(const std::vector<fs::path>& sources, const fs::path& directory,
+                             const RunAttributes& attributes, const MergeOptions& options) {
+    const MergePlan plan(sources, attributes, options);
+    const std::vector<std::string> groups = stored_groups(attributes);
+    const bool per_residue =
+        std::find(groups.begin(), groups.end(), kPerResidueGroup) != groups.end();
+    const bool per_protein =
+        std::find(groups.begin(), groups.end(), kPerProteinGroup) != groups.end();
+    const std::string attributes_group = per_residue ? kPerResidueGroup : kPerProteinGroup;
+    const StorageOptions storage{parse_storage_dtype(attributes.storage_dtype),
+                                 static_cast<int>(attributes.compression)};
+
+    const fs::path embeddings_path = directory / kBioEmbeddingsFile;
+    const fs::path reduced_path = directory / kBioReducedEmbeddingsFile;
+    const fs::path mapping_path = directory / kBioMappingFile;
+    h5::Handle embeddings;
+    h5::Handle reduced;
+    if (per_residue) {
+        embeddings = create_output_file(embeddings_path);
+    }
+    if (per_protein) {
+        reduced = create_output_file(reduced_path);
+    }
+    std::ofstream mapping(mapping_path);
+    mapping << ",original_id,sequence_length\n";
+
+    SourceCache cache(sources);
+    for (const Entry& entry : plan.entries()) {
+        const Entry& data = plan.data_of(entry);
+        const hid_t source = cache.group(data.source, attributes_group);
+        const h5::Handle stored = h5::open_dataset(source, data.key);
+        const std::string md5 = h5::read_string_attribute(stored.id(), "sequence_md5");
+        // The alias's own id and length, from its entry in the source's /_aliases.
+        const h5::Handle own =
+            entry.alias ? h5::open_dataset(cache.group(entry.source, kAliasGroup), entry.key)
+                        : h5::open_dataset(source, data.key);
+        const std::string original_id = h5::read_string_attribute(own.id(), "original_id");
+        const int64_t length = h5::has_attribute(own.id(), "original_length")
+                                   ? h5::read_int_attribute(own.id(), "original_length")
+                                   : h5::read_int_attribute(own.id(), "length");
+        mapping << md5 << ',' << csv_field(original_id) << ',' << length << '\n';
+
+        // One dataset per distinct sequence: repeats (also across shards) share it.
+        const hid_t first_file = per_residue ? embeddings.id() : reduced.id();
+        if (H5Lexists(first_file, md5.c_str(), H5P_DEFAULT) > 0) {
+            continue;
+        }
+        if (per_residue) {
+            h5::check(H5Ocopy(cache.group(data.source, kPerResidueGroup), data.key.c_str(),
+                              embeddings.id(), md5.c_str(), H5P_DEFAULT, H5P_DEFAULT),
+                      embeddings_path.string() + ": copy of '" + original_id + "' from " +
+                          sources[data.source].string());
+        }
+        if (per_protein) {
+            // bio_embeddings reduces several layers to one vector: their sum, averaged.
+            const h5::FloatArray vector =
+                h5::read_float_dataset(cache.group(data.source, kPerProteinGroup), data.key);
+            std::vector<int64_t> shape(vector.shape.begin(), vector.shape.end());
+            torch::Tensor values =
+                torch::from_blob(const_cast<float*>(vector.values.data()), shape, torch::kFloat32);
+            if (values.dim() == 2) {
+                values = values.sum(0);
+            }
+            const h5::Handle written =
+                write_embedding_dataset(reduced.id(), md5, values.contiguous(), storage);
+            h5::write_attribute(written.id(), "original_id", original_id);
+        }
+    }
+    mapping.close();
+    if (!mapping) {
+        throw std::runtime_error(mapping_path.string() + ": cannot write");
+    }
+    for (h5::Handle* file : {&embeddings, &reduced}) {
+        if (file->id() >= 0) {
+            attributes.write(file->id());
+            file->close(directory.string() + ": close");
+        }
+    }
+    return plan.entries().size();
 }
 
 }  // namespace embed

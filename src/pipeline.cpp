@@ -25,6 +25,7 @@
 #include "embed/runtime.h"
 #include "embed/sharding.h"
 #include "embed/util/file.h"
+#include "embed/util/md5.h"
 #include "embed/util/sha256.h"
 #include "embed/util/text.h"
 #include "embed/version.h"
@@ -326,6 +327,7 @@ private:
         e.index = p.index;
         e.length = p.length;
         e.original_length = static_cast<int64_t>(p.record.residues.size());
+        e.sequence_md5 = md5_hex(p.record.residues);
         return e;
     }
 
@@ -423,6 +425,11 @@ void check_options(const EmbedOptions& options) {
     if (options.sort_window == 0) {
         throw std::invalid_argument("--sort-window must be positive");
     }
+    if (options.bio_embeddings_layout && options.contacts) {
+        throw std::invalid_argument(
+            "--contacts: the bio-embeddings layout has no place for "
+            "contact maps; use the default layout");
+    }
     if (fs::exists(options.output) && !options.overwrite && !options.resume) {
         throw std::invalid_argument(options.output.string() +
                                     " exists: --overwrite replaces it (it stays as it is until "
@@ -492,8 +499,11 @@ RunSummary embed_fasta(const EmbedOptions& options) {
     const ModelFamily& family = find_model_family(checkpoint);
     const std::unique_ptr<Encoder> encoder = load_model(family, checkpoint, options);
     const ModelInfo& info = encoder->info();
-    const LayerSelection selection =
-        resolve_layers(options.layers, info.num_layers, info.default_layers);
+    const LayerSelection selection = resolve_layers(
+        options.layers, info.num_layers,
+        // bio_embeddings stores every layer where the model's default is their sum
+        options.bio_embeddings_layout && info.default_layers == "sum" ? "all"
+                                                                      : info.default_layers);
     if (options.pooling == Pooling::bos && !info.has_bos_token) {
         throw std::invalid_argument("--pooling bos: " + info.family + " has no BOS token");
     }
@@ -583,7 +593,9 @@ RunSummary embed_fasta(const EmbedOptions& options) {
     }
     if (options.resume && fs::exists(options.output) && earlier_parts.empty()) {
         // Finished earlier (perhaps killed between writing it and removing the parts).
-        check_same_run(options.output, attributes);
+        check_same_run(
+            options.bio_embeddings_layout ? bio_embeddings_file(options.output) : options.output,
+            attributes);
         spdlog::info("{} is complete: nothing to resume", options.output.string());
         parts.remove();
         summary.proteins = static_cast<size_t>(written_expected);
@@ -677,15 +689,23 @@ RunSummary embed_fasta(const EmbedOptions& options) {
     }
 
     // Stage 5, last step: the parts, merged in input order.
-    AtomicOutput output(options.output);
     MergeOptions merge;
     merge.require_complete = false;
-    summary.proteins = merge_files(parts.committed(), output.temporary_path(), attributes, merge);
+    if (options.bio_embeddings_layout) {
+        AtomicDirectory output(options.output);
+        summary.proteins =
+            export_bio_embeddings(parts.committed(), output.temporary_path(), attributes, merge);
+        output.commit();
+    } else {
+        AtomicOutput output(options.output);
+        summary.proteins =
+            merge_files(parts.committed(), output.temporary_path(), attributes, merge);
+        output.commit();
+    }
     if (summary.proteins != static_cast<size_t>(written_expected)) {
         throw std::logic_error(
             fmt::format("merged {} proteins, expected {}", summary.proteins, written_expected));
     }
-    output.commit();
     parts.remove();
     summary.seconds = seconds_since(start);
     return summary;

@@ -5,6 +5,7 @@
 #include <random>
 
 #include "embed/util/hdf5.h"
+#include "embed/util/md5.h"
 #include "embed/util/sha256.h"
 
 #include "test_support.h"
@@ -421,6 +422,73 @@ TEST_F(Cli, ShardsMergeIntoTheSingleRunsFile) {
     const fs::path whole = dir_ / "whole.h5";
     ASSERT_EQ(run_embed(input + " -o " + whole.string()).status, 0);
     expect_same_output(out_, whole);
+}
+
+TEST_F(Cli, BioEmbeddingsLayoutKeysDistinctSequencesByMd5) {
+    write_file(dir_ / "dup.fasta",
+               ">a first\nMKTAYIAKQR\n>\"b\",x\nLLVVGA\n>c\nMKTAYIAKQR\n>d\nMKVL\n");
+    const std::string input = (dir_ / "dup.fasta").string() + " -m " + local_model();
+    const fs::path bio = dir_ / "bio";
+    const auto result = run_embed(input + " -o " + bio.string() + " --layout bio-embeddings");
+    ASSERT_EQ(result.status, 0) << result.output;
+    ASSERT_EQ(run_embed(input + " -o " + out_.string()).status, 0);
+
+    const std::string a = md5_hex("MKTAYIAKQR");
+    const std::string b = md5_hex("LLVVGA");
+    const std::string d = md5_hex("MKVL");
+    // Both files keep their datasets in name order, as h5py writes them.
+    const auto names_at_root = [](hid_t file) {
+        return h5::member_names(h5::open_group(file, "/").id());
+    };
+    std::vector<std::string> keys = {a, b, d};
+    std::sort(keys.begin(), keys.end());
+    EXPECT_EQ(read_all(bio / "mapping_file.csv"), ",original_id,sequence_length\n" + a + ",a,10\n" +
+                                                      b + ",\"\"\"b\"\",x\",6\n" + a + ",c,10\n" +
+                                                      d + ",d,4\n");
+    const h5::Handle reference = h5::open_file(out_.string());
+    const h5::Handle residues = h5::open_file((bio / "embeddings_file.h5").string());
+    const h5::Handle reduced = h5::open_file((bio / "reduced_embeddings_file.h5").string());
+    for (const hid_t file : {residues.id(), reduced.id()}) {
+        EXPECT_EQ(names_at_root(file), keys);
+        const h5::Handle dataset = h5::open_dataset(file, a);
+        EXPECT_EQ(h5::read_string_attribute(dataset.id(), "original_id"), "a");
+    }
+    for (const auto& [key, id] : {std::pair{a, "a"}, std::pair{b, "\"b\",x"}}) {
+        EXPECT_EQ(max_abs_diff(read_tensor(residues.id(), key),
+                               read_tensor(reference.id(), std::string("per_residue/") + id)),
+                  0.0);
+        EXPECT_EQ(max_abs_diff(read_tensor(reduced.id(), key),
+                               read_tensor(reference.id(), std::string("per_protein/") + id)),
+                  0.0);
+    }
+
+    const auto again = run_embed(input + " -o " + bio.string() + " --layout bio-embeddings");
+    EXPECT_EQ(again.status, kBadInput);
+    const auto replaced = run_embed(input + " -o " + bio.string() +
+                                    " --layout bio-embeddings --overwrite --no-per-residue");
+    ASSERT_EQ(replaced.status, 0) << replaced.output;
+    EXPECT_FALSE(fs::exists(bio / "embeddings_file.h5"));
+    EXPECT_TRUE(fs::exists(bio / "reduced_embeddings_file.h5"));
+    EXPECT_EQ(std::distance(fs::directory_iterator(dir_.path()), fs::directory_iterator()), 3)
+        << "dup.fasta, bio, out.h5 and nothing left over";
+
+    // The shards of an array job, merged into the same layout.
+    std::string shards;
+    for (int i = 1; i <= 2; ++i) {
+        const fs::path shard = dir_ / ("shard_" + std::to_string(i) + ".h5");
+        ASSERT_EQ(
+            run_embed(input + " -o " + shard.string() + " --shard " + std::to_string(i) + "/2")
+                .status,
+            0);
+        shards += " " + shard.string();
+    }
+    const fs::path merged = dir_ / "merged";
+    const auto merge =
+        run_embed("merge" + shards + " -o " + merged.string() + " --layout bio-embeddings");
+    ASSERT_EQ(merge.status, 0) << merge.output;
+    EXPECT_EQ(read_all(merged / "mapping_file.csv"), read_all(bio / "mapping_file.csv"));
+    const h5::Handle merged_residues = h5::open_file((merged / "embeddings_file.h5").string());
+    EXPECT_EQ(names_at_root(merged_residues.id()), keys);
 }
 
 TEST_F(Cli, StandardInputAndGzipGiveTheSameResult) {

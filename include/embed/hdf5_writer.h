@@ -85,6 +85,7 @@ struct ProteinEmbedding {
     uint64_t index = 0;             ///< position among the input's proteins
     int64_t length = 0;             ///< residues embedded (rows of per_residue)
     int64_t original_length = 0;    ///< residues in the input; larger when truncated
+    std::string sequence_md5;       ///< of the input's residues: bio_embeddings' key
     torch::Tensor per_residue_NLD;  ///< (layers, L, D), or undefined when not written
     torch::Tensor per_protein_ND;   ///< (layers, D), or undefined when not written
     torch::Tensor contacts_LL;      ///< (L, L), or undefined when not written
@@ -138,6 +139,9 @@ private:
 
 /// The groups a file of embeddings may hold, in the order they are created.
 const std::vector<std::string>& output_group_names();
+inline constexpr const char* kPerResidueGroup = "per_residue";
+inline constexpr const char* kPerProteinGroup = "per_protein";
+inline constexpr const char* kContactsGroup = "contacts";
 /// Where unresolved aliases wait in parts.
 inline constexpr const char* kAliasGroup = "_aliases";
 

@@ -32,4 +32,22 @@ size_t merge_files(const std::vector<std::filesystem::path>& sources,
                    const std::filesystem::path& destination, const RunAttributes& attributes,
                    const MergeOptions& options);
 
+/// The files of --layout bio-embeddings, as bio_embeddings' embed stage writes them.
+inline constexpr const char* kBioEmbeddingsFile = "embeddings_file.h5";
+inline constexpr const char* kBioReducedEmbeddingsFile = "reduced_embeddings_file.h5";
+inline constexpr const char* kBioMappingFile = "mapping_file.csv";
+
+/// The file of a bio-embeddings directory that holds the run's attributes.
+std::filesystem::path bio_embeddings_file(const std::filesystem::path& directory);
+
+/// Writes the proteins of `sources` into `directory` (which must exist) in bio_embeddings'
+/// layout: embeddings_file.h5 (per residue) and reduced_embeddings_file.h5 (per protein, the
+/// layers summed) with one dataset per distinct sequence at the root, named by the MD5 of its
+/// residues, with an `original_id` attribute; mapping_file.csv maps every protein, repeats
+/// included, to its MD5 key (columns: key, original_id, sequence_length). Checks the sources
+/// as merge_files does. Returns the number of proteins mapped.
+size_t export_bio_embeddings(const std::vector<std::filesystem::path>& sources,
+                             const std::filesystem::path& directory,
+                             const RunAttributes& attributes, const MergeOptions& options);
+
 }  // namespace embed

@@ -55,6 +55,8 @@ struct EmbedOptions {
     /// Also write /contacts (ESM with its contact regression weights).
     bool contacts = false;
     StorageOptions storage;
+    /// Write bio_embeddings' files into the directory `output` instead of one file.
+    bool bio_embeddings_layout = false;
     FlushPolicy flush;
     /// "I/N" or "auto" (Slurm array); empty: the whole input.
     std::string shard;

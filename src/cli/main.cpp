@@ -97,7 +97,7 @@ int download_models(const std::vector<std::string>& names,
 // `embed merge SHARD... -o OUTPUT`: the shards of an array job in one file, checked: same
 // model, settings and input, every shard once, every protein once.
 int merge_shards(const std::vector<std::string>& shards, const std::filesystem::path& output,
-                 bool overwrite) {
+                 bool overwrite, bool bio_embeddings_layout) {
     if (std::filesystem::exists(output) && !overwrite) {
         throw std::invalid_argument(output.string() + " exists: --overwrite replaces it");
     }
@@ -131,10 +131,17 @@ int merge_shards(const std::vector<std::string>& shards, const std::filesystem::
     embed::RunAttributes whole = merged;
     whole.shard = 1;
     whole.shards = 1;
-    embed::AtomicOutput destination(output);
-    const size_t proteins =
-        embed::merge_files(sources, destination.temporary_path(), whole, options);
-    destination.commit();
+    size_t proteins = 0;
+    if (bio_embeddings_layout) {
+        embed::AtomicDirectory destination(output);
+        proteins =
+            embed::export_bio_embeddings(sources, destination.temporary_path(), whole, options);
+        destination.commit();
+    } else {
+        embed::AtomicOutput destination(output);
+        proteins = embed::merge_files(sources, destination.temporary_path(), whole, options);
+        destination.commit();
+    }
     spdlog::info("merged {} shards, {} proteins: {}", sources.size(), proteins, output.string());
     return 0;
 }
@@ -154,6 +161,7 @@ int main(int argc, char** argv) {
     embed::EmbedOptions options;
     std::string long_policy = "chunk";
     std::string storage_dtype = "float32";
+    std::string layout = "embed";
     int compression = 0;
     std::vector<std::string> merge_inputs;
     std::string pooling = "mean";
@@ -231,6 +239,11 @@ int main(int argc, char** argv) {
     app.add_option("--storage-dtype", storage_dtype, "float32 or float16 (half the size)")
         ->capture_default_str()
         ->check(CLI::IsMember({"float32", "float16"}));
+    app.add_option("--layout", layout,
+                   "embed: one HDF5 file; bio-embeddings: a directory with bio_embeddings' "
+                   "embeddings_file.h5, reduced_embeddings_file.h5 and mapping_file.csv")
+        ->capture_default_str()
+        ->check(CLI::IsMember({"embed", "bio-embeddings"}));
     app.add_option("--compress", compression,
                    "gzip level 1-9 (with the shuffle filter) for the datasets; 0: none")
         ->capture_default_str()
@@ -287,14 +300,17 @@ int main(int argc, char** argv) {
         return download_models(download_names, options.model_dir, locations);
     }
     if (merge->parsed()) {
-        return guarded(
-            [&] { return merge_shards(merge_inputs, options.output, options.overwrite); });
+        return guarded([&] {
+            return merge_shards(merge_inputs, options.output, options.overwrite,
+                                layout == "bio-embeddings");
+        });
     }
 
     options.long_policy = embed::parse_long_policy(long_policy);
     options.pooling = embed::parse_pooling(pooling);
     options.storage.dtype = embed::parse_storage_dtype(storage_dtype);
     options.storage.compression = compression;
+    options.bio_embeddings_layout = layout == "bio-embeddings";
     options.per_residue = !no_per_residue;
     options.per_protein = !no_per_protein;
     options.command_line = command_line(argc, argv);

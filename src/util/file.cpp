@@ -143,6 +143,55 @@ AtomicOutput::AtomicOutput(fs::path destination) : destination_(std::move(destin
     signal_slot_ = register_partial(temporary_);
 }
 
+AtomicDirectory::AtomicDirectory(fs::path destination) : destination_(std::move(destination)) {
+    const fs::path directory =
+        destination_.has_parent_path() ? destination_.parent_path() : fs::path(".");
+    temporary_ = directory / ("." + destination_.filename().string() + ".partial-" +
+                              std::to_string(::getpid()));
+    std::error_code error;
+    fs::remove_all(temporary_, error);
+    if (!fs::create_directory(temporary_, error)) {
+        throw std::runtime_error(destination_.string() + ": cannot create " + temporary_.string() +
+                                 ": " + error.message());
+    }
+}
+
+AtomicDirectory::~AtomicDirectory() {
+    if (!committed_) {
+        std::error_code ignored;
+        fs::remove_all(temporary_, ignored);
+    }
+}
+
+void AtomicDirectory::commit() {
+    for (const fs::directory_entry& entry : fs::directory_iterator(temporary_)) {
+        sync_file(entry.path());
+    }
+    sync_directory(temporary_);
+    const fs::path aside = temporary_.string() + ".replaced";
+    const bool replacing = fs::exists(fs::symlink_status(destination_));
+    std::error_code error;
+    if (replacing) {
+        fs::rename(destination_, aside, error);
+    }
+    if (!error) {
+        fs::rename(temporary_, destination_, error);
+        if (error && replacing) {
+            std::error_code ignored;
+            fs::rename(aside, destination_, ignored);  // the old output stays as it was
+        }
+    }
+    if (error) {
+        throw std::runtime_error(destination_.string() + ": cannot move the finished output into " +
+                                 "place: " + error.message());
+    }
+    sync_directory(temporary_.parent_path());
+    committed_ = true;
+    if (replacing) {
+        fs::remove_all(aside, error);
+    }
+}
+
 AtomicOutput::~AtomicOutput() {
     unregister_partial(signal_slot_);
     if (!committed_) {

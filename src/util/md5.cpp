@@ -102,4 +102,10 @@ std::string Md5::hex_digest() {
     return out;
 }
 
+std::string md5_hex(std::string_view data) {
+    Md5 md5;
+    md5.update(data.data(), data.size());
+    return md5.hex_digest();
+}
+
 }  // namespace embed

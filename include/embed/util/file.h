@@ -59,6 +59,27 @@ private:
     int signal_slot_ = -1;
 };
 
+/// A directory of output files, written under a temporary name beside its destination and
+/// moved into place when complete. An existing destination is replaced only then: moved aside,
+/// the new one renamed in, the old one removed.
+class AtomicDirectory {
+public:
+    /// Creates the empty temporary directory; throws std::runtime_error naming the path.
+    explicit AtomicDirectory(std::filesystem::path destination);
+    ~AtomicDirectory();  // removes the temporary unless committed
+    AtomicDirectory(const AtomicDirectory&) = delete;
+    AtomicDirectory& operator=(const AtomicDirectory&) = delete;
+
+    const std::filesystem::path& temporary_path() const { return temporary_; }
+    /// Syncs the files in it and moves it to the destination.
+    void commit();
+
+private:
+    std::filesystem::path destination_;
+    std::filesystem::path temporary_;
+    bool committed_ = false;
+};
+
 /// Installs SIGINT, SIGTERM and SIGHUP handlers that delete the temporaries of unfinished
 /// AtomicOutputs and then end the process as the signal would have. Call once from main().
 void remove_partial_outputs_on_interrupt();

@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 namespace embed {
 
@@ -23,5 +24,8 @@ private:
     size_t buffered_ = 0;
     uint64_t total_bytes_ = 0;
 };
+
+/// The lower-case hex MD5 of `data`.
+std::string md5_hex(std::string_view data);
 
 }  // namespace embed
