@@ -3,6 +3,7 @@
 // compare values with the upstream Python need ../shared/testdata.
 #include <fstream>
 #include <random>
+#include <unistd.h>
 
 #include "embed/util/hdf5.h"
 #include "embed/util/md5.h"
@@ -422,6 +423,46 @@ TEST_F(Cli, ShardsMergeIntoTheSingleRunsFile) {
     const fs::path whole = dir_ / "whole.h5";
     ASSERT_EQ(run_embed(input + " -o " + whole.string()).status, 0);
     expect_same_output(out_, whole);
+}
+
+TEST_F(Cli, ShardAutoReadsTheSlurmArray) {
+    write_file(dir_ / "many.fasta", random_proteins(30, 4));
+    const std::string input = (dir_ / "many.fasta").string() + " -m " + local_model();
+    const fs::path explicit_shard = dir_ / "explicit.h5";
+    ASSERT_EQ(run_embed(input + " -o " + explicit_shard.string() + " --shard 2/3").status, 0);
+    for (const std::string environment :
+         {"SLURM_ARRAY_TASK_ID=2 SLURM_ARRAY_TASK_MIN=1 SLURM_ARRAY_TASK_COUNT=3",
+          "SLURM_ARRAY_TASK_ID=5 SLURM_ARRAY_TASK_MIN=4 SLURM_ARRAY_TASK_MAX=6"}) {
+        const auto result = testing::run_embed_with_environment(
+            environment, input + " -o " + out_.string() + " --shard auto --overwrite");
+        ASSERT_EQ(result.status, 0) << environment << "\n" << result.output;
+        EXPECT_TRUE(contains(result.output, "shard 2 of 3")) << result.output;
+        expect_same_output(out_, explicit_shard);
+    }
+    const auto outside = run_embed(input + " -o " + (dir_ / "x.h5").string() + " --shard auto");
+    EXPECT_EQ(outside.status, kBadInput);
+    EXPECT_TRUE(contains(outside.output, "SLURM_ARRAY_TASK_ID")) << outside.output;
+}
+
+// A file system too small for the output: the run stops before computing, and says why.
+TEST_F(Cli, ARunThatCannotFitStopsBeforeComputing) {
+    if (::geteuid() != 0) {
+        GTEST_SKIP() << "needs root to mount a small tmpfs";
+    }
+    const fs::path small = dir_ / "small";
+    fs::create_directory(small);
+    if (std::system(
+            ("mount -t tmpfs -o size=256k tmpfs " + small.string() + " 2>/dev/null").c_str()) !=
+        0) {
+        GTEST_SKIP() << "cannot mount a tmpfs here";
+    }
+    write_file(dir_ / "many.fasta", random_proteins(300, 5));
+    const auto result = run_embed((dir_ / "many.fasta").string() + " -m " + local_model() + " -o " +
+                                  (small / "out.h5").string());
+    std::system(("umount " + small.string()).c_str());
+    EXPECT_NE(result.status, 0);
+    EXPECT_TRUE(contains(result.output, "free, but the run needs about")) << result.output;
+    EXPECT_FALSE(contains(result.output, "residues/s")) << "stopped before computing";
 }
 
 TEST_F(Cli, BioEmbeddingsLayoutKeysDistinctSequencesByMd5) {

@@ -120,7 +120,7 @@ CommandResult run_embed(const std::string& arguments) {
 CommandResult run_embed_with_environment(const std::string& environment,
                                          const std::string& arguments) {
     const std::string command =
-        environment + std::string(EMBED_EXECUTABLE) + " " + arguments + " 2>&1";
+        environment + " " + std::string(EMBED_EXECUTABLE) + " " + arguments + " 2>&1";
     FILE* pipe = ::popen(command.c_str(), "r");
     if (pipe == nullptr) {
         return {-1, "popen failed"};
