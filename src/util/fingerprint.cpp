@@ -27,18 +27,23 @@ uint64_t fnv1a(std::string_view text, uint64_t basis) {
 }  // namespace
 
 Fingerprint fingerprint(std::string_view text) {
-    return Fingerprint{fnv1a(text, 0xcbf29ce484222325ULL), fnv1a(text, 0x84222325cbf29ce4ULL)};
+    Fingerprint f{fnv1a(text, 0xcbf29ce484222325ULL), fnv1a(text, 0x84222325cbf29ce4ULL)};
+    if (f == Fingerprint{}) {
+        f.low = 1;  // {0, 0} marks an empty slot
+    }
+    return f;
 }
 
 std::pair<uint64_t, bool> FingerprintMap::emplace(const Fingerprint& key, uint64_t value) {
-    if (2 * (size_ + 1) > slots_.size()) {
+    // Linear probing stays short up to three quarters full.
+    if (4 * (size_ + 1) > 3 * slots_.size()) {
         grow();
     }
     const size_t mask = slots_.size() - 1;
     for (size_t i = key.low & mask;; i = (i + 1) & mask) {
         Slot& slot = slots_[i];
-        if (!slot.used) {
-            slot = Slot{key, value, true};
+        if (slot.key == Fingerprint{}) {
+            slot = Slot{key, value};
             ++size_;
             return {value, true};
         }
@@ -53,7 +58,7 @@ void FingerprintMap::grow() {
     slots_.assign(old.empty() ? kInitialSlots : 2 * old.size(), Slot{});
     size_ = 0;
     for (const Slot& slot : old) {
-        if (slot.used) {
+        if (!(slot.key == Fingerprint{})) {
             emplace(slot.key, slot.value);
         }
     }

@@ -31,9 +31,8 @@ public:
 
 private:
     struct Slot {
-        Fingerprint key;
+        Fingerprint key;  ///< {0, 0}: empty (fingerprint() never returns it)
         uint64_t value = 0;
-        bool used = false;
     };
     void grow();
 
