@@ -124,7 +124,9 @@ TEST(TorchFile, HostileArchivesAreRejectedNotCrashedOn) {
         {"overflowing_size.pt", "tensor size overflows"},
     };
     for (const auto& [file, expected] : cases) {
-        const std::string message = error_of([&] { TorchFile{data_file(file)}; });
+        // A copy: C++17 lambdas cannot capture structured bindings (clang rejects it).
+        const std::string name = file;
+        const std::string message = error_of([&] { TorchFile{data_file(name)}; });
         EXPECT_TRUE(contains(message, expected)) << file << ": " << message;
         EXPECT_TRUE(contains(message, data_file(file).string())) << message;
     }
