@@ -282,5 +282,51 @@ TEST(Hdf5Weights, HardLinkCyclesAreAnErrorNotARecursion) {
     EXPECT_TRUE(contains(error_of([&] { read_hdf5_weights(cycle); }), "groups nested deeper than"));
 }
 
+TEST(Hdf5Weights, GroupsLinkedTwiceAreAnErrorNotAnExponentialWalk) {
+    h5::silence_library_errors();
+    TempDir dir;
+    // A chain of groups, each linked twice from the one before: no cycle and within the depth
+    // limit, but 2^30 paths to walk.
+    const auto doubling = weights_file(dir / "doubling.hdf5", [](hid_t file) {
+        h5::Handle previous = h5::open_group(file, "/");
+        for (int level = 0; level < 30; ++level) {
+            const std::string name = "level" + std::to_string(level);
+            h5::Handle group(
+                H5Gcreate2(previous.id(), name.c_str(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
+                H5Gclose, "group");
+            h5::check(H5Lcreate_hard(previous.id(), name.c_str(), previous.id(),
+                                     (name + "_again").c_str(), H5P_DEFAULT, H5P_DEFAULT),
+                      "hard link");
+            previous = std::move(group);
+        }
+    });
+    const std::string message = error_of([&] { read_hdf5_weights(doubling); });
+    EXPECT_TRUE(contains(message, doubling.string() + ": more than")) << message;
+}
+
+// Found by fuzzing: HDF5's own errors (a damaged group's heap or symbol table) reached the user
+// without the file's name.
+TEST(Hdf5Weights, DamagedFilesNameTheFileAndTheProblem) {
+    h5::silence_library_errors();
+    TempDir dir;
+    const std::string good = read_text_file(weights_file(dir / "good.hdf5", [](hid_t file) {
+        const h5::Handle group(H5Gcreate2(file, "cell", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
+                               H5Gclose, "group");
+    }));
+    // The signatures of a group's name heap and of its symbol table nodes.
+    for (const auto& [signature, problem] :
+         {std::pair<std::string, std::string>{"HEAP", "local heap"}, {"SNOD", "symbol table"}}) {
+        std::string damaged = good;
+        const size_t at = damaged.find(signature);
+        ASSERT_NE(at, std::string::npos) << signature;
+        damaged[at] = 'X';
+        const auto path = dir / ("damaged_" + signature + ".hdf5");
+        write_file(path, damaged);
+        const std::string message = error_of([&] { read_hdf5_weights(path); });
+        EXPECT_TRUE(contains(message, path.string() + ": ")) << message;
+        EXPECT_TRUE(contains(message, problem)) << message;
+    }
+}
+
 }  // namespace
 }  // namespace embed
