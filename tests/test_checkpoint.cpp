@@ -78,6 +78,33 @@ TEST(Pickle, MalformedStreamsAreErrorsNotCrashes) {
     EXPECT_TRUE(contains(error_of([&] { pickle::unpickle("h\x05.", {}, "x", doc); }), "memo"));
 }
 
+// A stream that copies one long string many times (memo GETs, DUP) used to allocate every copy:
+// a 1 MB file could ask for a terabyte.
+TEST(Pickle, CopiesOfItsOwnValuesAreBounded) {
+    const std::string long_text(1 << 20, 'x');
+    const std::string length = {0, 0, 0x10, 0};  // 2^20, little-endian
+    const std::string stored = "\x80\x02(X" + length + long_text + std::string("q\x00", 2);
+    const std::string gets = [] {
+        std::string out;
+        for (int i = 0; i < 1000; ++i) {
+            out += std::string("h\x00", 2);
+        }
+        return out;
+    }();
+    const std::string dups = std::string(1000, '2');
+    for (const std::string& stream : {stored + gets + "l.", stored + dups + "l."}) {
+        pickle::Document doc;
+        const std::string message =
+            error_of([&] { pickle::unpickle(stream, pickle::Hooks{}, "big.pkl", doc); });
+        EXPECT_TRUE(contains(message, "big.pkl: pickle error at byte")) << message;
+        EXPECT_TRUE(contains(message, "copies its own values")) << message;
+    }
+    // Real pickles copy little: memoised names a few times over.
+    pickle::Document doc;
+    pickle::unpickle(stored + std::string(10, '2') + "l.", pickle::Hooks{}, "fine.pkl", doc);
+    EXPECT_EQ(doc.root.as_list().items.size(), 11u);
+}
+
 class TorchFileProtocol : public ::testing::TestWithParam<int> {};
 
 TEST_P(TorchFileProtocol, TensorsOfEveryKind) {

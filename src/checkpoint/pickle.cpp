@@ -90,10 +90,20 @@ enum Opcode : uint8_t {
 // Pickled Python ints wider than this many bytes are kept only approximately (as a double).
 constexpr size_t kMaxExactIntBytes = 8;
 
+// A stream can copy its own values (DUP, memo GETs, list(x), dict(x)): two bytes of opcodes
+// copy a long string once more, so a small file could ask for terabytes. Copies are charged
+// against a budget that real pickles stay far below (torch.save copies short memoised names).
+constexpr uint64_t kCopyBudgetBytes = uint64_t{64} << 20;
+constexpr uint64_t kCopyBudgetPerInputByte = 16;
+
 class Unpickler {
 public:
     Unpickler(std::string_view bytes, const Hooks& hooks, const std::string& source, Document& doc)
-        : in_(bytes), hooks_(hooks), source_(source), doc_(doc) {}
+        : in_(bytes),
+          hooks_(hooks),
+          source_(source),
+          doc_(doc),
+          copy_budget_(kCopyBudgetBytes + kCopyBudgetPerInputByte * bytes.size()) {}
 
     Value run() {
         while (true) {
@@ -148,6 +158,35 @@ private:
         return out;
     }
 
+    // `v`, charged to the copy budget: strings and bytes are copied deeply, containers are not.
+    Value copy(const Value& v, size_t at) {
+        if (const std::string* s = v.get_if<std::string>()) {
+            charge(s->size(), at);
+        } else if (const Bytes* b = v.get_if<Bytes>()) {
+            charge(b->data.size(), at);
+        }
+        return v;
+    }
+
+    std::vector<Value> copy(const std::vector<Value>& items, size_t at) {
+        std::vector<Value> out;
+        out.reserve(items.size());
+        for (const Value& item : items) {
+            charge(sizeof(Value), at);
+            out.push_back(copy(item, at));
+        }
+        return out;
+    }
+
+    void charge(uint64_t bytes, size_t at) {
+        if (bytes > copy_budget_) {
+            fail(at, "the stream copies its own values beyond " +
+                         std::to_string(kCopyBudgetBytes + kCopyBudgetPerInputByte * in_.size()) +
+                         " bytes; the file is corrupted or not a checkpoint");
+        }
+        copy_budget_ -= bytes;
+    }
+
     Value pop(size_t at) {
         if (stack_.size() <= frame_start()) {
             fail(at, "stack underflow");
@@ -185,14 +224,14 @@ private:
         return t;
     }
 
-    void memo_put(uint64_t index, size_t at) { memo_[index] = top(at); }
+    void memo_put(uint64_t index, size_t at) { memo_[index] = copy(top(at), at); }
 
     Value memo_get(uint64_t index, size_t at) {
         const auto it = memo_.find(index);
         if (it == memo_.end()) {
             fail(at, "memo key " + std::to_string(index) + " not defined");
         }
-        return it->second;
+        return copy(it->second, at);
     }
 
     static Value signed_int(std::string_view raw) {
@@ -288,7 +327,8 @@ private:
     }
 
     // Python builtins that are plain data; everything else is the hooks' business or an Object.
-    std::optional<Value> builtin_reduce(const Global& g, const std::vector<Value>& args) {
+    std::optional<Value> builtin_reduce(const Global& g, const std::vector<Value>& args,
+                                        size_t at) {
         const std::string q = g.qualified();
         if (q == "collections.OrderedDict" || q == "builtins.dict" || q == "__builtin__.dict") {
             Dict* d = doc_.new_dict();
@@ -296,7 +336,8 @@ private:
                 for (const Value& pair : args[0].as_list().items) {
                     const auto& kv = pair.as_list().items;
                     if (kv.size() == 2) {
-                        d->items.emplace_back(kv[0], kv[1]);
+                        charge(2 * sizeof(Value), at);
+                        d->items.emplace_back(copy(kv[0], at), copy(kv[1], at));
                     }
                 }
             }
@@ -307,7 +348,7 @@ private:
             List* l = doc_.new_list(q.find("list") != std::string::npos ? List::Kind::list
                                                                         : List::Kind::set);
             if (!args.empty() && args[0].is<List*>()) {
-                l->items = args[0].as_list().items;
+                l->items = copy(args[0].as_list().items, at);
             }
             return Value(l);
         }
@@ -339,7 +380,7 @@ private:
         if (g == nullptr) {
             fail(at, "REDUCE of a non-global (" + callable.kind_name() + ")");
         }
-        if (std::optional<Value> v = builtin_reduce(*g, args)) {
+        if (std::optional<Value> v = builtin_reduce(*g, args, at)) {
             return *v;
         }
         if (hooks_.reduce) {
@@ -391,7 +432,7 @@ private:
             case MARK: marks_.push_back(stack_.size()); break;
             case POP: pop(at); break;
             case POP_MARK: pop_mark(at); break;
-            case DUP: stack_.push_back(top(at)); break;
+            case DUP: stack_.push_back(copy(top(at), at)); break;
             case NONE: stack_.emplace_back(None{}); break;
             case NEWTRUE: stack_.emplace_back(true); break;
             case NEWFALSE: stack_.emplace_back(false); break;
@@ -531,7 +572,7 @@ private:
                 if (!args.is<List*>()) {
                     fail(at, "REDUCE arguments are not a tuple");
                 }
-                stack_.push_back(reduce(callable, args.as_list().items, at));
+                stack_.push_back(reduce(callable, copy(args.as_list().items, at), at));
                 break;
             }
             case NEWOBJ: {  // cls.__new__(cls, *args)
@@ -540,7 +581,7 @@ private:
                 if (!args.is<List*>()) {
                     fail(at, "NEWOBJ arguments are not a tuple");
                 }
-                stack_.push_back(reduce(cls, args.as_list().items, at));
+                stack_.push_back(reduce(cls, copy(args.as_list().items, at), at));
                 break;
             }
             case NEWOBJ_EX: {  // keyword arguments are dropped
@@ -550,7 +591,7 @@ private:
                 if (!args.is<List*>()) {
                     fail(at, "NEWOBJ_EX arguments are not a tuple");
                 }
-                stack_.push_back(reduce(cls, args.as_list().items, at));
+                stack_.push_back(reduce(cls, copy(args.as_list().items, at), at));
                 break;
             }
             case INST: {  // module\nname\n, arguments since MARK
@@ -613,6 +654,7 @@ private:
     std::vector<Value> stack_;
     std::vector<size_t> marks_;
     std::unordered_map<uint64_t, Value> memo_;
+    uint64_t copy_budget_;
 };
 
 }  // namespace
