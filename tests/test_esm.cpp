@@ -183,6 +183,60 @@ TEST(EsmCheckpoint, ReadsTheConfigurationFromTheFile) {
     }
 }
 
+// Damaged numbers overflowed before validation (undefined behaviour, which UBSan reports in the
+// configuration readers' fuzz targets); they are implausible configurations now.
+TEST(EsmConfig, DamagedNumbersAreErrorsNotOverflows) {
+    const auto hf_error = [](const std::string& members) {
+        const json::Value config = json::parse(
+            R"({"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 4,
+                "intermediate_size": 128, "position_embedding_type": "absolute",
+                "emb_layer_norm_before": true, )" +
+            members + "}");
+        return testing::error_of([&] { esm::config_from_hugging_face(config, "dir"); });
+    };
+    EXPECT_TRUE(testing::contains(hf_error(R"("max_position_embeddings": -9223372036854775808)"),
+                                  "dir: implausible ESM-1b max_positions"));
+    EXPECT_TRUE(testing::contains(hf_error(R"("max_position_embeddings": 2)"),
+                                  "dir: implausible ESM-1b max_positions 0"));
+    EXPECT_TRUE(testing::contains(
+        hf_error(R"("max_position_embeddings": 1026, "hidden_size": 1099511627776)"),
+        "dir: implausible ESM configuration"));
+
+    // cfg["model"] of a fair-esm ESM-2 checkpoint without encoder_ffn_embed_dim, whose default
+    // (4 x the width) overflowed for a width of 2^62.
+    const auto text = [](const std::string& s) {
+        const char length[4] = {static_cast<char>(s.size()), 0, 0, 0};
+        return "X" + std::string(length, 4) + s;
+    };
+    const std::string stream = "\x80\x02}" + text("cfg") + "}" + text("model") + "}(" +
+                               text("encoder_layers") + "K\x02" + text("encoder_embed_dim") +
+                               std::string("\x8a\x08\0\0\0\0\0\0\0\x40", 10) +
+                               text("encoder_attention_heads") + "K\x04" + "uss.";
+    pickle::Document document;
+    pickle::unpickle(stream, pickle::Hooks{}, "model.pt", document);
+    EXPECT_TRUE(testing::contains(
+        testing::error_of([&] { esm::config_from_fair_esm(document.root, "model.pt"); }),
+        "model.pt: implausible ESM configuration: 2 layers, width 4611686018427387904"));
+}
+
+// A model is as large as its configuration says: a damaged number used to be allocated (a width
+// of 2^20 asks LibTorch for terabytes) before strict loading could say the file is wrong.
+TEST(EsmCheckpoint, ConfigurationsThatDisagreeWithTheTensorsAreErrorsBeforeBuilding) {
+    const auto directory = testing::data_file("esm2_tiny_pytorch_bin");
+    const esm::Checkpoint good = esm::read_checkpoint(directory);
+    const auto error_with = [&](const std::function<void(esm::Config&)>& damage) {
+        esm::Checkpoint damaged = esm::read_checkpoint(directory);
+        damage(damaged.config);
+        return testing::error_of([&] { esm::build_model(damaged); });
+    };
+    const std::string width = error_with([](esm::Config& c) { c.embed_dim = 1 << 20; });
+    EXPECT_TRUE(testing::contains(width, good.tensors.source() + ": the configuration")) << width;
+    EXPECT_TRUE(testing::contains(width, "embed_tokens.weight [33, 1048576] is [33, 32]")) << width;
+    const std::string layers = error_with([](esm::Config& c) { c.num_layers = 3300; });
+    EXPECT_TRUE(testing::contains(layers, "layers.2.fc1.weight [128, 32] is missing")) << layers;
+    EXPECT_NO_THROW(esm::build_model(good));
+}
+
 TEST(EsmCheckpoint, Esm1bMaskRowIsZeroedAtLoad) {
     REQUIRE_SHARED_TESTDATA();
     esm::Checkpoint checkpoint = esm::read_checkpoint(testdata("esm1b_tiny/esm1b_tiny.pt"));

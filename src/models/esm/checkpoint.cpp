@@ -120,6 +120,34 @@ Checkpoint read_hugging_face(const fs::path& directory, bool with_contact_head) 
     return out;
 }
 
+// The configuration is what the file says; the tensors are what it holds. A damaged number (33
+// layers read as 3300, a width of 2^20) must be an error naming a tensor, not the allocation of
+// a model of that size, so the sizes the model allocates are checked against the tensors first.
+void check_sizes_against_tensors(const Checkpoint& checkpoint) {
+    const Config& c = checkpoint.config;
+    std::vector<std::pair<std::string, std::vector<int64_t>>> expected = {
+        {"embed_tokens.weight", {kVocabularySize, c.embed_dim}}};
+    if (c.version == Version::esm1b) {
+        expected.push_back(
+            {"embed_positions.weight", {c.max_positions + kPositionTableExtraRows, c.embed_dim}});
+    }
+    for (int64_t layer = 0; layer < c.num_layers; ++layer) {
+        expected.push_back(
+            {"layers." + std::to_string(layer) + ".fc1.weight", {c.ffn_dim, c.embed_dim}});
+    }
+    for (const auto& [name, shape] : expected) {
+        const bool present = checkpoint.tensors.contains(name);
+        if (!present || checkpoint.tensors.at(name).shape() != shape) {
+            throw std::runtime_error(
+                checkpoint.tensors.source() + ": the configuration (" +
+                std::to_string(c.num_layers) + " layers, width " + std::to_string(c.embed_dim) +
+                ", feed-forward " + std::to_string(c.ffn_dim) +
+                ") does not match the tensors: " + name + " " + shape_string(shape) + " is " +
+                (present ? shape_string(checkpoint.tensors.at(name).shape()) : "missing"));
+        }
+    }
+}
+
 }  // namespace
 
 std::optional<std::string> fair_esm_name(const std::string& hugging_face_name) {
@@ -178,6 +206,7 @@ bool is_esm_checkpoint(const fs::path& path) {
 }
 
 EsmModel build_model(const Checkpoint& checkpoint) {
+    check_sizes_against_tensors(checkpoint);
     EsmModel model(checkpoint.config, checkpoint.tensors.contains(kContactWeight));
     load_strict(*model, checkpoint.tensors);
     if (checkpoint.config.version == Version::esm1b) {

@@ -12,6 +12,17 @@ namespace {
 constexpr const char* kEsm1bArch = "roberta_large";
 // transformers' EsmConfig default, used when config.json omits layer_norm_eps.
 constexpr double kHuggingFaceLayerNormEps = 1e-12;
+// fair-esm's feed-forward width when the configuration omits it: 4 x the embedding width.
+constexpr int64_t kFeedForwardPerWidth = 4;
+// Far above any released ESM (15B: 48 layers, width 5120, feed-forward 20480, 1024 positions),
+// low enough that a damaged configuration is an error, not an overflow or a huge allocation.
+constexpr int64_t kMaxLayers = 1 << 12;
+constexpr int64_t kMaxDimension = 1 << 20;
+constexpr int64_t kMaxPositions = 1 << 20;
+
+bool within(int64_t value, int64_t low, int64_t high) {
+    return value >= low && value <= high;
+}
 
 const pickle::Value* esm2_model_config(const pickle::Value& root) {
     const pickle::Value* cfg = root.member("cfg");
@@ -34,15 +45,18 @@ std::string arch_of(const pickle::Value& model_config) {
 }  // namespace
 
 void Config::validate(const std::string& source) const {
-    if (num_layers <= 0 || embed_dim <= 0 || ffn_dim <= 0 || attention_heads <= 0 ||
+    if (!within(num_layers, 1, kMaxLayers) || !within(embed_dim, 1, kMaxDimension) ||
+        !within(ffn_dim, 1, kMaxDimension) || !within(attention_heads, 1, kMaxDimension) ||
         embed_dim % attention_heads != 0 || (embed_dim / attention_heads) % 2 != 0) {
         throw std::runtime_error(
             source + ": implausible ESM configuration: " + std::to_string(num_layers) +
             " layers, width " + std::to_string(embed_dim) + ", " + std::to_string(attention_heads) +
             " heads, feed-forward " + std::to_string(ffn_dim));
     }
-    if (version == Version::esm1b && max_positions <= kSpecialTokensPerSequence) {
-        throw std::runtime_error(source + ": ESM-1b configuration without max_positions");
+    if (version == Version::esm1b &&
+        !within(max_positions, kSpecialTokensPerSequence + 1, kMaxPositions)) {
+        throw std::runtime_error(source + ": implausible ESM-1b max_positions " +
+                                 std::to_string(max_positions));
     }
 }
 
@@ -75,7 +89,10 @@ Config config_from_fair_esm(const pickle::Value& root, const std::string& source
         c.embed_dim = field("encoder_embed_dim").as_int();
         c.attention_heads = field("encoder_attention_heads").as_int();
         const pickle::Value* ffn = model_config->member("encoder_ffn_embed_dim");
-        c.ffn_dim = ffn != nullptr ? ffn->as_int() : 4 * c.embed_dim;
+        // An implausible width is rejected by validate() below, without overflowing here.
+        c.ffn_dim = ffn != nullptr                          ? ffn->as_int()
+                    : within(c.embed_dim, 1, kMaxDimension) ? kFeedForwardPerWidth * c.embed_dim
+                                                            : 0;
         const pickle::Value* dropout = model_config->member("token_dropout");
         c.token_dropout = dropout != nullptr && !dropout->is_none() && dropout->as_bool();
         if (c.version == Version::esm1b) {
@@ -119,8 +136,9 @@ Config config_from_hugging_face(const json::Value& config, const std::string& so
                 " with " + positions + " positions is neither ESM-2 nor ESM-1b");
         }
         if (c.version == Version::esm1b) {
-            c.max_positions =
-                config.at("max_position_embeddings").as_int() - kPositionTableExtraRows;
+            // Rows of the position table; too few (or a damaged number) fails validate().
+            const int64_t rows = config.at("max_position_embeddings").as_int();
+            c.max_positions = rows > kPositionTableExtraRows ? rows - kPositionTableExtraRows : 0;
         }
     } catch (const std::runtime_error& e) {
         throw std::runtime_error(source + "/config.json: " + e.what());
