@@ -27,6 +27,18 @@ TEST(Json, ParsesNestedDocuments) {
     EXPECT_EQ(v.find("missing"), nullptr);
 }
 
+TEST(Json, SurrogatePairsAndUnpairedHalves) {
+    EXPECT_EQ(json::parse(R"("\ud83d\ude00")").as_string(), "\xF0\x9F\x98\x80");
+    // A high surrogate followed by another escape: each stands alone (it used to be combined
+    // with whatever followed into a code point beyond Unicode).
+    EXPECT_EQ(json::parse(R"("\ud800\u0041")").as_string(),
+              "\xED\xA0\x80"
+              "A");
+    EXPECT_EQ(json::parse(R"("\ud800x")").as_string(),
+              "\xED\xA0\x80"
+              "x");
+}
+
 TEST(Json, ErrorsSayWhereAndWhat) {
     for (const char* bad : {"{", "[1,]", "{\"a\" 1}", "tru", "\"open", "1 2", "{\"a\":1}}"}) {
         EXPECT_THROW(json::parse(bad), std::runtime_error) << bad;

@@ -214,10 +214,17 @@ private:
                 case 't': out += '\t'; break;
                 case 'u': {
                     unsigned code = hex4();
+                    // A high surrogate and a low one make one code point. An unpaired half is
+                    // kept as it is, as Python's json does, and the escape after it read alone.
                     if (code >= 0xD800 && code < 0xDC00 && text_.substr(pos_, 2) == "\\u") {
+                        const size_t after_high = pos_;
                         pos_ += 2;
                         const unsigned low = hex4();
-                        code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00);
+                        if (low >= 0xDC00 && low < 0xE000) {
+                            code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00);
+                        } else {
+                            pos_ = after_high;
+                        }
                     }
                     append_utf8(out, code);
                     break;
