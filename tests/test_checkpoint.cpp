@@ -78,6 +78,18 @@ TEST(Pickle, MalformedStreamsAreErrorsNotCrashes) {
     EXPECT_TRUE(contains(error_of([&] { pickle::unpickle("h\x05.", {}, "x", doc); }), "memo"));
 }
 
+// Found by fuzzing: a damaged .pt whose persistent id was a dict failed with "pickle: expected
+// a list or tuple, found dict", naming neither the file nor the place.
+TEST(Pickle, ErrorsOfTheHooksNameTheSourceAndThePlace) {
+    pickle::Hooks hooks;
+    hooks.persistent_load = [](const pickle::Value& pid) { return pid.as_list().items[0]; };
+    pickle::Document doc;
+    const std::string message =
+        error_of([&] { pickle::unpickle("\x80\x02}Q.", hooks, "model.pt", doc); });
+    EXPECT_TRUE(contains(message, "model.pt: pickle error at byte 3: ")) << message;
+    EXPECT_TRUE(contains(message, "expected a list or tuple, found dict")) << message;
+}
+
 // A stream that copies one long string many times (memo GETs, DUP) used to allocate every copy:
 // a 1 MB file could ask for a terabyte.
 TEST(Pickle, CopiesOfItsOwnValuesAreBounded) {

@@ -112,7 +112,16 @@ public:
             if (op == STOP) {
                 return pop(op_offset);
             }
-            step(op, op_offset);
+            try {
+                step(op, op_offset);
+            } catch (const std::runtime_error& e) {
+                // The hooks' errors, and the accessors' (a persistent id that is not a tuple),
+                // do not say where they happened.
+                if (std::string_view(e.what()).rfind(source_, 0) == 0) {
+                    throw;
+                }
+                fail(op_offset, e.what());
+            }
         }
     }
 
