@@ -195,12 +195,12 @@ TEST(EsmConfig, DamagedNumbersAreErrorsNotOverflows) {
         return testing::error_of([&] { esm::config_from_hugging_face(config, "dir"); });
     };
     EXPECT_TRUE(testing::contains(hf_error(R"("max_position_embeddings": -9223372036854775808)"),
-                                  "dir: implausible ESM-1b max_positions"));
+                                  "dir/config.json: implausible ESM-1b max_positions"));
     EXPECT_TRUE(testing::contains(hf_error(R"("max_position_embeddings": 2)"),
-                                  "dir: implausible ESM-1b max_positions 0"));
+                                  "dir/config.json: implausible ESM-1b max_positions 0"));
     EXPECT_TRUE(testing::contains(
         hf_error(R"("max_position_embeddings": 1026, "hidden_size": 1099511627776)"),
-        "dir: implausible ESM configuration"));
+        "dir/config.json: implausible ESM configuration"));
 
     // cfg["model"] of a fair-esm ESM-2 checkpoint without encoder_ffn_embed_dim, whose default
     // (4 x the width) overflowed for a width of 2^62.

@@ -143,7 +143,7 @@ Config config_from_hugging_face(const json::Value& config, const std::string& so
     } catch (const std::runtime_error& e) {
         throw std::runtime_error(source + "/config.json: " + e.what());
     }
-    c.validate(source);
+    c.validate(source + "/config.json");
     return c;
 }
 
