@@ -70,6 +70,7 @@ fuzz_target() {
   mkdir -p "$corpus" "$artifacts"
   local limit=$malloc_limit_mb
   local asan_options=$ASAN_OPTIONS
+  local lsan_options=${LSAN_OPTIONS:-}
   if [[ $target == hdf5_weights ]]; then
     # libhdf5 (not ours, not instrumented) allocates the sizes a damaged file claims for its
     # metadata (e.g. a 3.9 GB local heap) before finding they reach past the end of the file,
@@ -77,10 +78,12 @@ fuzz_target() {
     # judge by the memory actually used (rss_limit_mb) and by what embed does with the error.
     limit=$((1 << 20))
     asan_options=${asan_options:+$asan_options:}allocator_may_return_null=1
+    # And leaks a little on some error paths (see the file).
+    lsan_options=${lsan_options:+$lsan_options:}suppressions=$PWD/tests/fuzz/hdf5_leaks.supp:print_suppressions=0
   fi
   local start status=0
   start=$(date +%s)
-  ASAN_OPTIONS=$asan_options "$binary" -max_total_time="$seconds" \
+  ASAN_OPTIONS=$asan_options LSAN_OPTIONS=$lsan_options "$binary" -max_total_time="$seconds" \
     -timeout="$per_input_timeout" -rss_limit_mb="$rss_limit_mb" -malloc_limit_mb="$limit" \
     -print_final_stats=1 -artifact_prefix="$artifacts/" "$corpus" "$seeds/$target" \
     >"$log" 2>&1 || status=$?
