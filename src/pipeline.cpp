@@ -113,6 +113,7 @@ struct InputScan {
     int64_t residues = 0;
     std::string digest;  // over ids and residues
     size_t lowercase = 0;
+    RecordChecker::Repeats repeats;  // for the second reading
 };
 
 InputScan scan_input(const InputFile& input, const Alphabet& alphabet, InvalidRecords& invalid) {
@@ -128,6 +129,7 @@ InputScan scan_input(const InputFile& input, const Alphabet& alphabet, InvalidRe
         digest.update("\n", 1);
     }
     scan.lowercase = reader.lowercase();
+    scan.repeats = reader.repeats();
     scan.digest = digest.hex_digest();
     spdlog::info("read {} proteins ({} residues) from {}", scan.lengths.size(), scan.residues,
                  input.name());
@@ -168,7 +170,7 @@ std::unique_ptr<Encoder> load_model(const ModelFamily& family, const fs::path& c
             [&family, checkpoint, on_cpu] { return family.load(checkpoint, on_cpu); });
     }
     const ModelInfo& info = encoder->info();
-    spdlog::info("model {} ({}, {}, {} layers, width {}, {:.3g}M parameters) loaded in {:.1f} s",
+    spdlog::info("model {} ({}, {}, {} layers, width {}, {:.3g}M parameters) loaded in {:.2f} s",
                  info.name, info.family, info.format, info.num_layers, info.embed_dim,
                  static_cast<double>(info.parameters) / 1e6, seconds_since(start));
     check_against_card(info);
@@ -527,7 +529,7 @@ RunSummary embed_fasta(const EmbedOptions& options) {
         all_expected < static_cast<int64_t>(scan.lengths.size())) {
         // Name the offending record: the second reading finds it and rejects it.
         InvalidRecords strict(false);
-        ProteinReader reader(input.path(), input.name(), alphabet, strict);
+        ProteinReader reader(input.path(), input.name(), alphabet, strict, scan.repeats);
         LengthLimit length_limit(input.name(), limit, options.long_policy, strict);
         while (std::optional<Protein> p = reader.next()) {
             length_limit.apply(*p);
@@ -631,7 +633,7 @@ RunSummary embed_fasta(const EmbedOptions& options) {
             options.storage, attributes, options.flush);
         EmbeddingRun run(*encoder, selection, options, limit, writer, summary);
         InvalidRecords quiet(true, true);
-        ProteinReader reader(input.path(), input.name(), alphabet, quiet);
+        ProteinReader reader(input.path(), input.name(), alphabet, quiet, scan.repeats);
         InvalidRecords too_long(true);  // --long error with --skip-invalid
         LengthLimit length_limit(input.name(), limit, options.long_policy, too_long);
         FingerprintMap embedded_as;  // sequence -> index of the protein embedded for it
@@ -639,6 +641,10 @@ RunSummary embed_fasta(const EmbedOptions& options) {
         Progress progress("embedding", to_embed, "residues");
         while (std::optional<Protein> p = reader.next()) {
             const int64_t raw_length = p->length;
+            if (p->index >= scan.lengths.size() || scan.lengths[p->index] != raw_length) {
+                throw InputError(input.name(), p->record.header_line, p->record.id,
+                                 "the file changed while embed was reading it");
+            }
             const bool mine = shard.contains(before, raw_length, scan.residues);
             before += raw_length;
             if (!mine || !length_limit.apply(*p)) {
@@ -662,6 +668,12 @@ RunSummary embed_fasta(const EmbedOptions& options) {
                 stopped = true;
                 break;
             }
+        }
+        if (!stopped && reader.accepted() != scan.lengths.size()) {
+            throw InputError(input.name(), 0, "",
+                             fmt::format("the file changed while embed was reading it: {} "
+                                         "proteins the first time, {} the second",
+                                         scan.lengths.size(), reader.accepted()));
         }
         if (!stopped && !run.run_window(progress)) {
             stopped = true;

@@ -50,7 +50,18 @@ std::string to_string(LongPolicy policy) {
 }
 
 RecordChecker::RecordChecker(std::string file, Alphabet alphabet, InvalidRecords& invalid)
-    : file_(std::move(file)), alphabet_(std::move(alphabet)), invalid_(invalid) {}
+    : file_(std::move(file)),
+      alphabet_(std::move(alphabet)),
+      invalid_(invalid),
+      first_reading_(true) {}
+
+RecordChecker::RecordChecker(std::string file, Alphabet alphabet, InvalidRecords& invalid,
+                             Repeats repeats)
+    : file_(std::move(file)),
+      alphabet_(std::move(alphabet)),
+      invalid_(invalid),
+      first_reading_(false),
+      repeats_(std::move(repeats)) {}
 
 std::optional<Protein> RecordChecker::check(FastaRecord record) {
     const auto reject = [&](const std::string& problem) {
@@ -68,20 +79,43 @@ std::optional<Protein> RecordChecker::check(FastaRecord record) {
     if (const std::string reason = invalid_key_reason(key); !reason.empty()) {
         return reject(reason);
     }
-    const Fingerprint key_print = fingerprint(key);
-    const auto [first_line, new_key] = line_of_key_.emplace(key_print, record.header_line);
-    if (!new_key) {
-        const uint64_t id_print = fingerprint(record.id).low;
-        if (id_of_key_.emplace(key_print, id_print).first == id_print) {
-            return reject("duplicate id; first seen at line " + std::to_string(first_line));
+    if (first_reading_) {
+        if (const std::string reason = repeated(record, key); !reason.empty()) {
+            repeats_.push_back(record.header_line);
+            return reject(reason);
         }
-        return reject("its output key '" + key +
-                      "' ('/' becomes '_') collides with the record at line " +
-                      std::to_string(first_line));
+    } else if (next_repeat_ < repeats_.size() && repeats_[next_repeat_] == record.header_line) {
+        ++next_repeat_;
+        return reject("its id or output key repeats an earlier record's");
     }
-    id_of_key_.emplace(key_print, fingerprint(record.id).low);
     const auto length = static_cast<int64_t>(record.residues.size());
     return Protein{std::move(record), std::move(key), length, accepted_++};
+}
+
+std::string RecordChecker::repeated(const FastaRecord& record, const std::string& key) {
+    // Most ids are their own key: one table entry each. Only ids holding a '/' also keep their
+    // own fingerprint, to tell a repeated id from two ids that share a key.
+    constexpr uint64_t kRenamed = uint64_t{1} << 63;
+    const bool renamed = key != record.id;
+    const Fingerprint key_print = fingerprint(key);
+    const auto [first, new_key] =
+        line_of_key_.emplace(key_print, record.header_line | (renamed ? kRenamed : 0));
+    const uint64_t id_print = fingerprint(record.id).low;
+    if (new_key) {
+        if (renamed) {
+            renamed_id_of_key_.emplace(key_print, id_print);
+        }
+        return {};
+    }
+    const bool first_renamed = (first & kRenamed) != 0;
+    const bool same_id =
+        renamed == first_renamed && (!renamed || *renamed_id_of_key_.find(key_print) == id_print);
+    const std::string first_line = std::to_string(first & ~kRenamed);
+    if (same_id) {
+        return "duplicate id; first seen at line " + first_line;
+    }
+    return "its output key '" + key + "' ('/' becomes '_') collides with the record at line " +
+           first_line;
 }
 
 LengthLimit::LengthLimit(std::string file, std::optional<int64_t> max_length, LongPolicy policy,
@@ -119,6 +153,11 @@ bool LengthLimit::apply(Protein& p) {
 ProteinReader::ProteinReader(const std::string& path, const std::string& name,
                              const Alphabet& alphabet, InvalidRecords& invalid)
     : reader_(path), checker_(name, alphabet, invalid), invalid_(invalid) {}
+
+ProteinReader::ProteinReader(const std::string& path, const std::string& name,
+                             const Alphabet& alphabet, InvalidRecords& invalid,
+                             RecordChecker::Repeats repeats)
+    : reader_(path), checker_(name, alphabet, invalid, std::move(repeats)), invalid_(invalid) {}
 
 std::optional<Protein> ProteinReader::next() {
     while (true) {

@@ -57,6 +57,15 @@ TEST(Validation, DuplicateIdsAndKeyCollisions) {
               "in.fasta:3: record 'x_y': its output key 'x_y' ('/' becomes '_') collides with "
               "the record at line 1");
     EXPECT_TRUE(contains(rejection(">.\nMK\n"), "cannot name an HDF5 dataset"));
+    // Both ids renamed: the same id, or two ids that share a key.
+    EXPECT_EQ(rejection(">x/y\nMK\n>x/y\nLL\n"),
+              "in.fasta:3: record 'x/y': duplicate id; first seen at line 1");
+    EXPECT_EQ(rejection(">x/y_z\nMK\n>x_y/z\nLL\n"),
+              "in.fasta:3: record 'x_y/z': its output key 'x_y_z' ('/' becomes '_') collides "
+              "with the record at line 1");
+    EXPECT_EQ(rejection(">x_y\nMK\n>x/y\nLL\n"),
+              "in.fasta:3: record 'x/y': its output key 'x_y' ('/' becomes '_') collides with "
+              "the record at line 1");
 }
 
 TEST(Validation, SkippingKeepsTheRestInOrder) {
@@ -154,6 +163,30 @@ TEST(Validation, ProteinReaderStreamsAcceptedProteins) {
     EXPECT_EQ(keys, (std::vector<std::string>{"a0", "c1"}));
     EXPECT_EQ(reader.lowercase(), 2u);
     EXPECT_EQ(invalid.count(), 1u);
+}
+
+TEST(Validation, ASecondReadingRejectsWhatTheFirstDidWithoutItsTables) {
+    testing::TempDir dir;
+    testing::write_file(dir / "in.fasta",
+                        ">a\nMK\n>b\nM1\n>a\nLL\n>c/d\nQQ\n>c_d\nKK\n>e\nRR\n>c/d\nWW\n");
+    const std::string path = (dir / "in.fasta").string();
+    const auto read = [](ProteinReader& reader) {
+        std::vector<std::string> proteins;
+        while (const std::optional<Protein> p = reader.next()) {
+            proteins.push_back(p->key + ":" + p->record.residues + ":" + std::to_string(p->index));
+        }
+        return proteins;
+    };
+    InvalidRecords first_invalid(true);
+    ProteinReader first(path, "in.fasta", kLetters, first_invalid);
+    const std::vector<std::string> proteins = read(first);
+    EXPECT_EQ(proteins, (std::vector<std::string>{"a:MK:0", "c_d:QQ:1", "e:RR:2"}));
+    EXPECT_EQ(first.repeats(), (RecordChecker::Repeats{5, 9, 13}));
+
+    InvalidRecords second_invalid(true, true);
+    ProteinReader second(path, "in.fasta", kLetters, second_invalid, first.repeats());
+    EXPECT_EQ(read(second), proteins);
+    EXPECT_EQ(second_invalid.count(), first_invalid.count());
 }
 
 }  // namespace

@@ -51,23 +51,40 @@ enum class LongPolicy {
 LongPolicy parse_long_policy(const std::string& name);
 std::string to_string(LongPolicy policy);
 
-/// The checks of one input file: residues in the alphabet, ids and output keys unique. Ids
-/// and keys are remembered as fingerprints (24 bytes a record), not as strings.
+/// The checks of one input file: residues in the alphabet, ids and output keys unique. The
+/// first reading remembers each output key as a fingerprint (about 40 bytes a record), not as
+/// a string, and lists the records it rejected for a repeated id or key; a later reading of the
+/// same file is handed that list and remembers nothing.
 class RecordChecker {
 public:
+    /// Header lines of the records rejected for a repeated id or output key, in file order.
+    using Repeats = std::vector<size_t>;
+
+    /// A first reading: every check.
     RecordChecker(std::string file, Alphabet alphabet, InvalidRecords& invalid);
+    /// A later reading of the same file: the first reading's `repeats` are rejected again.
+    RecordChecker(std::string file, Alphabet alphabet, InvalidRecords& invalid, Repeats repeats);
 
     /// The record as a protein numbered in order of acceptance, or nullopt when rejected
     /// through `invalid`.
     std::optional<Protein> check(FastaRecord record);
     size_t accepted() const { return accepted_; }
+    const Repeats& repeats() const { return repeats_; }
 
 private:
+    /// The reason `record`, whose output key is `key`, repeats an earlier one, or "".
+    std::string repeated(const FastaRecord& record, const std::string& key);
+
     std::string file_;
     Alphabet alphabet_;
     InvalidRecords& invalid_;
-    FingerprintMap line_of_key_;  // key -> header line
-    FingerprintMap id_of_key_;    // key -> the low half of the id's fingerprint
+    bool first_reading_;
+    // key -> header line, with kRenamed set when the id is not the key (it holds a '/')
+    FingerprintMap line_of_key_;
+    // key -> the low half of the id's fingerprint, for those ids only
+    FingerprintMap renamed_id_of_key_;
+    Repeats repeats_;
+    size_t next_repeat_ = 0;  // in a later reading
     size_t accepted_ = 0;
 };
 
@@ -97,9 +114,14 @@ public:
     /// `name` is used in messages ("<stdin>" for "-").
     ProteinReader(const std::string& path, const std::string& name, const Alphabet& alphabet,
                   InvalidRecords& invalid);
+    /// A later reading of the same file, given the first reading's repeats().
+    ProteinReader(const std::string& path, const std::string& name, const Alphabet& alphabet,
+                  InvalidRecords& invalid, RecordChecker::Repeats repeats);
     std::optional<Protein> next();
     /// Upper-case residues that were lower case in the file, so far.
     size_t lowercase() const { return lowercase_; }
+    const RecordChecker::Repeats& repeats() const { return checker_.repeats(); }
+    size_t accepted() const { return checker_.accepted(); }
 
 private:
     FastaReader reader_;

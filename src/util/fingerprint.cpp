@@ -40,7 +40,7 @@ std::pair<uint64_t, bool> FingerprintMap::emplace(const Fingerprint& key, uint64
         grow();
     }
     const size_t mask = slots_.size() - 1;
-    for (size_t i = key.low & mask;; i = (i + 1) & mask) {
+    for (size_t i = first_slot(key);; i = (i + 1) & mask) {
         Slot& slot = slots_[i];
         if (slot.key == Fingerprint{}) {
             slot = Slot{key, value};
@@ -49,6 +49,22 @@ std::pair<uint64_t, bool> FingerprintMap::emplace(const Fingerprint& key, uint64
         }
         if (slot.key == key) {
             return {slot.value, false};
+        }
+    }
+}
+
+const uint64_t* FingerprintMap::find(const Fingerprint& key) const {
+    if (slots_.empty()) {
+        return nullptr;
+    }
+    const size_t mask = slots_.size() - 1;
+    for (size_t i = first_slot(key);; i = (i + 1) & mask) {
+        const Slot& slot = slots_[i];
+        if (slot.key == Fingerprint{}) {
+            return nullptr;
+        }
+        if (slot.key == key) {
+            return &slot.value;
         }
     }
 }

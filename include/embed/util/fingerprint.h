@@ -27,6 +27,8 @@ public:
     /// Inserts (key, value) unless `key` is present; returns the stored value and whether it
     /// was inserted.
     std::pair<uint64_t, bool> emplace(const Fingerprint& key, uint64_t value);
+    /// The value stored for `key`, or nullptr.
+    const uint64_t* find(const Fingerprint& key) const;
     size_t size() const { return size_; }
 
 private:
@@ -35,6 +37,7 @@ private:
         uint64_t value = 0;
     };
     void grow();
+    size_t first_slot(const Fingerprint& key) const { return key.low & (slots_.size() - 1); }
 
     std::vector<Slot> slots_;
     size_t size_ = 0;
