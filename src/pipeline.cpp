@@ -1,7 +1,9 @@
 #include "embed/pipeline.h"
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <fstream>
 #include <functional>
 #include <future>
@@ -70,24 +72,36 @@ private:
 };
 
 // The input is read twice: once to check and count it before the model loads, once to embed
-// it. Standard input is kept in a temporary file beside the output for the second reading.
+// it. Standard input and other streams that can be read only once (a pipe, such as bash's
+// <(zcat x.fasta.gz)) are kept in a temporary file beside the output for the second reading.
 class InputFile {
 public:
     InputFile(const std::string& input, const fs::path& output) : name_(input), path_(input) {
-        if (input != "-") {
+        const bool standard_input = input == "-";
+        if (!standard_input && !is_stream(input)) {
             return;
         }
-        name_ = "<stdin>";
+        if (standard_input) {
+            name_ = "<stdin>";
+        }
         const fs::path directory = output.has_parent_path() ? output.parent_path() : ".";
-        path_ = (directory / ("." + output.filename().string() + ".stdin-" +
+        path_ = (directory / ("." + output.filename().string() + ".input-" +
                               std::to_string(::getpid()) + ".fasta"))
                     .string();
-        std::ofstream copy(path_, std::ios::binary);
-        copy << std::cin.rdbuf();
-        if (!copy.flush()) {
-            throw std::runtime_error("cannot keep standard input in " + path_);
-        }
         temporary_ = true;
+        std::ofstream copy(path_, std::ios::binary);
+        if (standard_input) {
+            copy << std::cin.rdbuf();
+        } else {
+            std::ifstream stream(input, std::ios::binary);
+            if (!stream) {
+                throw InputError(name_, 0, "", "cannot open: " + std::string(std::strerror(errno)));
+            }
+            copy << stream.rdbuf();
+        }
+        if (!copy.flush()) {
+            throw std::runtime_error("cannot keep " + name_ + " in " + path_);
+        }
     }
     ~InputFile() {
         if (temporary_) {
@@ -102,6 +116,13 @@ public:
     const std::string& path() const { return path_; }
 
 private:
+    static bool is_stream(const std::string& path) {
+        std::error_code error;
+        const fs::file_type type = fs::status(path, error).type();
+        return type == fs::file_type::fifo || type == fs::file_type::character ||
+               type == fs::file_type::socket;
+    }
+
     std::string name_;
     std::string path_;
     bool temporary_ = false;
@@ -235,6 +256,8 @@ public:
         request_.layers = selection.layers;
         request_.bos = options.pooling == Pooling::bos;
         request_.contacts = options.contacts;
+        // Once, not by doubling among the model's buffers, where it would leave holes.
+        window_.reserve(options.sort_window);
     }
 
     void add(Protein protein) { window_.push_back(std::move(protein)); }
@@ -243,6 +266,9 @@ public:
 
     /// Embeds the window's proteins and writes them; false when a stop was requested.
     bool run_window(Progress& progress) {
+        if (window_.empty() && aliases_.empty()) {
+            return stop_requested() == 0;
+        }
         std::vector<Piece> pieces;
         std::vector<int64_t> lengths;
         stitching_.assign(window_.size(), Stitching{});
@@ -637,6 +663,7 @@ RunSummary embed_fasta(const EmbedOptions& options) {
         InvalidRecords too_long(true);  // --long error with --skip-invalid
         LengthLimit length_limit(input.name(), limit, options.long_policy, too_long);
         FingerprintMap embedded_as;  // sequence -> index of the protein embedded for it
+        embedded_as.reserve(static_cast<size_t>(written_expected));
         int64_t before = 0;
         Progress progress("embedding", to_embed, "residues");
         while (std::optional<Protein> p = reader.next()) {

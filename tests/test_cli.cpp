@@ -3,6 +3,7 @@
 // compare values with the upstream Python need ../shared/testdata.
 #include <fstream>
 #include <random>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "embed/util/hdf5.h"
@@ -532,10 +533,11 @@ TEST_F(Cli, BioEmbeddingsLayoutKeysDistinctSequencesByMd5) {
     EXPECT_EQ(names_at_root(merged_residues.id()), keys);
 }
 
-TEST_F(Cli, StandardInputAndGzipGiveTheSameResult) {
+TEST_F(Cli, StandardInputPipesAndGzipGiveTheSameResult) {
     const fs::path from_file = dir_ / "file.h5";
     const fs::path from_stdin = dir_ / "stdin.h5";
     const fs::path from_gzip = dir_ / "gzip.h5";
+    const fs::path from_pipe = dir_ / "pipe.h5";
     const std::string model = " -m " + local_model();
     ASSERT_EQ(run_embed(example_fasta() + " -o " + from_file.string() + model).status, 0);
     ASSERT_EQ(run_embed("- -o " + from_stdin.string() + model + " < " + example_fasta()).status, 0);
@@ -544,8 +546,14 @@ TEST_F(Cli, StandardInputAndGzipGiveTheSameResult) {
         0);
     ASSERT_EQ(run_embed((dir_ / "in.fa.gz").string() + " -o " + from_gzip.string() + model).status,
               0);
+    // A named pipe, as bash's <(zcat in.fa.gz) gives: it can be read only once.
+    const fs::path pipe = dir_ / "pipe.fasta";
+    ASSERT_EQ(::mkfifo(pipe.c_str(), 0600), 0);
+    ASSERT_EQ(std::system(("cat " + example_fasta() + " > " + pipe.string() + " &").c_str()), 0);
+    const auto piped = run_embed(pipe.string() + " -o " + from_pipe.string() + model);
+    ASSERT_EQ(piped.status, 0) << piped.output;
     const h5::Handle a = h5::open_file(from_file.string());
-    for (const fs::path& other : {from_stdin, from_gzip}) {
+    for (const fs::path& other : {from_stdin, from_gzip, from_pipe}) {
         const h5::Handle b = h5::open_file(other.string());
         EXPECT_EQ(max_abs_diff(read_tensor(a.id(), "per_residue/sp|P01542|CRAM_CRAAB"),
                                read_tensor(b.id(), "per_residue/sp|P01542|CRAM_CRAAB")),

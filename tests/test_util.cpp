@@ -154,5 +154,21 @@ TEST(Fingerprint, MapKeepsTheFirstValueThroughGrowth) {
     EXPECT_FALSE(fingerprint("") == fingerprint(std::string(1, '\0')));
 }
 
+TEST(Fingerprint, ReservedAndFoundKeysStayPut) {
+    FingerprintMap map;
+    EXPECT_EQ(map.find(fingerprint("absent")), nullptr) << "an empty map";
+    map.emplace(fingerprint("before"), 7);
+    map.reserve(5000);  // keeps what it holds
+    for (uint64_t i = 0; i < 5000; ++i) {
+        map.emplace(fingerprint("p" + std::to_string(i)), i);
+    }
+    EXPECT_EQ(map.size(), 5001u);
+    ASSERT_NE(map.find(fingerprint("before")), nullptr);
+    EXPECT_EQ(*map.find(fingerprint("before")), 7u);
+    ASSERT_NE(map.find(fingerprint("p4321")), nullptr);
+    EXPECT_EQ(*map.find(fingerprint("p4321")), 4321u);
+    EXPECT_EQ(map.find(fingerprint("p5000")), nullptr);
+}
+
 }  // namespace
 }  // namespace embed

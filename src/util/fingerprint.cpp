@@ -69,9 +69,23 @@ const uint64_t* FingerprintMap::find(const Fingerprint& key) const {
     }
 }
 
+void FingerprintMap::reserve(size_t count) {
+    size_t slots = slots_.empty() ? kInitialSlots : slots_.size();
+    while (4 * count > 3 * slots) {
+        slots *= 2;
+    }
+    if (slots > slots_.size()) {
+        rehash(slots);
+    }
+}
+
 void FingerprintMap::grow() {
+    rehash(slots_.empty() ? kInitialSlots : 2 * slots_.size());
+}
+
+void FingerprintMap::rehash(size_t slots) {
     std::vector<Slot> old = std::move(slots_);
-    slots_.assign(old.empty() ? kInitialSlots : 2 * old.size(), Slot{});
+    slots_.assign(slots, Slot{});
     size_ = 0;
     for (const Slot& slot : old) {
         if (!(slot.key == Fingerprint{})) {

@@ -27,6 +27,9 @@ public:
     /// Inserts (key, value) unless `key` is present; returns the stored value and whether it
     /// was inserted.
     std::pair<uint64_t, bool> emplace(const Fingerprint& key, uint64_t value);
+    /// Makes room for `count` keys at once. A table that grows while other memory is allocated
+    /// and freed around it leaves holes in the heap at each doubling.
+    void reserve(size_t count);
     /// The value stored for `key`, or nullptr.
     const uint64_t* find(const Fingerprint& key) const;
     size_t size() const { return size_; }
@@ -37,6 +40,7 @@ private:
         uint64_t value = 0;
     };
     void grow();
+    void rehash(size_t slots);
     size_t first_slot(const Fingerprint& key) const { return key.low & (slots_.size() - 1); }
 
     std::vector<Slot> slots_;
