@@ -343,6 +343,27 @@ TEST(Hdf5Weights, GroupsLinkedTwiceAreAnErrorNotAnExponentialWalk) {
     EXPECT_TRUE(contains(message, doubling.string() + ": more than")) << message;
 }
 
+// Found by fuzzing: a damaged float type of 4 GB values made libhdf5 allocate 4 GB to read one.
+TEST(Hdf5Weights, FloatsOfOtherSizesAreRefused) {
+    h5::silence_library_errors();
+    TempDir dir;
+    const auto wide = weights_file(dir / "wide.hdf5", [](hid_t file) {
+        const hsize_t size = 1;
+        const h5::Handle space(H5Screate_simple(1, &size, nullptr), H5Sclose, "space");
+        const h5::Handle dataset(H5Dcreate2(file, "long_double", H5T_NATIVE_LDOUBLE, space.id(),
+                                            H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
+                                 H5Dclose, "dataset");
+        const long double value = 1;
+        h5::check(H5Dwrite(dataset.id(), H5T_NATIVE_LDOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, &value),
+                  "write");
+    });
+    const std::string message = error_of([&] { read_hdf5_weights(wide); });
+    EXPECT_TRUE(contains(message,
+                         "wide.hdf5: dataset long_double holds 16-byte floating-point "
+                         "values; weights are 2, 4 or 8 bytes"))
+        << message;
+}
+
 // Found by fuzzing: HDF5's own errors (a damaged group's heap or symbol table) reached the user
 // without the file's name.
 TEST(Hdf5Weights, DamagedFilesNameTheFileAndTheProblem) {

@@ -63,6 +63,14 @@ void add_datasets(const std::shared_ptr<h5::Handle>& file, hid_t group, const st
         if (H5Tget_class(stored_type.id()) != H5T_FLOAT) {
             throw std::runtime_error(source + ": dataset " + path + " is not floating point");
         }
+        // libhdf5 converts through a buffer of the stored values' size: a damaged type claiming
+        // 4 GB values would have it allocate that much per value read.
+        if (const size_t value_size = H5Tget_size(stored_type.id());
+            value_size != 2 && value_size != 4 && value_size != 8) {
+            throw std::runtime_error(source + ": dataset " + path + " holds " +
+                                     std::to_string(value_size) +
+                                     "-byte floating-point values; weights are 2, 4 or 8 bytes");
+        }
         const h5::Handle space(H5Dget_space(object.id()), H5Sclose, "dataspace");
         const int rank = H5Sget_simple_extent_ndims(space.id());
         // A null dataspace has rank 0 like a scalar, but no value to read.
