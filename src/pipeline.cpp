@@ -178,6 +178,11 @@ std::unique_ptr<Encoder> load_model(const ModelFamily& family, const fs::path& c
     const int threads = options.threads > 0 ? options.threads : default_threads();
     set_cpu_threads(threads);
     spdlog::info("device {}, {}, {} CPU threads", device.str(), options.dtype, threads);
+    if (dtype == torch::kBFloat16 && device.is_cpu()) {
+        if (const std::string slow = slow_cpu_bfloat16(); !slow.empty()) {
+            spdlog::warn("--dtype bfloat16: {}", slow);
+        }
+    }
 
     const auto start = Clock::now();
     std::unique_ptr<Encoder> encoder =

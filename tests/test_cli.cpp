@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "embed/runtime.h"
 #include "embed/util/hdf5.h"
 #include "embed/util/md5.h"
 #include "embed/util/sha256.h"
@@ -377,6 +378,10 @@ TEST_F(Cli, BFloat16ComputeIsRecordedAndFloat16NeedsAGpu) {
 
     const auto result = run_embed(run + " -o " + out_.string() + " --dtype bfloat16");
     ASSERT_EQ(result.status, 0) << result.output;
+    // A CPU that multiplies bfloat16 slowly is named (the CI machines differ).
+    EXPECT_EQ(contains(result.output, "--dtype bfloat16: this CPU has no"),
+              !slow_cpu_bfloat16().empty())
+        << result.output;
     const h5::Handle file = h5::open_file(out_.string());
     EXPECT_EQ(h5::read_string_attribute(file.id(), "dtype"), "bfloat16");
     const h5::Handle dataset = h5::open_dataset(file.id(), "per_protein/sp|P42212|GFP_AEQVI");

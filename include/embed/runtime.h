@@ -17,6 +17,10 @@ torch::Device select_device(const std::string& spec);
 /// runs on both). Throws std::invalid_argument.
 torch::ScalarType parse_compute_dtype(const std::string& name, const torch::Device& device);
 
+/// Why bfloat16 matrix products are slow on this CPU, or "" when it multiplies them natively
+/// (AVX512_BF16). Without AVX-512, LibTorch falls back to a generic kernel.
+std::string slow_cpu_bfloat16();
+
 /// "float32", "float16" or "bfloat16".
 std::string dtype_name(torch::ScalarType dtype);
 
