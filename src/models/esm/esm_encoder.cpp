@@ -16,16 +16,7 @@ class EsmEncoder : public Encoder {
 public:
     EsmEncoder(Checkpoint checkpoint, const std::filesystem::path& path, const LoadOptions& options)
         : model_(build_model(checkpoint)), device_(options.device) {
-        model_->to(device_);
-        // Projections and feed-forward layers in --dtype; embeddings, layer norms, attention
-        // and the contact head in float32 (transformer.cpp).
-        for (const auto& layer : *model_->layers) {
-            auto& transformer = *layer->as<TransformerLayer>();
-            cast_parameters(*transformer.self_attn, options.dtype);
-            cast_parameters(*transformer.fc1, options.dtype);
-            cast_parameters(*transformer.fc2, options.dtype);
-        }
-        model_->eval();
+        model_->prepare(device_, options.dtype);
 
         const Config& config = checkpoint.config;
         info_.name = checkpoint.name;

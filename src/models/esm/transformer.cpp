@@ -5,6 +5,7 @@
 #include <limits>
 #include <optional>
 
+#include "embed/runtime.h"
 #include "models/esm/alphabet.h"
 
 namespace embed::esm {
@@ -26,20 +27,19 @@ torch::Tensor rotate_half(const torch::Tensor& x) {
 
 }  // namespace
 
+torch::Tensor Rotation::apply(const torch::Tensor& x_BHTd) const {
+    return x_BHTd * cos_Td + rotate_half(x_BHTd) * sin_Td;
+}
+
 RotaryEmbeddingImpl::RotaryEmbeddingImpl(int64_t head_dim) {
     inv_freq = register_buffer("inv_freq", torch::zeros({head_dim / 2}));
 }
 
-std::pair<torch::Tensor, torch::Tensor> RotaryEmbeddingImpl::forward(const torch::Tensor& q_BHTd,
-                                                                     const torch::Tensor& k_BHTd) {
-    const int64_t length = k_BHTd.size(-2);
+Rotation RotaryEmbeddingImpl::rotation(int64_t length, torch::ScalarType dtype) const {
     const torch::Tensor positions_T = torch::arange(length, inv_freq.options());
     const torch::Tensor freqs_Tf = torch::outer(positions_T, inv_freq);
     const torch::Tensor angles_Td = torch::cat({freqs_Tf, freqs_Tf}, -1);
-    const torch::Tensor cos_Td = angles_Td.cos().to(q_BHTd.dtype());
-    const torch::Tensor sin_Td = angles_Td.sin().to(q_BHTd.dtype());
-    return {q_BHTd * cos_Td + rotate_half(q_BHTd) * sin_Td,
-            k_BHTd * cos_Td + rotate_half(k_BHTd) * sin_Td};
+    return Rotation{angles_Td.cos().to(dtype), angles_Td.sin().to(dtype)};
 }
 
 SelfAttentionImpl::SelfAttentionImpl(int64_t embed_dim, int64_t heads, bool rotary)
@@ -55,33 +55,55 @@ SelfAttentionImpl::SelfAttentionImpl(int64_t embed_dim, int64_t heads, bool rota
     }
 }
 
+void SelfAttentionImpl::prepare(torch::ScalarType dtype) {
+    torch::NoGradGuard no_grad;
+    cast_parameters(*this, dtype);
+    qkv_weight_ = torch::cat({q_proj->weight, k_proj->weight, v_proj->weight});
+    qkv_bias_ = torch::cat({q_proj->bias, k_proj->bias, v_proj->bias});
+    // The separate weights become views of the stacked ones: the model's memory stays one copy.
+    const int64_t dim = q_proj->weight.size(0);
+    const std::vector<torch::nn::Linear> projections = {q_proj, k_proj, v_proj};
+    for (size_t i = 0; i < projections.size(); ++i) {
+        const int64_t offset = static_cast<int64_t>(i) * dim;
+        projections[i]->weight.set_data(qkv_weight_.narrow(0, offset, dim));
+        projections[i]->bias.set_data(qkv_bias_.narrow(0, offset, dim));
+    }
+}
+
 std::pair<torch::Tensor, torch::Tensor> SelfAttentionImpl::forward(
-    const torch::Tensor& x_BTD, const torch::Tensor& key_mask_B11T) {
+    const torch::Tensor& x_BTD, const torch::Tensor& key_mask_B11T, const Rotation* rotation,
+    bool weights) {
     const int64_t batch = x_BTD.size(0);
     const int64_t length = x_BTD.size(1);
     // The projections compute in their weights' type (--dtype), the attention in float32:
     // LibTorch's CPU bfloat16 matmul rounds its sums, which over a thousand keys moved
     // per-protein vectors of ESM-2 by a cosine of 0.02.
-    const torch::ScalarType compute = q_proj->weight.scalar_type();
-    const torch::Tensor x = x_BTD.to(compute);
-    auto split_heads = [&](const torch::Tensor& t_BTD) {
-        return t_BTD.to(torch::kFloat32).view({batch, length, heads_, head_dim_}).transpose(1, 2);
-    };
+    const torch::Tensor x_ND = x_BTD.reshape({batch * length, -1}).to(qkv_weight_.scalar_type());
+    const torch::Tensor qkv_3BHTd = torch::addmm(qkv_bias_, x_ND, qkv_weight_.t())
+                                        .to(torch::kFloat32)
+                                        .view({batch, length, 3, heads_, head_dim_})
+                                        .permute({2, 0, 3, 1, 4});
     // fair-esm scales the queries before the rotation.
-    torch::Tensor q_BHTd = split_heads(q_proj(x) * scaling_);
-    torch::Tensor k_BHTd = split_heads(k_proj(x));
-    const torch::Tensor v_BHTd = split_heads(v_proj(x));
-    if (rot_emb) {
-        std::tie(q_BHTd, k_BHTd) = rot_emb(q_BHTd, k_BHTd);
+    torch::Tensor q_BHTd = qkv_3BHTd[0] * scaling_;
+    torch::Tensor k_BHTd = qkv_3BHTd[1];
+    const torch::Tensor v_BHTd = qkv_3BHTd[2];
+    if (rotation != nullptr) {
+        q_BHTd = rotation->apply(q_BHTd);
+        k_BHTd = rotation->apply(k_BHTd);
     }
     torch::Tensor scores_BHTT = torch::matmul(q_BHTd, k_BHTd.transpose(-2, -1));
     if (key_mask_B11T.defined()) {
         scores_BHTT += key_mask_B11T;
     }
-    const torch::Tensor weights_BHTT = torch::softmax(scores_BHTT, -1);
+    torch::Tensor weights_BHTT = torch::softmax(scores_BHTT, -1);
+    scores_BHTT = torch::Tensor();
     const torch::Tensor context_BTD =
         torch::matmul(weights_BHTT, v_BHTd).transpose(1, 2).reshape({batch, length, -1});
-    return {out_proj(context_BTD.to(compute)).to(x_BTD.scalar_type()), weights_BHTT};
+    if (!weights) {
+        weights_BHTT = torch::Tensor();
+    }
+    return {out_proj(context_BTD.to(out_proj->weight.scalar_type())).to(x_BTD.scalar_type()),
+            weights_BHTT};
 }
 
 TransformerLayerImpl::TransformerLayerImpl(const Config& config) {
@@ -95,10 +117,18 @@ TransformerLayerImpl::TransformerLayerImpl(const Config& config) {
         register_module("final_layer_norm", layer_norm(config.embed_dim, config.layer_norm_eps));
 }
 
+void TransformerLayerImpl::prepare(torch::ScalarType dtype) {
+    self_attn->prepare(dtype);
+    cast_parameters(*fc1, dtype);
+    cast_parameters(*fc2, dtype);
+}
+
 std::pair<torch::Tensor, torch::Tensor> TransformerLayerImpl::forward(
-    const torch::Tensor& x_BTD, const torch::Tensor& key_mask_B11T) {
+    const torch::Tensor& x_BTD, const torch::Tensor& key_mask_B11T, const Rotation* rotation,
+    bool weights) {
     // The residual stream and the layer norms stay float32 under any --dtype.
-    auto [attended_BTD, attention_BHTT] = self_attn(self_attn_layer_norm(x_BTD), key_mask_B11T);
+    auto [attended_BTD, attention_BHTT] =
+        self_attn->forward(self_attn_layer_norm(x_BTD), key_mask_B11T, rotation, weights);
     const torch::Tensor x = x_BTD + attended_BTD;
     const torch::Tensor hidden =
         torch::gelu(fc1(final_layer_norm(x).to(fc1->weight.scalar_type())));
@@ -125,6 +155,14 @@ EsmModelImpl::EsmModelImpl(const Config& config, bool with_contact_head) : confi
         contact_head =
             register_module("contact_head", ContactHead(config.num_layers, config.attention_heads));
     }
+}
+
+void EsmModelImpl::prepare(const torch::Device& device, torch::ScalarType dtype) {
+    to(device);
+    for (const auto& layer : *layers) {
+        layer->as<TransformerLayer>()->prepare(dtype);
+    }
+    eval();
 }
 
 torch::Tensor EsmModelImpl::embed(const torch::Tensor& tokens_BT, const torch::Tensor& padding_BT) {
@@ -167,13 +205,19 @@ EsmOutput EsmModelImpl::forward(const torch::Tensor& tokens_BT, const std::vecto
 
     EsmOutput out;
     torch::Tensor x_BTD = embed(tokens_BT, padding_BT);
+    std::optional<Rotation> rotation;
+    if (config_.version == Version::esm2) {
+        // Every layer's inv_freq is the same; the first one's serves all.
+        rotation = layers[0]->as<TransformerLayer>()->self_attn->rot_emb->rotation(
+            tokens_BT.size(1), torch::kFloat32);
+    }
     if (is_wanted(0)) {
         out.hidden[0] = x_BTD;
     }
     for (int64_t i = 0; i < deepest; ++i) {
         torch::Tensor attention_BHTT;
-        std::tie(x_BTD, attention_BHTT) =
-            layers[i]->as<TransformerLayer>()->forward(x_BTD, key_mask_B11T);
+        std::tie(x_BTD, attention_BHTT) = layers[i]->as<TransformerLayer>()->forward(
+            x_BTD, key_mask_B11T, rotation ? &*rotation : nullptr, contacts);
         if (contact_logits) {
             contact_logits->add(i, attention_BHTT);
         }

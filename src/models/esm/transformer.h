@@ -12,14 +12,21 @@
 
 namespace embed::esm {
 
+/// The rotation of positions 0..T-1 (ESM-2), computed once per forward pass for all layers.
+struct Rotation {
+    torch::Tensor cos_Td;
+    torch::Tensor sin_Td;
+    /// Rotates `x` (B, H, T, head_dim), queries or keys, position by position.
+    torch::Tensor apply(const torch::Tensor& x_BHTd) const;
+};
+
 /// Rotary position embedding (ESM-2). `inv_freq` is a buffer read from the checkpoint: the
 /// released weights hold it rounded through float16, and recomputing it changes the outputs.
 class RotaryEmbeddingImpl : public torch::nn::Module {
 public:
     explicit RotaryEmbeddingImpl(int64_t head_dim);
-    /// Rotates queries and keys, (B, H, T, head_dim) each, by their positions 0..T-1.
-    std::pair<torch::Tensor, torch::Tensor> forward(const torch::Tensor& q_BHTd,
-                                                    const torch::Tensor& k_BHTd);
+    /// The rotation of `length` positions, in `dtype`.
+    Rotation rotation(int64_t length, torch::ScalarType dtype) const;
 
     torch::Tensor inv_freq;
 };
@@ -29,10 +36,15 @@ TORCH_MODULE(RotaryEmbedding);
 class SelfAttentionImpl : public torch::nn::Module {
 public:
     SelfAttentionImpl(int64_t embed_dim, int64_t heads, bool rotary);
-    /// The attended values (B, T, D) and the attention weights (B, H, T, T).
-    /// `key_mask_B11T`: 0 for real keys, -inf for padding; undefined when nothing is padded.
+    /// Computes the projections in `dtype` from now on, queries, keys and values as one matrix
+    /// product. Call once the weights are loaded and on their device.
+    void prepare(torch::ScalarType dtype);
+    /// The attended values (B, T, D) and, when `weights` (contacts), the attention weights
+    /// (B, H, T, T). `key_mask_B11T`: 0 for real keys, -inf for padding; undefined when nothing
+    /// is padded. `rotation`: ESM-2's, for this length.
     std::pair<torch::Tensor, torch::Tensor> forward(const torch::Tensor& x_BTD,
-                                                    const torch::Tensor& key_mask_B11T);
+                                                    const torch::Tensor& key_mask_B11T,
+                                                    const Rotation* rotation, bool weights);
 
     torch::nn::Linear k_proj{nullptr}, v_proj{nullptr}, q_proj{nullptr}, out_proj{nullptr};
     RotaryEmbedding rot_emb{nullptr};
@@ -41,6 +53,9 @@ private:
     int64_t heads_;
     int64_t head_dim_;
     double scaling_;
+    // q_proj, k_proj and v_proj stacked (3D, D), (3D); their weights are views of these.
+    torch::Tensor qkv_weight_;
+    torch::Tensor qkv_bias_;
 };
 TORCH_MODULE(SelfAttention);
 
@@ -48,9 +63,12 @@ TORCH_MODULE(SelfAttention);
 class TransformerLayerImpl : public torch::nn::Module {
 public:
     explicit TransformerLayerImpl(const Config& config);
-    /// The layer's output (B, T, D) and its attention weights (B, H, T, T).
+    /// Projections and feed-forward layers in `dtype`; see SelfAttentionImpl::prepare.
+    void prepare(torch::ScalarType dtype);
+    /// The layer's output (B, T, D) and, when `weights`, its attention weights (B, H, T, T).
     std::pair<torch::Tensor, torch::Tensor> forward(const torch::Tensor& x_BTD,
-                                                    const torch::Tensor& key_mask_B11T);
+                                                    const torch::Tensor& key_mask_B11T,
+                                                    const Rotation* rotation, bool weights);
 
     SelfAttention self_attn{nullptr};
     torch::nn::LayerNorm self_attn_layer_norm{nullptr};
@@ -72,6 +90,11 @@ struct EsmOutput {
 class EsmModelImpl : public torch::nn::Module {
 public:
     EsmModelImpl(const Config& config, bool with_contact_head);
+
+    /// Moves the loaded model to `device` for inference, its projections and feed-forward
+    /// layers computing in `dtype`; embeddings, layer norms, attention, the residual stream and
+    /// the contact head stay float32.
+    void prepare(const torch::Device& device, torch::ScalarType dtype);
 
     /// Hidden states of `tokens_BT` at each requested layer: 0 is the embedding output,
     /// num_layers the last layer after the final LayerNorm, as fair-esm numbers them; and the
