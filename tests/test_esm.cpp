@@ -94,6 +94,11 @@ TEST_P(EsmParity, BatchedEqualsOneByOne) {
     for (const FastaRecord& r : records) {
         all.push_back(r.residues);
     }
+    // Without contacts each protein's attention runs over its own tokens (transformer.cpp),
+    // with them over the padded batch: both must equal the protein alone.
+    EncodeRequest embeddings_only = everything(encoder->info().num_layers);
+    embeddings_only.contacts = false;
+    const EncodedBatch without_contacts = encoder->encode(all, embeddings_only);
     const EncodeRequest request = everything(encoder->info().num_layers);
     const EncodedBatch batched = encoder->encode(all, request);
     for (size_t b = 0; b < records.size(); ++b) {
@@ -104,6 +109,10 @@ TEST_P(EsmParity, BatchedEqualsOneByOne) {
                                alone.residues_NBLD.select(1, 0)),
                   kBatchingTolerance)
             << records[b].id;
+        EXPECT_LT(max_abs_diff(without_contacts.residues_NBLD.select(1, row).narrow(1, 0, length),
+                               alone.residues_NBLD.select(1, 0)),
+                  kBatchingTolerance)
+            << records[b].id << " (without contacts)";
         EXPECT_LT(max_abs_diff(batched.bos_NBD.select(1, row), alone.bos_NBD.select(1, 0)),
                   kBatchingTolerance);
         EXPECT_LT(max_abs_diff(batched.contacts_BLL[row].narrow(0, 0, length).narrow(1, 0, length),

@@ -70,9 +70,10 @@ void SelfAttentionImpl::prepare(torch::ScalarType dtype) {
     }
 }
 
-std::pair<torch::Tensor, torch::Tensor> SelfAttentionImpl::forward(
-    const torch::Tensor& x_BTD, const torch::Tensor& key_mask_B11T, const Rotation* rotation,
-    bool weights) {
+std::pair<torch::Tensor, torch::Tensor> SelfAttentionImpl::forward(const torch::Tensor& x_BTD,
+                                                                   const Padding& padding,
+                                                                   const Rotation* rotation,
+                                                                   bool weights) {
     const int64_t batch = x_BTD.size(0);
     const int64_t length = x_BTD.size(1);
     // The projections compute in their weights' type (--dtype), the attention in float32:
@@ -91,16 +92,36 @@ std::pair<torch::Tensor, torch::Tensor> SelfAttentionImpl::forward(
         q_BHTd = rotation->apply(q_BHTd);
         k_BHTd = rotation->apply(k_BHTd);
     }
-    torch::Tensor scores_BHTT = torch::matmul(q_BHTd, k_BHTd.transpose(-2, -1));
-    if (key_mask_B11T.defined()) {
-        scores_BHTT += key_mask_B11T;
-    }
-    torch::Tensor weights_BHTT = torch::softmax(scores_BHTT, -1);
-    scores_BHTT = torch::Tensor();
-    const torch::Tensor context_BTD =
-        torch::matmul(weights_BHTT, v_BHTd).transpose(1, 2).reshape({batch, length, -1});
-    if (!weights) {
-        weights_BHTT = torch::Tensor();
+    torch::Tensor context_BTD;
+    torch::Tensor weights_BHTT;
+    if (!weights && x_BTD.device().is_cpu()) {
+        // One protein at a time over its own tokens: no padding in the products, and the
+        // scores of one protein (H, T, T) stay small enough for the caches. (A GPU multiplies
+        // the padded batch at once faster.)
+        context_BTD = torch::zeros({batch, length, heads_ * head_dim_}, x_BTD.options());
+        for (int64_t b = 0; b < batch; ++b) {
+            const int64_t tokens = padding.tokens_B[static_cast<size_t>(b)];
+            const torch::Tensor q_HTd = q_BHTd[b].narrow(1, 0, tokens);
+            const torch::Tensor k_HTd = k_BHTd[b].narrow(1, 0, tokens);
+            const torch::Tensor v_HTd = v_BHTd[b].narrow(1, 0, tokens);
+            const torch::Tensor weights_HTT =
+                torch::softmax(torch::matmul(q_HTd, k_HTd.transpose(-2, -1)), -1);
+            context_BTD[b]
+                .narrow(0, 0, tokens)
+                .copy_(torch::matmul(weights_HTT, v_HTd).transpose(0, 1).reshape({tokens, -1}));
+        }
+    } else {
+        torch::Tensor scores_BHTT = torch::matmul(q_BHTd, k_BHTd.transpose(-2, -1));
+        if (padding.key_mask_B11T.defined()) {
+            scores_BHTT += padding.key_mask_B11T;
+        }
+        weights_BHTT = torch::softmax(scores_BHTT, -1);
+        scores_BHTT = torch::Tensor();
+        context_BTD =
+            torch::matmul(weights_BHTT, v_BHTd).transpose(1, 2).reshape({batch, length, -1});
+        if (!weights) {
+            weights_BHTT = torch::Tensor();
+        }
     }
     return {out_proj(context_BTD.to(out_proj->weight.scalar_type())).to(x_BTD.scalar_type()),
             weights_BHTT};
@@ -123,12 +144,13 @@ void TransformerLayerImpl::prepare(torch::ScalarType dtype) {
     cast_parameters(*fc2, dtype);
 }
 
-std::pair<torch::Tensor, torch::Tensor> TransformerLayerImpl::forward(
-    const torch::Tensor& x_BTD, const torch::Tensor& key_mask_B11T, const Rotation* rotation,
-    bool weights) {
+std::pair<torch::Tensor, torch::Tensor> TransformerLayerImpl::forward(const torch::Tensor& x_BTD,
+                                                                      const Padding& padding,
+                                                                      const Rotation* rotation,
+                                                                      bool weights) {
     // The residual stream and the layer norms stay float32 under any --dtype.
     auto [attended_BTD, attention_BHTT] =
-        self_attn->forward(self_attn_layer_norm(x_BTD), key_mask_B11T, rotation, weights);
+        self_attn->forward(self_attn_layer_norm(x_BTD), padding, rotation, weights);
     const torch::Tensor x = x_BTD + attended_BTD;
     const torch::Tensor hidden =
         torch::gelu(fc1(final_layer_norm(x).to(fc1->weight.scalar_type())));
@@ -185,11 +207,16 @@ EsmOutput EsmModelImpl::forward(const torch::Tensor& tokens_BT, const std::vecto
         throw std::logic_error("contacts asked of an ESM model without a contact head");
     }
     const torch::Tensor padding_BT = tokens_BT.eq(kPadToken);
-    torch::Tensor key_mask_B11T;
+    Padding padding;
+    // Real tokens come first in every row.
+    const torch::Tensor tokens_B = padding_BT.logical_not().sum(1).to(torch::kCPU);
+    padding.tokens_B.assign(tokens_B.data_ptr<int64_t>(),
+                            tokens_B.data_ptr<int64_t>() + tokens_B.numel());
     if (padding_BT.any().item<bool>()) {
-        key_mask_B11T = torch::zeros(padding_BT.sizes(), embed_tokens->weight.options())
-                            .masked_fill(padding_BT, -std::numeric_limits<float>::infinity())
-                            .view({padding_BT.size(0), 1, 1, padding_BT.size(1)});
+        padding.key_mask_B11T =
+            torch::zeros(padding_BT.sizes(), embed_tokens->weight.options())
+                .masked_fill(padding_BT, -std::numeric_limits<float>::infinity())
+                .view({padding_BT.size(0), 1, 1, padding_BT.size(1)});
     }
     auto is_wanted = [&](int64_t layer) {
         return std::find(wanted.begin(), wanted.end(), layer) != wanted.end();
@@ -217,7 +244,7 @@ EsmOutput EsmModelImpl::forward(const torch::Tensor& tokens_BT, const std::vecto
     for (int64_t i = 0; i < deepest; ++i) {
         torch::Tensor attention_BHTT;
         std::tie(x_BTD, attention_BHTT) = layers[i]->as<TransformerLayer>()->forward(
-            x_BTD, key_mask_B11T, rotation ? &*rotation : nullptr, contacts);
+            x_BTD, padding, rotation ? &*rotation : nullptr, contacts);
         if (contact_logits) {
             contact_logits->add(i, attention_BHTT);
         }

@@ -20,6 +20,13 @@ struct Rotation {
     torch::Tensor apply(const torch::Tensor& x_BHTd) const;
 };
 
+/// Which tokens of a batch are padding; real tokens come first in every row.
+struct Padding {
+    std::vector<int64_t> tokens_B;  ///< real tokens (BOS and EOS included) of each row
+    /// 0 for real keys, -inf for padding; undefined when nothing is padded.
+    torch::Tensor key_mask_B11T;
+};
+
 /// Rotary position embedding (ESM-2). `inv_freq` is a buffer read from the checkpoint: the
 /// released weights hold it rounded through float16, and recomputing it changes the outputs.
 class RotaryEmbeddingImpl : public torch::nn::Module {
@@ -39,11 +46,11 @@ public:
     /// Computes the projections in `dtype` from now on, queries, keys and values as one matrix
     /// product. Call once the weights are loaded and on their device.
     void prepare(torch::ScalarType dtype);
-    /// The attended values (B, T, D) and, when `weights` (contacts), the attention weights
-    /// (B, H, T, T). `key_mask_B11T`: 0 for real keys, -inf for padding; undefined when nothing
-    /// is padded. `rotation`: ESM-2's, for this length.
+    /// The attended values (B, T, D; rows past a protein's tokens mean nothing) and, when
+    /// `weights` (contacts), the
+    /// attention weights (B, H, T, T). `rotation`: ESM-2's, for this length.
     std::pair<torch::Tensor, torch::Tensor> forward(const torch::Tensor& x_BTD,
-                                                    const torch::Tensor& key_mask_B11T,
+                                                    const Padding& padding,
                                                     const Rotation* rotation, bool weights);
 
     torch::nn::Linear k_proj{nullptr}, v_proj{nullptr}, q_proj{nullptr}, out_proj{nullptr};
@@ -67,7 +74,7 @@ public:
     void prepare(torch::ScalarType dtype);
     /// The layer's output (B, T, D) and, when `weights`, its attention weights (B, H, T, T).
     std::pair<torch::Tensor, torch::Tensor> forward(const torch::Tensor& x_BTD,
-                                                    const torch::Tensor& key_mask_B11T,
+                                                    const Padding& padding,
                                                     const Rotation* rotation, bool weights);
 
     SelfAttention self_attn{nullptr};
