@@ -16,6 +16,13 @@ namespace {
 // so the observed ratio is 0.
 constexpr double kMaskRatioTrain = 0.15 * 0.8;
 
+// Attention scores computed at once on the CPU, per protein: blocks of query rows bound the
+// memory of a long protein's scores (H x T x T floats: 84 MB for ESM-2's 20 heads at 1024
+// tokens). Measured on ESM-2 8M: peak RSS 478 -> 375 MB, the same speed; 4 MB blocks, sized for
+// the cache, ran 1.19 times slower.
+constexpr int64_t kScoreBlockBytes = 16 << 20;
+constexpr int64_t kMinQueryRows = 32;
+
 torch::nn::LayerNorm layer_norm(int64_t dim, double eps) {
     return torch::nn::LayerNorm(torch::nn::LayerNormOptions({dim}).eps(eps));
 }
@@ -101,14 +108,22 @@ std::pair<torch::Tensor, torch::Tensor> SelfAttentionImpl::forward(const torch::
         context_BTD = torch::zeros({batch, length, heads_ * head_dim_}, x_BTD.options());
         for (int64_t b = 0; b < batch; ++b) {
             const int64_t tokens = padding.tokens_B[static_cast<size_t>(b)];
-            const torch::Tensor q_HTd = q_BHTd[b].narrow(1, 0, tokens);
-            const torch::Tensor k_HTd = k_BHTd[b].narrow(1, 0, tokens);
-            const torch::Tensor v_HTd = v_BHTd[b].narrow(1, 0, tokens);
-            const torch::Tensor weights_HTT =
-                torch::softmax(torch::matmul(q_HTd, k_HTd.transpose(-2, -1)), -1);
-            context_BTD[b]
-                .narrow(0, 0, tokens)
-                .copy_(torch::matmul(weights_HTT, v_HTd).transpose(0, 1).reshape({tokens, -1}));
+            const torch::Tensor q_HTd = q_BHTd[b].narrow(1, 0, tokens).contiguous();
+            const torch::Tensor kt_HdT =
+                k_BHTd[b].narrow(1, 0, tokens).transpose(-2, -1).contiguous();
+            const torch::Tensor v_HTd = v_BHTd[b].narrow(1, 0, tokens).contiguous();
+            // Queries in blocks of at most kScoreBlockBytes of scores (H, rows, T).
+            const int64_t rows = std::clamp<int64_t>(
+                kScoreBlockBytes / (heads_ * tokens * static_cast<int64_t>(sizeof(float))),
+                kMinQueryRows, tokens);
+            for (int64_t first = 0; first < tokens; first += rows) {
+                const int64_t n = std::min(rows, tokens - first);
+                const torch::Tensor weights_HnT =
+                    torch::softmax(torch::matmul(q_HTd.narrow(1, first, n), kt_HdT), -1);
+                context_BTD[b]
+                    .narrow(0, first, n)
+                    .copy_(torch::matmul(weights_HnT, v_HTd).transpose(0, 1).reshape({n, -1}));
+            }
         }
     } else {
         torch::Tensor scores_BHTT = torch::matmul(q_BHTd, k_BHTd.transpose(-2, -1));
