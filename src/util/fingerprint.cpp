@@ -34,39 +34,36 @@ Fingerprint fingerprint(std::string_view text) {
     return f;
 }
 
+size_t FingerprintMap::slot_of(const Fingerprint& key) const {
+    // Linear probing: the key's slot, or the empty one that ends its run.
+    const size_t mask = slots_.size() - 1;
+    size_t i = key.low & mask;
+    while (!(slots_[i].key == Fingerprint{} || slots_[i].key == key)) {
+        i = (i + 1) & mask;
+    }
+    return i;
+}
+
 std::pair<uint64_t, bool> FingerprintMap::emplace(const Fingerprint& key, uint64_t value) {
-    // Linear probing stays short up to three quarters full.
+    // Probing stays short up to three quarters full.
     if (4 * (size_ + 1) > 3 * slots_.size()) {
         grow();
     }
-    const size_t mask = slots_.size() - 1;
-    for (size_t i = first_slot(key);; i = (i + 1) & mask) {
-        Slot& slot = slots_[i];
-        if (slot.key == Fingerprint{}) {
-            slot = Slot{key, value};
-            ++size_;
-            return {value, true};
-        }
-        if (slot.key == key) {
-            return {slot.value, false};
-        }
+    Slot& slot = slots_[slot_of(key)];
+    if (slot.key == key) {
+        return {slot.value, false};
     }
+    slot = Slot{key, value};
+    ++size_;
+    return {value, true};
 }
 
 const uint64_t* FingerprintMap::find(const Fingerprint& key) const {
     if (slots_.empty()) {
         return nullptr;
     }
-    const size_t mask = slots_.size() - 1;
-    for (size_t i = first_slot(key);; i = (i + 1) & mask) {
-        const Slot& slot = slots_[i];
-        if (slot.key == Fingerprint{}) {
-            return nullptr;
-        }
-        if (slot.key == key) {
-            return &slot.value;
-        }
-    }
+    const Slot& slot = slots_[slot_of(key)];
+    return slot.key == key ? &slot.value : nullptr;
 }
 
 void FingerprintMap::reserve(size_t count) {

@@ -41,7 +41,7 @@ private:
     };
     void grow();
     void rehash(size_t slots);
-    size_t first_slot(const Fingerprint& key) const { return key.low & (slots_.size() - 1); }
+    size_t slot_of(const Fingerprint& key) const;
 
     std::vector<Slot> slots_;
     size_t size_ = 0;

@@ -42,11 +42,11 @@ RotaryEmbeddingImpl::RotaryEmbeddingImpl(int64_t head_dim) {
     inv_freq = register_buffer("inv_freq", torch::zeros({head_dim / 2}));
 }
 
-Rotation RotaryEmbeddingImpl::rotation(int64_t length, torch::ScalarType dtype) const {
+Rotation RotaryEmbeddingImpl::rotation(int64_t length) const {
     const torch::Tensor positions_T = torch::arange(length, inv_freq.options());
     const torch::Tensor freqs_Tf = torch::outer(positions_T, inv_freq);
     const torch::Tensor angles_Td = torch::cat({freqs_Tf, freqs_Tf}, -1);
-    return Rotation{angles_Td.cos().to(dtype), angles_Td.sin().to(dtype)};
+    return Rotation{angles_Td.cos(), angles_Td.sin()};
 }
 
 SelfAttentionImpl::SelfAttentionImpl(int64_t embed_dim, int64_t heads, bool rotary)
@@ -102,9 +102,9 @@ std::pair<torch::Tensor, torch::Tensor> SelfAttentionImpl::forward(const torch::
     torch::Tensor context_BTD;
     torch::Tensor weights_BHTT;
     if (!weights && x_BTD.device().is_cpu()) {
-        // One protein at a time over its own tokens: no padding in the products, and the
-        // scores of one protein (H, T, T) stay small enough for the caches. (A GPU multiplies
-        // the padded batch at once faster.)
+        // One protein at a time over its own tokens: no padding in the products and no mask;
+        // a long protein's scores in blocks (kScoreBlockBytes). (A GPU multiplies the padded
+        // batch at once faster.)
         context_BTD = torch::zeros({batch, length, heads_ * head_dim_}, x_BTD.options());
         for (int64_t b = 0; b < batch; ++b) {
             const int64_t tokens = padding.tokens_B[static_cast<size_t>(b)];
@@ -250,8 +250,8 @@ EsmOutput EsmModelImpl::forward(const torch::Tensor& tokens_BT, const std::vecto
     std::optional<Rotation> rotation;
     if (config_.version == Version::esm2) {
         // Every layer's inv_freq is the same; the first one's serves all.
-        rotation = layers[0]->as<TransformerLayer>()->self_attn->rot_emb->rotation(
-            tokens_BT.size(1), torch::kFloat32);
+        rotation =
+            layers[0]->as<TransformerLayer>()->self_attn->rot_emb->rotation(tokens_BT.size(1));
     }
     if (is_wanted(0)) {
         out.hidden[0] = x_BTD;

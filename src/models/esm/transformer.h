@@ -32,8 +32,8 @@ struct Padding {
 class RotaryEmbeddingImpl : public torch::nn::Module {
 public:
     explicit RotaryEmbeddingImpl(int64_t head_dim);
-    /// The rotation of `length` positions, in `dtype`.
-    Rotation rotation(int64_t length, torch::ScalarType dtype) const;
+    /// The rotation of `length` positions, in float32 (attention computes in float32).
+    Rotation rotation(int64_t length) const;
 
     torch::Tensor inv_freq;
 };
@@ -47,8 +47,8 @@ public:
     /// product. Call once the weights are loaded and on their device.
     void prepare(torch::ScalarType dtype);
     /// The attended values (B, T, D; rows past a protein's tokens mean nothing) and, when
-    /// `weights` (contacts), the
-    /// attention weights (B, H, T, T). `rotation`: ESM-2's, for this length.
+    /// `weights` (contacts), the attention weights (B, H, T, T). `rotation`: ESM-2's, for this
+    /// length.
     std::pair<torch::Tensor, torch::Tensor> forward(const torch::Tensor& x_BTD,
                                                     const Padding& padding,
                                                     const Rotation* rotation, bool weights);
