@@ -256,6 +256,7 @@ public:
           selection_(selection),
           options_(options),
           window_limit_(window_limit),
+          max_tokens_(options.max_tokens.value_or(encoder.info().default_max_tokens)),
           writer_(writer),
           summary_(summary) {
         request_.layers = selection.layers;
@@ -297,13 +298,13 @@ public:
             }
         }
         const std::vector<Batch> batches =
-            plan_batches(lengths, options_.max_tokens, encoder_.info().extra_tokens_per_sequence);
+            plan_batches(lengths, max_tokens_, encoder_.info().extra_tokens_per_sequence);
         int64_t residues = 0;
         for (const int64_t length : lengths) {
             residues += length;
         }
-        spdlog::info("{} proteins, {} residues in {} batches of at most {} tokens", window_.size(),
-                     residues, batches.size(), options_.max_tokens);
+        spdlog::info("{} proteins, {} residues in {} batch{} of at most {} tokens", window_.size(),
+                     residues, batches.size(), batches.size() == 1 ? "" : "es", max_tokens_);
         for (const Batch& batch : batches) {
             if (stop_requested() != 0) {
                 return false;
@@ -437,6 +438,7 @@ private:
     const LayerSelection& selection_;
     const EmbedOptions& options_;
     std::optional<int64_t> window_limit_;
+    int64_t max_tokens_;
     OutputWriter& writer_;
     RunSummary& summary_;
     EncodeRequest request_;
@@ -451,6 +453,9 @@ void check_options(const EmbedOptions& options) {
     }
     if (options.max_length && *options.max_length <= 0) {
         throw std::invalid_argument("--max-length must be positive");
+    }
+    if (options.max_tokens && *options.max_tokens <= 0) {
+        throw std::invalid_argument("--max-tokens must be positive");
     }
     if (options.resume && options.overwrite) {
         throw std::invalid_argument("--resume and --overwrite contradict each other");

@@ -168,7 +168,7 @@ TEST_F(Cli, PackedBatchesEqualOneByOne) {
     const std::string common = example_fasta() + " -m " + local_model() + " --layers all";
     const auto packed_run = run_embed(common + " -o " + packed.string() + " --max-tokens 100000");
     ASSERT_EQ(packed_run.status, 0);
-    EXPECT_TRUE(contains(packed_run.output, "in 1 batches")) << packed_run.output;
+    EXPECT_TRUE(contains(packed_run.output, "in 1 batch of")) << packed_run.output;
     const auto single_run = run_embed(common + " -o " + single.string() + " --max-tokens 1");
     ASSERT_EQ(single_run.status, 0);
     EXPECT_TRUE(contains(single_run.output, "in 5 batches")) << single_run.output;
@@ -676,6 +676,7 @@ TEST_F(CliParity, SeqVecDefaultsToTheSumOfItsLayersAndItsMean) {
     EXPECT_EQ(h5::read_int_array_attribute(file.id(), "layers"), (std::vector<int64_t>{0, 1, 2}));
     EXPECT_EQ(h5::read_string_attribute(file.id(), "layer_reduction"), "sum");
     EXPECT_EQ(h5::read_int_attribute(file.id(), "max_length"), 0) << "SeqVec truncates nothing";
+    EXPECT_TRUE(contains(result.output, "in 1 batch of at most 32768 tokens")) << result.output;
     EXPECT_LT(max_abs_diff(read_tensor(file.id(), "per_residue/GFP_N"),
                            read_tensor(reference.id(), "seqvec_tiny/GFP_N/per_residue_sum")),
               kParityTolerance);

@@ -44,39 +44,57 @@ TEST(ElmoCharacters, WordsAreBytesBetweenMarkersShiftedByOne) {
     EXPECT_EQ(ids[1][3].abs().sum().item<int64_t>(), 0) << "no token: all zero";
 }
 
-// AllenNLP's test ELMo: the first batch of its test sentences, three per batch, starts from a
-// zero state; its top layer must match what AllenNLP computed.
-TEST(Elmo, AllenNlpsTrainedElmoMatchesItsTopLayer) {
-    REQUIRE_SHARED_TESTDATA();
-    const auto dir = testdata("allennlp_elmo");
-    const elmo::Options options = elmo::parse_options(
-        json::parse_file((dir / "options.json").string()), (dir / "options.json").string());
-    elmo::Elmo model(options);
-    model->load_weights(read_hdf5_weights(dir / "lm_weights.hdf5"));
-    model->eval();
+// AllenNLP's test ELMo and the first sentence of each of its test batches, as words.
+class AllenNlpElmo : public ::testing::Test {
+protected:
+    void SetUp() override {
+        REQUIRE_SHARED_TESTDATA();
+        const auto options_file = dir_ / "options.json";
+        options_ =
+            elmo::parse_options(json::parse_file(options_file.string()), options_file.string());
+        model_ = elmo::Elmo(options_);
+        model_->load_weights(read_hdf5_weights(dir_ / "lm_weights.hdf5"));
+        model_->eval();
 
-    const json::Value sentences = json::parse_file((dir / "sentences.json").string());
-    std::vector<std::string> batch;
-    for (const json::Value& list : sentences.as_array()) {
-        batch.push_back(list.as_array()[0].as_string());
-    }
-    std::vector<std::vector<std::string_view>> words_B;
-    for (const std::string& sentence : batch) {
-        std::vector<std::string_view> words;
-        size_t start = 0;
-        while (start < sentence.size()) {
-            const size_t space = std::min(sentence.find(' ', start), sentence.size());
-            if (space > start) {
-                words.emplace_back(sentence.data() + start, space - start);
-            }
-            start = space + 1;
+        const json::Value sentences = json::parse_file((dir_ / "sentences.json").string());
+        for (const json::Value& list : sentences.as_array()) {
+            sentences_.push_back(list.as_array()[0].as_string());
         }
-        words_B.push_back(words);
+        for (const std::string& sentence : sentences_) {
+            std::vector<std::string_view> words;
+            size_t start = 0;
+            while (start < sentence.size()) {
+                const size_t space = std::min(sentence.find(' ', start), sentence.size());
+                if (space > start) {
+                    words.emplace_back(sentence.data() + start, space - start);
+                }
+                start = space + 1;
+            }
+            words_B_.push_back(words);
+        }
     }
-    torch::InferenceMode inference;
-    const std::vector<torch::Tensor> layers =
-        model->forward(elmo::sentence_characters(words_B, options.max_characters_per_token));
-    ASSERT_EQ(layers.size(), 3u);
+
+    torch::Tensor layers() {
+        torch::InferenceMode inference;
+        return model_->forward(
+            elmo::sentence_characters(words_B_, options_.max_characters_per_token));
+    }
+
+    const std::filesystem::path dir_ = testdata("allennlp_elmo");
+    elmo::Options options_;
+    elmo::Elmo model_{nullptr};
+    std::vector<std::string> sentences_;
+    std::vector<std::vector<std::string_view>> words_B_;
+};
+
+// The first batch, three sentences, starts from a zero state; its top layer must match what
+// AllenNLP computed.
+TEST_F(AllenNlpElmo, MatchesItsTopLayer) {
+    const torch::Tensor layers_LBTD = layers();
+    ASSERT_EQ(layers_LBTD.size(0), 3);
+    const auto& batch = sentences_;
+    const auto& words_B = words_B_;
+    const auto& dir = dir_;
 
     h5::silence_library_errors();
     double worst = 0;
@@ -88,12 +106,25 @@ TEST(Elmo, AllenNlpsTrainedElmoMatchesItsTopLayer) {
         ASSERT_EQ(expected_2LD.size(1), length);
         // [forward; backward] along features, without the sentence boundaries.
         const torch::Tensor expected_LD = torch::cat({expected_2LD[0], expected_2LD[1]}, -1);
-        const torch::Tensor top_LD = layers[2][static_cast<int64_t>(k)].narrow(0, 1, length);
+        const torch::Tensor top_LD = layers_LBTD[2][static_cast<int64_t>(k)].narrow(0, 1, length);
         worst = std::max(worst, max_abs_diff(top_LD, expected_LD));
     }
     EXPECT_LT(worst, kBatchingTolerance);
     std::cout << "[ parity   ] allennlp_elmo first batch, top layer: max abs error " << worst
               << "\n";
+}
+
+// The LSTM computes the input's share of its gates a few steps at a time; where those steps
+// end must not matter.
+TEST_F(AllenNlpElmo, TheStepsOfTheInputGatesDoNotMatter) {
+    const torch::Tensor whole = layers();
+    const int64_t step_bytes = 2 * 4 * options_.cell_dim * static_cast<int64_t>(sizeof(float));
+    const int64_t sentences = whole.size(1);
+    for (const int64_t steps : {int64_t{1}, int64_t{3}}) {
+        // The budget divides among the sentences still running.
+        model_->lstm->input_gate_bytes = steps * sentences * step_bytes;
+        EXPECT_LT(max_abs_diff(layers(), whole), kBatchingTolerance) << steps << " steps at once";
+    }
 }
 
 class SeqVec : public ::testing::Test {

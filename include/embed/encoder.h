@@ -34,6 +34,9 @@ struct ModelInfo {
     std::optional<int64_t> default_max_residues;
     /// --layers when none is given: "" for the last layer, or e.g. "sum".
     std::string default_layers;
+    /// --max-tokens when none is given: large enough for the model's matrix products to run
+    /// near the machine's peak, small enough for a laptop's memory.
+    int64_t default_max_tokens = 4096;
     /// Special tokens around each sequence (BOS, EOS); they count against the token budget.
     int64_t extra_tokens_per_sequence = 0;
     bool has_bos_token = false;

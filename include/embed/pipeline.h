@@ -38,8 +38,9 @@ struct EmbedOptions {
     std::string dtype = "float32";
     /// CPU threads; 0: SLURM_CPUS_PER_TASK, else every CPU this process may run on.
     int threads = 0;
-    /// Tokens per forward pass, padding and special tokens included.
-    int64_t max_tokens = 4096;
+    /// Tokens per forward pass, padding and special tokens included; unset: the model's default
+    /// (ESM: 4096; SeqVec: 32768, as its LSTM's step is one matrix product per batch).
+    std::optional<int64_t> max_tokens;
     /// Proteins read ahead, sorted by length and batched together: bounds memory.
     size_t sort_window = 20000;
     /// Longest protein (or window of one) the model reads, in residues; unset: the model's

@@ -166,6 +166,7 @@ int main(int argc, char** argv) {
     std::vector<std::string> merge_inputs;
     std::string pooling = "mean";
     int64_t max_length = 0;
+    int64_t max_tokens = 0;
     bool no_per_residue = false;
     bool no_per_protein = false;
     bool quiet = false;
@@ -208,9 +209,9 @@ int main(int argc, char** argv) {
     app.add_option("-t,--threads", options.threads,
                    "CPU threads (default: SLURM_CPUS_PER_TASK, else all CPUs available)")
         ->check(CLI::NonNegativeNumber);
-    app.add_option("--max-tokens", options.max_tokens,
-                   "Tokens per batch, padding and special tokens included")
-        ->capture_default_str()
+    app.add_option("--max-tokens", max_tokens,
+                   "Tokens per batch, padding and special tokens included (default: the "
+                   "model's; 4096 for ESM, 32768 for SeqVec)")
         ->check(CLI::PositiveNumber);
     app.add_option("--max-length", max_length,
                    "Longest protein embedded whole, in residues (default: the model's; 1022 "
@@ -316,6 +317,9 @@ int main(int argc, char** argv) {
     options.command_line = command_line(argc, argv);
     if (max_length > 0) {
         options.max_length = max_length;
+    }
+    if (max_tokens > 0) {
+        options.max_tokens = max_tokens;
     }
 
     spdlog::info("embed {}: {}", embed::kVersion, options.command_line);

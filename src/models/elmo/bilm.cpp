@@ -15,8 +15,9 @@ constexpr double kTensorFlowForgetBias = 1.0;
 constexpr int64_t kGates = 4;
 // The cell's gate blocks, in order.
 enum Gate : size_t { kInputGate = 0, kForgetGate = 1, kMemoryGate = 2, kOutputGate = 3 };
+constexpr int64_t kDirections = 2;
 
-std::string cell_prefix(int direction, size_t layer) {
+std::string cell_prefix(int64_t direction, size_t layer) {
     return "RNN_" + std::to_string(direction) + "/RNN/MultiRNNCell/Cell" + std::to_string(layer) +
            "/LSTMCell/";
 }
@@ -31,103 +32,145 @@ torch::Tensor reorder_gates(const torch::Tensor& tensorflow, int64_t cell) {
     return torch::cat(reordered, 0);
 }
 
-}  // namespace
-
-LstmImpl::LstmImpl(const Options& options, bool forward_in_time)
-    : options_(options), forward_in_time_(forward_in_time) {
-    const int64_t gates = kGates * options.cell_dim;
-    input_linearity = register_module(
-        "input_linearity",
-        torch::nn::Linear(torch::nn::LinearOptions(options.projection_dim, gates).bias(false)));
-    state_linearity =
-        register_module("state_linearity", torch::nn::Linear(options.projection_dim, gates));
-    state_projection = register_module(
-        "state_projection",
-        torch::nn::Linear(
-            torch::nn::LinearOptions(options.cell_dim, options.projection_dim).bias(false)));
+// (B, T): for each sequence, the step that its reversal puts at t; padding stays in place. The
+// map is its own inverse.
+torch::Tensor reversal(const std::vector<int64_t>& lengths_B, int64_t steps) {
+    const auto batch = static_cast<int64_t>(lengths_B.size());
+    torch::Tensor index_BT = torch::arange(steps, torch::kInt64).repeat({batch, 1});
+    auto index = index_BT.accessor<int64_t, 2>();
+    for (int64_t b = 0; b < batch; ++b) {
+        const int64_t length = lengths_B[static_cast<size_t>(b)];
+        for (int64_t t = 0; t < length; ++t) {
+            index[b][t] = length - 1 - t;
+        }
+    }
+    return index_BT;
 }
 
-torch::Tensor LstmImpl::forward(const torch::Tensor& x_BTD, const std::vector<int64_t>& lengths_B) {
-    const int64_t batch = x_BTD.size(0);
-    const int64_t steps = x_BTD.size(1);
-    // The input's share of the gates for every step at once: one large matrix product.
-    const torch::Tensor input_gates_BTG = input_linearity(x_BTD);
-    torch::Tensor state_BP = x_BTD.new_zeros({batch, options_.projection_dim});
-    torch::Tensor memory_BC = x_BTD.new_zeros({batch, options_.cell_dim});
-    torch::Tensor out_BTP = x_BTD.new_zeros({batch, steps, options_.projection_dim});
+torch::Tensor reverse_in_time(const torch::Tensor& x_BTD, const torch::Tensor& reversal_BT) {
+    return x_BTD.gather(1, reversal_BT.unsqueeze(-1).expand_as(x_BTD));
+}
 
-    int64_t active = forward_in_time_ ? batch : 0;
-    for (int64_t step = 0; step < steps; ++step) {
-        const int64_t t = forward_in_time_ ? step : steps - 1 - step;
-        // Sequences are sorted longest first, so those still running at t are a prefix. Going
-        // backwards, a sequence joins at its own last step with its still-zero state.
-        if (forward_in_time_) {
-            while (active > 0 && lengths_B[static_cast<size_t>(active - 1)] <= t) {
-                --active;
-            }
-        } else {
-            while (active < batch && lengths_B[static_cast<size_t>(active)] > t) {
-                ++active;
-            }
+}  // namespace
+
+BiLstmLayerImpl::BiLstmLayerImpl(const Options& options) : options_(options) {
+    const int64_t gates = kGates * options.cell_dim;
+    const int64_t projection = options.projection_dim;
+    input_weight =
+        register_parameter("input_weight", torch::zeros({kDirections, projection, gates}), false);
+    state_weight =
+        register_parameter("state_weight", torch::zeros({kDirections, projection, gates}), false);
+    gate_bias = register_parameter("gate_bias", torch::zeros({kDirections, 1, gates}), false);
+    projection_weight = register_parameter(
+        "projection_weight", torch::zeros({kDirections, options.cell_dim, projection}), false);
+}
+
+torch::Tensor BiLstmLayerImpl::input_gates(const torch::Tensor& x_2SAP,
+                                           const torch::Tensor& buffer) const {
+    const int64_t steps = x_2SAP.size(1);
+    const int64_t rows = x_2SAP.size(2);
+    const int64_t gates = input_weight.size(2);
+    torch::Tensor gates_2NG =
+        buffer.narrow(0, 0, kDirections * steps * rows * gates).view({kDirections, -1, gates});
+    torch::baddbmm_out(gates_2NG, gate_bias, x_2SAP.reshape({kDirections, steps * rows, -1}),
+                       input_weight);
+    return gates_2NG.view({kDirections, steps, rows, gates});
+}
+
+torch::Tensor BiLstmLayerImpl::forward(const torch::Tensor& x_2TBP,
+                                       const std::vector<int64_t>& lengths_B,
+                                       int64_t input_gate_bytes) {
+    const int64_t steps = x_2TBP.size(1);
+    const int64_t batch = x_2TBP.size(2);
+    const int64_t step_gate_bytes =
+        kDirections * kGates * options_.cell_dim * static_cast<int64_t>(x_2TBP.element_size());
+    torch::Tensor out_2TBP = x_2TBP.new_zeros({kDirections, steps, batch, options_.projection_dim});
+    torch::Tensor memory_2BC = x_2TBP.new_zeros({kDirections, batch, options_.cell_dim});
+
+    // Every chunk's input gates go to one buffer, with room for the most (step, sequence) rows
+    // a chunk can have: a fresh allocation this large would be fresh pages from the kernel.
+    const int64_t gate_rows =
+        std::min(std::max(input_gate_bytes / step_gate_bytes, batch), steps * batch);
+    const torch::Tensor gate_buffer = x_2TBP.new_empty(
+        {gate_rows * step_gate_bytes / static_cast<int64_t>(x_2TBP.element_size())});
+    torch::Tensor input_gates_2SAG;
+    int64_t chunk_start = 0;
+    int64_t active = batch;
+    for (int64_t t = 0; t < steps; ++t) {
+        // Sequences are sorted longest first, so those still running at t are a prefix.
+        while (active > 0 && lengths_B[static_cast<size_t>(active - 1)] <= t) {
+            --active;
         }
         if (active == 0) {
-            continue;
+            break;
         }
-        const torch::Tensor state = state_BP.narrow(0, 0, active);
-        const torch::Tensor memory = memory_BC.narrow(0, 0, active);
-        const torch::Tensor gates =
-            input_gates_BTG.select(1, t).narrow(0, 0, active) + state_linearity(state);
-        const std::vector<torch::Tensor> g = gates.chunk(kGates, 1);
+        if (!input_gates_2SAG.defined() || t == chunk_start + input_gates_2SAG.size(1)) {
+            const int64_t chunk =
+                std::clamp(input_gate_bytes / (active * step_gate_bytes), int64_t{1}, steps - t);
+            chunk_start = t;
+            input_gates_2SAG =
+                input_gates(x_2TBP.narrow(1, t, chunk).narrow(2, 0, active), gate_buffer);
+        }
+        torch::Tensor gates_2AG = input_gates_2SAG.select(1, t - chunk_start).narrow(1, 0, active);
+        if (t > 0) {
+            gates_2AG = torch::baddbmm(gates_2AG, out_2TBP.select(1, t - 1).narrow(1, 0, active),
+                                       state_weight);
+        }
+        const std::vector<torch::Tensor> g = gates_2AG.chunk(kGates, -1);
+        const torch::Tensor memory_2AC = memory_2BC.narrow(1, 0, active);
         torch::Tensor new_memory = torch::sigmoid(g[kInputGate]) * torch::tanh(g[kMemoryGate]) +
-                                   torch::sigmoid(g[kForgetGate]) * memory;
+                                   torch::sigmoid(g[kForgetGate]) * memory_2AC;
         if (options_.cell_clip > 0) {
             new_memory.clamp_(-options_.cell_clip, options_.cell_clip);
         }
-        torch::Tensor output =
-            state_projection(torch::sigmoid(g[kOutputGate]) * torch::tanh(new_memory));
+        torch::Tensor output_2AP =
+            torch::bmm(torch::sigmoid(g[kOutputGate]) * torch::tanh(new_memory), projection_weight);
         if (options_.projection_clip > 0) {
-            output.clamp_(-options_.projection_clip, options_.projection_clip);
+            output_2AP.clamp_(-options_.projection_clip, options_.projection_clip);
         }
-        memory.copy_(new_memory);
-        state.copy_(output);
-        out_BTP.select(1, t).narrow(0, 0, active).copy_(output);
+        memory_2AC.copy_(new_memory);
+        out_2TBP.select(1, t).narrow(1, 0, active).copy_(output_2AP);
     }
-    return out_BTP;
+    return out_2TBP;
 }
 
-void LstmImpl::expect_weights(StrictLoader& loader, const std::string& prefix) const {
+void BiLstmLayerImpl::expect_weights(StrictLoader& loader, size_t layer) const {
     const int64_t projection = options_.projection_dim;
-    loader.expect(prefix + "W_0", {2 * projection, kGates * options_.cell_dim});
-    loader.expect(prefix + "B", {kGates * options_.cell_dim});
-    loader.expect(prefix + "W_P_0", {options_.cell_dim, projection});
+    for (int64_t direction = 0; direction < kDirections; ++direction) {
+        const std::string prefix = cell_prefix(direction, layer);
+        loader.expect(prefix + "W_0", {2 * projection, kGates * options_.cell_dim});
+        loader.expect(prefix + "B", {kGates * options_.cell_dim});
+        loader.expect(prefix + "W_P_0", {options_.cell_dim, projection});
+    }
 }
 
-void LstmImpl::load_weights(const StrictLoader& loader, const std::string& prefix) {
+void BiLstmLayerImpl::load_weights(const StrictLoader& loader, size_t layer) {
     torch::NoGradGuard no_grad;
     const int64_t cell = options_.cell_dim;
     const int64_t projection = options_.projection_dim;
-    // W_0 stacks the input and the recurrent weights: (input + recurrent, 4 * cell).
-    const torch::Tensor stacked = reorder_gates(loader.read(prefix + "W_0").t(), cell);
-    input_linearity->weight.copy_(stacked.narrow(1, 0, projection));
-    state_linearity->weight.copy_(stacked.narrow(1, projection, projection));
-    torch::Tensor bias = loader.read(prefix + "B").clone();
-    bias.narrow(0, kTensorFlowForgetGate * cell, cell) += kTensorFlowForgetBias;
-    state_linearity->bias.copy_(reorder_gates(bias, cell));
-    state_projection->weight.copy_(loader.read(prefix + "W_P_0").t());
-}
-
-BiLstmImpl::BiLstmImpl(const Options& options) : options_(options) {
-    forward_layers = register_module("forward_layers", torch::nn::ModuleList());
-    backward_layers = register_module("backward_layers", torch::nn::ModuleList());
-    for (int64_t layer = 0; layer < options.lstm_layers; ++layer) {
-        forward_layers->push_back(Lstm(options, true));
-        backward_layers->push_back(Lstm(options, false));
+    for (int64_t direction = 0; direction < kDirections; ++direction) {
+        const std::string prefix = cell_prefix(direction, layer);
+        // W_0 stacks the input and the recurrent weights: (input + recurrent, 4 * cell).
+        const torch::Tensor stacked = reorder_gates(loader.read(prefix + "W_0").t(), cell).t();
+        input_weight[direction].copy_(stacked.narrow(0, 0, projection));
+        state_weight[direction].copy_(stacked.narrow(0, projection, projection));
+        torch::Tensor bias = loader.read(prefix + "B").clone();
+        bias.narrow(0, kTensorFlowForgetGate * cell, cell) += kTensorFlowForgetBias;
+        gate_bias[direction][0].copy_(reorder_gates(bias, cell));
+        projection_weight[direction].copy_(loader.read(prefix + "W_P_0"));
     }
 }
 
-std::vector<torch::Tensor> BiLstmImpl::forward(const torch::Tensor& tokens_BTD,
-                                               const std::vector<int64_t>& lengths_B) {
-    // The cell wants sequences longest first; restore the caller's order at the end.
+BiLstmImpl::BiLstmImpl(const Options& options) : options_(options) {
+    layers = register_module("layers", torch::nn::ModuleList());
+    for (int64_t layer = 0; layer < options.lstm_layers; ++layer) {
+        layers->push_back(BiLstmLayer(options));
+    }
+}
+
+void BiLstmImpl::forward(const torch::Tensor& tokens_BTP, const std::vector<int64_t>& lengths_B,
+                         const torch::Tensor& outputs_LBTD) {
+    // The layers want sequences longest first; index_copy_ puts them back in the caller's order.
     std::vector<int64_t> order(lengths_B.size());
     std::iota(order.begin(), order.end(), int64_t{0});
     std::stable_sort(order.begin(), order.end(),
@@ -136,39 +179,38 @@ std::vector<torch::Tensor> BiLstmImpl::forward(const torch::Tensor& tokens_BTD,
     for (const int64_t i : order) {
         sorted_lengths.push_back(lengths_B[static_cast<size_t>(i)]);
     }
-    const torch::Tensor order_B = torch::tensor(order, torch::kInt64).to(tokens_BTD.device());
-    const torch::Tensor restore_B = order_B.argsort();
+    const torch::Device device = tokens_BTP.device();
+    const torch::Tensor order_B = torch::tensor(order, torch::kInt64).to(device);
+    const torch::Tensor reversal_BT = reversal(sorted_lengths, tokens_BTP.size(1)).to(device);
 
-    torch::Tensor forward_BTP = tokens_BTD.index_select(0, order_B);
-    torch::Tensor backward_BTP = forward_BTP;
-    std::vector<torch::Tensor> layers;
-    for (size_t layer = 0; layer < forward_layers->size(); ++layer) {
-        torch::Tensor next_forward =
-            forward_layers[layer]->as<Lstm>()->forward(forward_BTP, sorted_lengths);
-        torch::Tensor next_backward =
-            backward_layers[layer]->as<Lstm>()->forward(backward_BTP, sorted_lengths);
+    const torch::Tensor sorted_BTP = tokens_BTP.index_select(0, order_B);
+    torch::Tensor x_2TBP = torch::stack({sorted_BTP, reverse_in_time(sorted_BTP, reversal_BT)})
+                               .transpose(1, 2)
+                               .contiguous();
+    const int64_t projection = options_.projection_dim;
+    for (size_t layer = 0; layer < layers->size(); ++layer) {
+        torch::Tensor next_2TBP =
+            layers[layer]->as<BiLstmLayer>()->forward(x_2TBP, sorted_lengths, input_gate_bytes);
         if (layer > 0 && options_.skip_connections) {
-            next_forward += forward_BTP;
-            next_backward += backward_BTP;
+            next_2TBP += x_2TBP;
         }
-        forward_BTP = next_forward;
-        backward_BTP = next_backward;
-        layers.push_back(torch::cat({forward_BTP, backward_BTP}, -1).index_select(0, restore_B));
+        x_2TBP = next_2TBP;
+        const torch::Tensor out_BTD = outputs_LBTD[static_cast<int64_t>(layer)];
+        out_BTD.narrow(2, 0, projection).index_copy_(0, order_B, x_2TBP[0].transpose(0, 1));
+        out_BTD.narrow(2, projection, projection)
+            .index_copy_(0, order_B, reverse_in_time(x_2TBP[1].transpose(0, 1), reversal_BT));
     }
-    return layers;
 }
 
 void BiLstmImpl::expect_weights(StrictLoader& loader) const {
-    for (size_t layer = 0; layer < forward_layers->size(); ++layer) {
-        forward_layers->at<LstmImpl>(layer).expect_weights(loader, cell_prefix(0, layer));
-        backward_layers->at<LstmImpl>(layer).expect_weights(loader, cell_prefix(1, layer));
+    for (size_t layer = 0; layer < layers->size(); ++layer) {
+        layers->at<BiLstmLayerImpl>(layer).expect_weights(loader, layer);
     }
 }
 
 void BiLstmImpl::load_weights(const StrictLoader& loader) {
-    for (size_t layer = 0; layer < forward_layers->size(); ++layer) {
-        forward_layers[layer]->as<Lstm>()->load_weights(loader, cell_prefix(0, layer));
-        backward_layers[layer]->as<Lstm>()->load_weights(loader, cell_prefix(1, layer));
+    for (size_t layer = 0; layer < layers->size(); ++layer) {
+        layers[layer]->as<BiLstmLayer>()->load_weights(loader, layer);
     }
 }
 

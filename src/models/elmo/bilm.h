@@ -1,6 +1,11 @@
 // ELMo's bidirectional language model: stacked LSTMs with a projected, clipped state
 // (AllenNLP's ElmoLstm and LstmCellWithProjection). Unlike AllenNLP, every sequence starts from
 // a zero state, so a protein's output never depends on what was embedded before it.
+//
+// Both directions of a layer run as one: the backward direction reads each sequence reversed,
+// so at every step both advance over the same sequences, and each step is one batched matrix
+// product for the whole batch and both directions. Tensors of a layer are time-major,
+// (direction, T, B, width), so a step's rows are contiguous.
 #pragma once
 
 #include <vector>
@@ -12,44 +17,54 @@
 
 namespace embed::elmo {
 
-/// One LSTM layer in one direction.
-class LstmImpl : public torch::nn::Module {
+/// One LSTM layer in both directions; leading dimension 2 of every weight: forward, backward.
+class BiLstmLayerImpl : public torch::nn::Module {
 public:
-    LstmImpl(const Options& options, bool forward_in_time);
+    explicit BiLstmLayerImpl(const Options& options);
 
-    /// Outputs (B, T, projection) for inputs (B, T, projection) whose first lengths_B[b] steps
-    /// are real; sequences must be sorted by length, longest first. Outputs past a sequence's
-    /// end are zero.
-    torch::Tensor forward(const torch::Tensor& x_BTD, const std::vector<int64_t>& lengths_B);
+    /// Outputs (2, T, B, projection) for inputs (2, T, B, projection) whose first lengths_B[b]
+    /// steps are real, the backward direction's reversed in time. Sequences must be sorted by
+    /// length, longest first. Outputs past a sequence's end are zero. The input's share of the
+    /// gates is computed for input_gate_bytes' worth of steps at a time.
+    torch::Tensor forward(const torch::Tensor& x_2TBP, const std::vector<int64_t>& lengths_B,
+                          int64_t input_gate_bytes);
 
     /// bilm-tf's RNN_<direction>/RNN/MultiRNNCell/Cell<layer>/LSTMCell/{W_0, B, W_P_0}.
-    void expect_weights(StrictLoader& loader, const std::string& prefix) const;
-    void load_weights(const StrictLoader& loader, const std::string& prefix);
+    void expect_weights(StrictLoader& loader, size_t layer) const;
+    void load_weights(const StrictLoader& loader, size_t layer);
 
-    torch::nn::Linear input_linearity{nullptr};   ///< input -> 4 gates, no bias
-    torch::nn::Linear state_linearity{nullptr};   ///< previous output -> 4 gates, with the bias
-    torch::nn::Linear state_projection{nullptr};  ///< cell -> output, no bias
+    torch::Tensor input_weight;       ///< (2, projection, 4 * cell): input -> gates
+    torch::Tensor state_weight;       ///< (2, projection, 4 * cell): previous output -> gates
+    torch::Tensor gate_bias;          ///< (2, 1, 4 * cell)
+    torch::Tensor projection_weight;  ///< (2, cell, projection): cell -> output
 
 private:
+    /// Both directions' input share of the gates, bias included, for steps (2, S, A, projection)
+    /// at once: one large matrix product into `buffer`, viewed as (2, S, A, 4 * cell).
+    torch::Tensor input_gates(const torch::Tensor& x_2SAP, const torch::Tensor& buffer) const;
+
     Options options_;
-    bool forward_in_time_;
 };
-TORCH_MODULE(Lstm);
+TORCH_MODULE(BiLstmLayer);
 
 class BiLstmImpl : public torch::nn::Module {
 public:
     explicit BiLstmImpl(const Options& options);
 
-    /// Each layer's output, [forward, backward] concatenated: (B, T, 2 * projection), for token
-    /// embeddings (B, T, projection) of sequences with lengths_B real steps (any order).
-    std::vector<torch::Tensor> forward(const torch::Tensor& tokens_BTD,
-                                       const std::vector<int64_t>& lengths_B);
+    /// Writes each layer's output, [forward, backward] concatenated, to outputs_LBTD[layer]
+    /// (layers, B, T, 2 * projection), for token embeddings (B, T, projection) of sequences with
+    /// lengths_B real steps (any order). Positions past a sequence's end become zero.
+    void forward(const torch::Tensor& tokens_BTP, const std::vector<int64_t>& lengths_B,
+                 const torch::Tensor& outputs_LBTD);
 
     void expect_weights(StrictLoader& loader) const;
     void load_weights(const StrictLoader& loader);
 
-    torch::nn::ModuleList forward_layers{nullptr};
-    torch::nn::ModuleList backward_layers{nullptr};
+    torch::nn::ModuleList layers{nullptr};
+    /// How much of the input's share of the gates to hold at once: enough rows for an efficient
+    /// matrix product (about 500 at SeqVec's width) without holding a whole batch's (64 KB a
+    /// token and direction at SeqVec's width). Tests lower it to cross the steps' boundaries.
+    int64_t input_gate_bytes = int64_t{64} << 20;
 
 private:
     Options options_;

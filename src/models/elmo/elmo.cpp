@@ -17,9 +17,10 @@ ElmoImpl::ElmoImpl(const Options& options) : options_(options) {
     lstm = register_module("lstm", BiLstm(options));
 }
 
-std::vector<torch::Tensor> ElmoImpl::forward(const torch::Tensor& characters_BTC) {
+torch::Tensor ElmoImpl::forward(const torch::Tensor& characters_BTC) {
     const int64_t batch = characters_BTC.size(0);
     const int64_t steps = characters_BTC.size(1);
+    const int64_t projection = options_.projection_dim;
     const torch::Tensor present_BT = characters_BTC.gt(0).any(-1);
     const torch::Tensor lengths = present_BT.sum(1).cpu();
     const std::vector<int64_t> lengths_B(lengths.data_ptr<int64_t>(),
@@ -28,11 +29,13 @@ std::vector<torch::Tensor> ElmoImpl::forward(const torch::Tensor& characters_BTC
     const torch::Tensor tokens_BTP =
         char_cnn(characters_BTC.view({batch * steps, -1})).view({batch, steps, -1}) *
         present_BT.unsqueeze(-1);
-    std::vector<torch::Tensor> layers = {torch::cat({tokens_BTP, tokens_BTP}, -1)};
-    for (torch::Tensor& layer : lstm(tokens_BTP, lengths_B)) {
-        layers.push_back(std::move(layer));
-    }
-    return layers;
+    // Every layer is written in place: a batch's states are the largest tensor here.
+    torch::Tensor layers_LBTD =
+        tokens_BTP.new_empty({1 + options_.lstm_layers, batch, steps, 2 * projection});
+    layers_LBTD[0].narrow(2, 0, projection).copy_(tokens_BTP);
+    layers_LBTD[0].narrow(2, projection, projection).copy_(tokens_BTP);
+    lstm(tokens_BTP, lengths_B, layers_LBTD.narrow(0, 1, options_.lstm_layers));
+    return layers_LBTD;
 }
 
 void ElmoImpl::load_weights(const StateDict& weights) {

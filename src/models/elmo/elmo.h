@@ -17,11 +17,11 @@ class ElmoImpl : public torch::nn::Module {
 public:
     explicit ElmoImpl(const Options& options);
 
-    /// Every layer's states (B, T, 2 * projection) for character ids (B, T, characters) of
-    /// sentences wrapped in their boundary tokens, as elmo::sentence_characters makes them:
-    /// layer 0 is the token embedding twice, layer k the k-th LSTM's [forward, backward].
-    /// Positions past a sentence's end are zero.
-    std::vector<torch::Tensor> forward(const torch::Tensor& characters_BTC);
+    /// Every layer's states (1 + LSTM layers, B, T, 2 * projection) for character ids
+    /// (B, T, characters) of sentences wrapped in their boundary tokens, as
+    /// elmo::sentence_characters makes them: layer 0 is the token embedding twice, layer k the
+    /// k-th LSTM's [forward, backward]. Positions past a sentence's end are zero.
+    torch::Tensor forward(const torch::Tensor& characters_BTC);
 
     /// Reads bilm-tf's weights strictly: every dataset must be there with the shape the
     /// options imply, and no other.
