@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include "embed/util/file.h"
+#include "embed/util/hdf5.h"
 
 namespace embed {
 namespace {
@@ -19,11 +20,13 @@ constexpr auto kPollInterval = std::chrono::milliseconds(100);
 }  // namespace
 
 OutputWriter::OutputWriter(OutputParts& parts, OutputGroups groups, StorageOptions storage,
-                           RunAttributes attributes, FlushPolicy policy)
+                           RunAttributes attributes,
+                           std::shared_future<std::string> checkpoint_sha256, FlushPolicy policy)
     : parts_(parts),
       groups_(groups),
       storage_(storage),
       attributes_(std::move(attributes)),
+      checkpoint_sha256_(std::move(checkpoint_sha256)),
       policy_(policy),
       thread_([this] { run(); }) {}
 
@@ -128,6 +131,7 @@ void OutputWriter::run() {
 }
 
 void OutputWriter::store(const Item& item) {
+    const std::lock_guard<std::mutex> hdf5(h5::calls_mutex());
     if (!part_) {
         part_path_ = parts_.next_temporary();
         part_ = std::make_unique<Hdf5Writer>(part_path_, groups_, storage_);
@@ -145,8 +149,14 @@ void OutputWriter::commit_part() {
         return;
     }
     const size_t proteins = part_->proteins();
-    part_->finish(attributes_);
-    part_.reset();
+    if (attributes_.checkpoint_sha256.empty()) {
+        attributes_.checkpoint_sha256 = checkpoint_sha256_.get();
+    }
+    {
+        const std::lock_guard<std::mutex> hdf5(h5::calls_mutex());
+        part_->finish(attributes_);
+        part_.reset();
+    }
     parts_.commit(part_path_);
     std::lock_guard<std::mutex> lock(mutex_);
     committed_ += proteins;

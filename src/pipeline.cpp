@@ -47,8 +47,8 @@ class BackgroundChecksum {
 public:
     explicit BackgroundChecksum(std::vector<fs::path> files)
         : result_(std::async(std::launch::async, [this, files = std::move(files)] {
-              return sha256_files(files, &cancel_);
-          })) {}
+                      return sha256_files(files, &cancel_);
+                  }).share()) {}
     ~BackgroundChecksum() {
         cancel_ = true;
         if (result_.valid()) {
@@ -58,17 +58,14 @@ public:
     BackgroundChecksum(const BackgroundChecksum&) = delete;
     BackgroundChecksum& operator=(const BackgroundChecksum&) = delete;
 
-    const std::string& get() {
-        if (result_.valid()) {
-            value_ = result_.get();
-        }
-        return value_;
-    }
+    /// Waits for the digest; rethrows an error reading the files.
+    const std::string& get() const { return result_.get(); }
+    /// For another thread to wait on.
+    std::shared_future<std::string> future() const { return result_; }
 
 private:
     std::atomic<bool> cancel_{false};
-    std::future<std::string> result_;
-    std::string value_;
+    std::shared_future<std::string> result_;
 };
 
 // The input is read twice: once to check and count it before the model loads, once to embed
@@ -660,13 +657,9 @@ RunSummary embed_fasta(const EmbedOptions& options) {
     set_graceful_stop(true);
     bool stopped = false;
     try {
-        if (attributes.checkpoint_sha256.empty()) {
-            // Parts need it; it is ready long before the first part is committed.
-            attributes.checkpoint_sha256 = checksum.get();
-        }
         OutputWriter writer(
             parts, OutputGroups{options.per_residue, options.per_protein, options.contacts},
-            options.storage, attributes, options.flush);
+            options.storage, attributes, checksum.future(), options.flush);
         EmbeddingRun run(*encoder, selection, options, limit, writer, summary);
         InvalidRecords quiet(true, true);
         ProteinReader reader(input.path(), input.name(), alphabet, quiet, scan.repeats);
@@ -719,6 +712,7 @@ RunSummary embed_fasta(const EmbedOptions& options) {
         summary.truncated = length_limit.truncated();
         summary.skipped += too_long.count() + length_limit.skipped();
         writer.finish();
+        attributes.checkpoint_sha256 = checksum.get();  // for the merged file
     } catch (...) {
         set_graceful_stop(false);
         if (parts.committed().empty()) {

@@ -230,9 +230,8 @@ struct Tiny : torch::nn::Module {
 
 StoredTensor constant(std::vector<int64_t> shape, float value,
                       torch::Dtype dtype = torch::kFloat32) {
-    return StoredTensor(shape, dtype, [=] {
-        return torch::full(shape, value, torch::TensorOptions().dtype(dtype));
-    });
+    return StoredTensor(shape, dtype,
+                        [=](const torch::Tensor& destination) { destination.fill_(value); });
 }
 
 TEST(StateDict, LoadsByNameConvertingDtypes) {
@@ -386,6 +385,61 @@ TEST(Hdf5Weights, DamagedFilesNameTheFileAndTheProblem) {
         EXPECT_TRUE(contains(message, path.string() + ": ")) << message;
         EXPECT_TRUE(contains(message, problem)) << message;
     }
+}
+
+// Found by fuzzing: libhdf5 1.10.8 (and h5py with it) dies of a segmentation fault walking this
+// file's groups. embed parses HDF5 weights in a child process: an error, not a crash.
+TEST(Hdf5Weights, ACrashOfLibhdf5IsAnErrorNamingTheFile) {
+    const auto path = data_file("libhdf5_crashes_on_this.hdf5");
+    const std::string message = error_of([&] { read_hdf5_weights(path); });
+    EXPECT_TRUE(contains(message, path.string() + ": ")) << message;
+}
+
+TEST(Hdf5Weights, ShapesBeyondWhatTheFileCanHoldAreRefused) {
+    h5::silence_library_errors();
+    TempDir dir;
+    // Chunked and never written: a terabyte dataset in a file of a few kilobytes.
+    const auto huge = weights_file(dir / "huge.hdf5", [](hid_t file) {
+        const hsize_t shape[] = {1 << 20, 1 << 18};
+        const hsize_t chunk[] = {1, 1 << 18};
+        const h5::Handle space(H5Screate_simple(2, shape, nullptr), H5Sclose, "space");
+        const h5::Handle properties(H5Pcreate(H5P_DATASET_CREATE), H5Pclose, "properties");
+        h5::check(H5Pset_chunk(properties.id(), 2, chunk), "chunk");
+        h5::Handle(H5Dcreate2(file, "huge", H5T_NATIVE_FLOAT, space.id(), H5P_DEFAULT,
+                              properties.id(), H5P_DEFAULT),
+                   H5Dclose, "dataset");
+    });
+    const std::string message = error_of([&] { read_hdf5_weights(huge); });
+    EXPECT_TRUE(contains(message, "huge.hdf5: dataset huge takes the datasets past")) << message;
+}
+
+TEST(Hdf5Weights, TheWeightsAreMappedAndReadAlike) {
+    h5::silence_library_errors();
+    TempDir dir;
+    const StateDict state = read_hdf5_weights(weights_file(dir / "w.hdf5", [](hid_t file) {
+        const std::vector<float> values = {1, 2, 3, 4, 5, 6};
+        h5::write_float_dataset(file, "m", {2, 3}, values.data()).close("write");
+    }));
+    const torch::Tensor mapped = state.at("m").mapped();
+    ASSERT_TRUE(mapped.defined());
+    EXPECT_TRUE(torch::equal(mapped, state.at("m").read()));
+    EXPECT_TRUE(torch::equal(mapped, torch::arange(1, 7, torch::kFloat32).view({2, 3})));
+    EXPECT_EQ(state.at("w").mapped().item<float>(), 1.5f);
+}
+
+TEST(MapTensor, ViewsTheFileWhereAlignedAndInside) {
+    TempDir dir;
+    const std::vector<float> values = {0.5f, 1.5f, 2.5f, 3.5f};
+    write_file(dir / "f", std::string(reinterpret_cast<const char*>(values.data()), 16));
+    const auto file = ReadOnlyFile::open(dir / "f");
+    const torch::Tensor t = map_tensor(file, 4, {3}, torch::kFloat32);
+    ASSERT_TRUE(t.defined());
+    EXPECT_TRUE(torch::equal(t, torch::tensor({1.5f, 2.5f, 3.5f})));
+    t.fill_(7);  // copy-on-write: the file keeps its bytes
+    EXPECT_EQ(read_text_file(dir / "f"),
+              std::string(reinterpret_cast<const char*>(values.data()), 16));
+    EXPECT_FALSE(map_tensor(file, 2, {1}, torch::kFloat32).defined());  // misaligned
+    EXPECT_FALSE(map_tensor(file, 8, {3}, torch::kFloat32).defined());  // past the end
 }
 
 }  // namespace

@@ -254,9 +254,10 @@ TEST(EsmCheckpoint, Esm1bMaskRowIsZeroedAtLoad) {
     checkpoint.tensors = checkpoint.tensors.renamed([](const std::string& name) {
         return name == "embed_tokens.weight" ? std::nullopt : std::optional<std::string>(name);
     });
-    checkpoint.tensors.add("embed_tokens.weight", StoredTensor(shape, torch::kFloat32, [shape] {
-                               return torch::ones(shape);
-                           }));
+    checkpoint.tensors.add(
+        "embed_tokens.weight",
+        StoredTensor(shape, torch::kFloat32,
+                     [](const torch::Tensor& destination) { destination.fill_(1); }));
     const esm::EsmModel model = esm::build_model(checkpoint);
     EXPECT_EQ(model->embed_tokens->weight[esm::kMaskToken].abs().sum().item<float>(), 0.f);
     EXPECT_EQ(model->embed_tokens->weight[esm::kClsToken].sum().item<float>(), 32.f);

@@ -1,8 +1,10 @@
 #include <cmath>
 #include <fstream>
+#include <unistd.h>
 
 #include "embed/util/file.h"
 #include "embed/util/fingerprint.h"
+#include "embed/util/isolated.h"
 #include "embed/util/json.h"
 #include "embed/util/md5.h"
 #include "embed/util/sha256.h"
@@ -12,6 +14,7 @@
 namespace embed {
 namespace {
 
+using testing::error_of;
 using testing::TempDir;
 using testing::write_file;
 
@@ -72,6 +75,29 @@ TEST(Sha256, KnownVectors) {
     }
     EXPECT_EQ(million.hex_digest(),
               "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+}
+
+// The CPU's SHA instructions (where it has them) and the portable code agree on every length
+// around the block and padding boundaries, fed whole or in uneven pieces.
+TEST(Sha256, TheShaInstructionsAgreeWithThePortableCode) {
+    if (!Sha256::has_sha_instructions()) {
+        GTEST_SKIP() << "this CPU has no SHA instructions";
+    }
+    std::string data(70000, '\0');
+    uint32_t x = 12345;
+    for (char& c : data) {
+        x = x * 1664525 + 1013904223;
+        c = static_cast<char>(x >> 24);
+    }
+    for (size_t length = 0; length < data.size(); length += length < 300 ? 1 : 6997) {
+        Sha256 fastest;
+        Sha256 portable(Sha256::Engine::portable);
+        for (size_t fed = 0; fed < length; fed += 131) {
+            fastest.update(data.data() + fed, std::min<size_t>(131, length - fed));
+        }
+        portable.update(data.data(), length);
+        ASSERT_EQ(fastest.hex_digest(), portable.hex_digest()) << length << " bytes";
+    }
 }
 
 TEST(Md5, KnownVectors) {
@@ -138,6 +164,41 @@ TEST(ReadOnlyFile, ShortReadsNameTheFile) {
     } catch (const std::runtime_error& e) {
         EXPECT_NE(std::string(e.what()).find("truncated"), std::string::npos);
     }
+}
+
+TEST(ReadOnlyFile, MappingsAreCopyOnWriteAndGiveTheirPagesBack) {
+    TempDir dir;
+    const std::string text(3 * 4096, 'a');
+    write_file(dir / "f", text);
+    const auto file = ReadOnlyFile::open(dir / "f");
+    char* mapping = file->mapping();
+    ASSERT_NE(mapping, nullptr);
+    EXPECT_EQ(file->mapping(), mapping);  // mapped once
+    mapping[4096] = 'b';
+    EXPECT_EQ(read_text_file(dir / "f"), text);  // the change stays in the process
+    file->release(4000, 2 * 4096);               // only the wholly covered second page
+    EXPECT_EQ(mapping[4096], 'a');
+    mapping[100] = 'c';
+    file->release(0, 4000);  // no whole page: nothing given back
+    EXPECT_EQ(mapping[100], 'c');
+}
+
+TEST(Isolated, ReturnsWhatTheChildReturns) {
+    EXPECT_EQ(run_isolated([] { return std::string("answer\0with a zero", 18); }),
+              std::string("answer\0with a zero", 18));
+    EXPECT_EQ(run_isolated([] { return std::string(1 << 20, 'x'); }).size(), size_t{1} << 20);
+}
+
+TEST(Isolated, TheChildsErrorsAndCrashesAreErrorsHere) {
+    EXPECT_EQ(error_of([] {
+                  run_isolated([]() -> std::string { throw std::runtime_error("x.h5: bad"); });
+              }),
+              "x.h5: bad");
+    EXPECT_THROW(run_isolated([]() -> std::string { std::abort(); }), ChildCrashed);
+    EXPECT_EQ(error_of([] { run_isolated([]() -> std::string { std::abort(); }); }),
+              "crashed (Aborted)");
+    EXPECT_EQ(error_of([] { run_isolated([]() -> std::string { ::_exit(3); }); }),
+              "ended without an answer (exit status 3)");
 }
 
 TEST(Fingerprint, MapKeepsTheFirstValueThroughGrowth) {

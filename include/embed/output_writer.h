@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <deque>
 #include <exception>
+#include <future>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -24,8 +25,11 @@ struct FlushPolicy {
 
 class OutputWriter {
 public:
+    /// attributes.checkpoint_sha256 comes from `checkpoint_sha256` when the first part is
+    /// committed: hashing a checkpoint of gigabytes takes seconds, and the model need not wait.
     OutputWriter(OutputParts& parts, OutputGroups groups, StorageOptions storage,
-                 RunAttributes attributes, FlushPolicy policy);
+                 RunAttributes attributes, std::shared_future<std::string> checkpoint_sha256,
+                 FlushPolicy policy);
     /// Stops the thread; a part not yet committed is abandoned (its temporary is removed).
     ~OutputWriter();
     OutputWriter(const OutputWriter&) = delete;
@@ -53,6 +57,7 @@ private:
     OutputGroups groups_;
     StorageOptions storage_;
     RunAttributes attributes_;
+    std::shared_future<std::string> checkpoint_sha256_;
     FlushPolicy policy_;
 
     mutable std::mutex mutex_;

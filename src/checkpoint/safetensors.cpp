@@ -85,12 +85,14 @@ StateDict read_safetensors(const std::filesystem::path& path) {
                                          shape_string(shape) + " within the " +
                                          std::to_string(data_size) + " data bytes");
             }
-            auto read = [file, shape, dtype, offset = data_start + begin, bytes = end - begin] {
-                torch::Tensor t = torch::empty(shape, torch::TensorOptions().dtype(dtype));
-                file->read_at(offset, t.data_ptr(), bytes);
-                return t;
+            auto read = [file, offset = data_start + begin,
+                         bytes = end - begin](const torch::Tensor& destination) {
+                file->read_at(offset, destination.data_ptr(), bytes);
             };
-            out.add(name, StoredTensor(shape, dtype, std::move(read)));
+            auto map = [file, offset = data_start + begin, shape, dtype] {
+                return map_tensor(file, offset, shape, dtype);
+            };
+            out.add(name, StoredTensor(shape, dtype, std::move(read), std::move(map)));
         } catch (const std::runtime_error& e) {
             const std::string what = e.what();
             throw std::runtime_error(what.rfind(source, 0) == 0 ? what : where + ": " + what);

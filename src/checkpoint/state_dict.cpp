@@ -33,12 +33,41 @@ std::string shape_string(at::IntArrayRef shape) {
 }
 
 torch::Tensor StoredTensor::read() const {
-    torch::Tensor t = reader_();
-    if (t.sizes() != at::IntArrayRef(shape_) || t.scalar_type() != dtype_) {
-        throw std::logic_error("stored tensor read back as " + shape_string(t.sizes()) +
-                               " instead of " + shape_string(shape_));
-    }
+    torch::Tensor t = torch::empty(shape_, torch::TensorOptions().dtype(dtype_));
+    reader_(t);
     return t;
+}
+
+void StoredTensor::read_into(const torch::Tensor& target) const {
+    if (target.sizes() != at::IntArrayRef(shape_)) {
+        throw std::logic_error("stored tensor " + shape_string(shape_) + " read into " +
+                               shape_string(target.sizes()));
+    }
+    if (target.is_cpu() && target.is_contiguous() && target.scalar_type() == dtype_) {
+        reader_(target);
+    } else {
+        target.copy_(read());
+    }
+}
+
+torch::Tensor map_tensor(const std::shared_ptr<ReadOnlyFile>& file, uint64_t offset,
+                         const std::vector<int64_t>& shape, torch::Dtype dtype) {
+    const size_t element_size = c10::elementSize(dtype);
+    char* mapping = file->mapping();
+    if (mapping == nullptr || offset % element_size != 0) {
+        return {};
+    }
+    int64_t numel = 1;
+    for (const int64_t size : shape) {
+        numel *= size;
+    }
+    const size_t bytes = static_cast<size_t>(numel) * element_size;
+    if (offset > file->size() || bytes > file->size() - offset) {
+        return {};  // read() reports the truncation
+    }
+    return torch::from_blob(
+        mapping + offset, shape, [file, offset, bytes](void*) { file->release(offset, bytes); },
+        torch::TensorOptions().dtype(dtype));
 }
 
 void StateDict::add(const std::string& name, StoredTensor tensor) {
@@ -115,6 +144,12 @@ void StrictLoader::check() const {
     }
 }
 
+torch::Tensor StrictLoader::read(const std::string& name) const {
+    const StoredTensor& stored = state_.at(name);
+    torch::Tensor mapped = stored.mapped();
+    return mapped.defined() ? mapped : stored.read();
+}
+
 void load_strict(torch::nn::Module& module, const StateDict& state) {
     std::map<std::string, torch::Tensor> targets;
     for (const auto& item : module.named_parameters(/*recurse=*/true)) {
@@ -131,7 +166,16 @@ void load_strict(torch::nn::Module& module, const StateDict& state) {
 
     torch::NoGradGuard no_grad;
     for (auto& [name, target] : targets) {
-        target.copy_(loader.read(name));
+        const StoredTensor& stored = state.at(name);
+        torch::Tensor mapped;
+        if (target.is_cpu() && target.scalar_type() == stored.dtype()) {
+            mapped = stored.mapped();
+        }
+        if (mapped.defined()) {
+            target.set_data(mapped);
+        } else {
+            stored.read_into(target);
+        }
     }
 }
 

@@ -79,24 +79,29 @@ StoredTensor rebuild_tensor(const StorageRef& storage, int64_t storage_offset,
     }
     const auto element_size = static_cast<uint64_t>(c10::elementSize(storage.dtype));
     auto read = [storage, storage_offset, sizes, strides, numel, last_index, contiguous,
-                 element_size]() {
-        const auto options = torch::TensorOptions().dtype(storage.dtype);
+                 element_size](const torch::Tensor& destination) {
         if (numel == 0) {
-            return torch::empty(sizes, options);
+            return;
         }
         const uint64_t start =
             storage.offset + static_cast<uint64_t>(storage_offset) * element_size;
         if (contiguous) {
-            torch::Tensor t = torch::empty(sizes, options);
-            storage.file->read_at(start, t.data_ptr(), static_cast<size_t>(numel) * element_size);
-            return t;
+            storage.file->read_at(start, destination.data_ptr(),
+                                  static_cast<size_t>(numel) * element_size);
+            return;
         }
         const int64_t span = last_index - storage_offset + 1;
-        torch::Tensor flat = torch::empty({span}, options);
+        torch::Tensor flat = torch::empty({span}, torch::TensorOptions().dtype(storage.dtype));
         storage.file->read_at(start, flat.data_ptr(), static_cast<size_t>(span) * element_size);
-        return flat.as_strided(sizes, strides, 0).contiguous();
+        destination.copy_(flat.as_strided(sizes, strides, 0));
     };
-    return StoredTensor(std::move(sizes), storage.dtype, std::move(read));
+    StoredTensor::Mapper map;
+    if (contiguous) {
+        map = [file = storage.file,
+               offset = storage.offset + static_cast<uint64_t>(storage_offset) * element_size,
+               sizes, dtype = storage.dtype] { return map_tensor(file, offset, sizes, dtype); };
+    }
+    return StoredTensor(sizes, storage.dtype, std::move(read), std::move(map));
 }
 
 // "<archive name>/" when the archive holds "<archive name>/data.pkl", as torch.save writes it.

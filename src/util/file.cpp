@@ -1,5 +1,6 @@
 #include "embed/util/file.h"
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <csignal>
@@ -8,6 +9,7 @@
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <system_error>
 #include <unistd.h>
@@ -30,11 +32,47 @@ std::shared_ptr<ReadOnlyFile> ReadOnlyFile::open(const fs::path& path) {
         new ReadOnlyFile(path, fd, static_cast<uint64_t>(info.st_size)));
 }
 
+std::shared_ptr<ReadOnlyFile> ReadOnlyFile::adopt(int fd, fs::path name) {
+    struct stat info {};
+    if (::fstat(fd, &info) != 0) {
+        const int error = errno;
+        ::close(fd);
+        throw std::runtime_error(name.string() + ": " + std::strerror(error));
+    }
+    return std::shared_ptr<ReadOnlyFile>(
+        new ReadOnlyFile(std::move(name), fd, static_cast<uint64_t>(info.st_size)));
+}
+
 ReadOnlyFile::ReadOnlyFile(fs::path path, int fd, uint64_t size)
     : path_(std::move(path)), fd_(fd), size_(size) {}
 
 ReadOnlyFile::~ReadOnlyFile() {
+    if (mapping_ != nullptr) {
+        ::munmap(mapping_, size_);
+    }
     ::close(fd_);
+}
+
+char* ReadOnlyFile::mapping() const {
+    std::call_once(mapped_once_, [this] {
+        if (size_ == 0) {
+            return;
+        }
+        void* address = ::mmap(nullptr, size_, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd_, 0);
+        if (address != MAP_FAILED) {
+            mapping_ = static_cast<char*>(address);
+        }
+    });
+    return mapping_;
+}
+
+void ReadOnlyFile::release(uint64_t offset, size_t size) const {
+    const auto page = static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
+    const uint64_t first = (offset + page - 1) / page * page;
+    const uint64_t last = std::min<uint64_t>(offset + size, size_) / page * page;
+    if (mapping_ != nullptr && first < last) {
+        ::madvise(mapping_ + first, last - first, MADV_DONTNEED);
+    }
 }
 
 void ReadOnlyFile::read_at(uint64_t offset, void* destination, size_t size) const {

@@ -91,6 +91,11 @@ void Handle::close(const std::string& what) {
     }
 }
 
+std::mutex& calls_mutex() {
+    static std::mutex mutex;
+    return mutex;
+}
+
 void silence_library_errors() {
     H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
 }

@@ -8,6 +8,12 @@
 
 #include "embed/util/text.h"
 
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <cpuid.h>
+#include <immintrin.h>
+#define EMBED_SHA_EXTENSIONS 1
+#endif
+
 namespace embed {
 namespace {
 
@@ -25,13 +31,7 @@ constexpr uint32_t rotr(uint32_t x, int n) {
     return (x >> n) | (x << (32 - n));
 }
 
-}  // namespace
-
-Sha256::Sha256()
-    : state_{0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
-             0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19} {}
-
-void Sha256::compress(const uint8_t* block) {
+void compress_portable(std::array<uint32_t, 8>& state, const uint8_t* block) {
     uint32_t w[64];
     for (int i = 0; i < 16; ++i) {
         w[i] = (uint32_t{block[4 * i]} << 24) | (uint32_t{block[4 * i + 1]} << 16) |
@@ -42,8 +42,8 @@ void Sha256::compress(const uint8_t* block) {
         const uint32_t s1 = rotr(w[i - 2], 17) ^ rotr(w[i - 2], 19) ^ (w[i - 2] >> 10);
         w[i] = w[i - 16] + s0 + w[i - 7] + s1;
     }
-    uint32_t a = state_[0], b = state_[1], c = state_[2], d = state_[3];
-    uint32_t e = state_[4], f = state_[5], g = state_[6], h = state_[7];
+    uint32_t a = state[0], b = state[1], c = state[2], d = state[3];
+    uint32_t e = state[4], f = state[5], g = state[6], h = state[7];
     for (int i = 0; i < 64; ++i) {
         const uint32_t s1 = rotr(e, 6) ^ rotr(e, 11) ^ rotr(e, 25);
         const uint32_t choose = (e & f) ^ (~e & g);
@@ -60,14 +60,94 @@ void Sha256::compress(const uint8_t* block) {
         b = a;
         a = t1 + t2;
     }
-    state_[0] += a;
-    state_[1] += b;
-    state_[2] += c;
-    state_[3] += d;
-    state_[4] += e;
-    state_[5] += f;
-    state_[6] += g;
-    state_[7] += h;
+    state[0] += a;
+    state[1] += b;
+    state[2] += c;
+    state[3] += d;
+    state[4] += e;
+    state[5] += f;
+    state[6] += g;
+    state[7] += h;
+}
+
+#ifdef EMBED_SHA_EXTENSIONS
+// The SHA extensions keep the state as two registers, ABEF and CDGH; each
+// _mm_sha256rnds2_epu32 does two rounds, and msg1/msg2 extend the message schedule four words
+// at a time: W[g] = msg2(msg1(W[g-4], W[g-3]) + W[g-2..g-1] shifted by one word, W[g-1]).
+__attribute__((target("sha,sse4.1"))) void compress_sha_extensions(std::array<uint32_t, 8>& state,
+                                                                   const uint8_t* blocks,
+                                                                   size_t count) {
+    const __m128i byte_swap = _mm_set_epi64x(0x0c0d0e0f08090a0bULL, 0x0405060700010203ULL);
+    const __m128i dcba =
+        _mm_shuffle_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(&state[0])), 0xB1);
+    const __m128i hgfe =
+        _mm_shuffle_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(&state[4])), 0x1B);
+    __m128i abef = _mm_alignr_epi8(dcba, hgfe, 8);
+    __m128i cdgh = _mm_blend_epi16(hgfe, dcba, 0xF0);
+    for (; count > 0; --count, blocks += 64) {
+        const __m128i abef_before = abef;
+        const __m128i cdgh_before = cdgh;
+        __m128i w[4];  // the last four groups of the schedule, W[g] in w[g % 4]
+        for (int g = 0; g < 16; ++g) {
+            __m128i& current = w[g % 4];
+            if (g < 4) {
+                current = _mm_shuffle_epi8(
+                    _mm_loadu_si128(reinterpret_cast<const __m128i*>(blocks + 16 * g)), byte_swap);
+            } else {
+                const __m128i& previous = w[(g + 3) % 4];
+                current = _mm_sha256msg2_epu32(
+                    _mm_add_epi32(_mm_sha256msg1_epu32(current, w[(g + 1) % 4]),
+                                  _mm_alignr_epi8(previous, w[(g + 2) % 4], 4)),
+                    previous);
+            }
+            const __m128i scheduled = _mm_add_epi32(
+                current,
+                _mm_loadu_si128(reinterpret_cast<const __m128i*>(&kRoundConstants[4 * g])));
+            cdgh = _mm_sha256rnds2_epu32(cdgh, abef, scheduled);
+            abef = _mm_sha256rnds2_epu32(abef, cdgh, _mm_shuffle_epi32(scheduled, 0x0E));
+        }
+        abef = _mm_add_epi32(abef, abef_before);
+        cdgh = _mm_add_epi32(cdgh, cdgh_before);
+    }
+    const __m128i feba = _mm_shuffle_epi32(abef, 0x1B);
+    const __m128i dchg = _mm_shuffle_epi32(cdgh, 0xB1);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(&state[0]), _mm_blend_epi16(feba, dchg, 0xF0));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(&state[4]), _mm_alignr_epi8(dchg, feba, 8));
+}
+#endif
+
+}  // namespace
+
+bool Sha256::has_sha_instructions() {
+#ifdef EMBED_SHA_EXTENSIONS
+    static const bool has = [] {
+        unsigned a = 0, b = 0, c = 0, d = 0;
+        if (__get_cpuid_count(7, 0, &a, &b, &c, &d) == 0 || (b & bit_SHA) == 0) {
+            return false;
+        }
+        return __get_cpuid(1, &a, &b, &c, &d) != 0 && (c & bit_SSE4_1) != 0;
+    }();
+    return has;
+#else
+    return false;
+#endif
+}
+
+Sha256::Sha256(Engine engine)
+    : sha_instructions_(engine == Engine::fastest && has_sha_instructions()),
+      state_{0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
+             0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19} {}
+
+void Sha256::compress(const uint8_t* blocks, size_t count) {
+#ifdef EMBED_SHA_EXTENSIONS
+    if (sha_instructions_) {
+        compress_sha_extensions(state_, blocks, count);
+        return;
+    }
+#endif
+    for (size_t i = 0; i < count; ++i) {
+        compress_portable(state_, blocks + 64 * i);
+    }
 }
 
 void Sha256::update(const void* data, size_t size) {
@@ -82,12 +162,13 @@ void Sha256::update(const void* data, size_t size) {
         if (buffered_ < buffer_.size()) {
             return;
         }
-        compress(buffer_.data());
+        compress(buffer_.data(), 1);
         buffered_ = 0;
     }
-    for (; size >= 64; size -= 64, bytes += 64) {
-        compress(bytes);
-    }
+    const size_t blocks = size / 64;
+    compress(bytes, blocks);
+    bytes += 64 * blocks;
+    size -= 64 * blocks;
     std::memcpy(buffer_.data(), bytes, size);
     buffered_ = size;
 }

@@ -10,26 +10,48 @@
 
 #include <torch/torch.h>
 
+#include "embed/util/file.h"
+
 namespace embed {
 
 /// A tensor that lives in a checkpoint file; read() materialises it on the CPU.
 class StoredTensor {
 public:
-    using Reader = std::function<torch::Tensor()>;
+    /// Fills a contiguous CPU tensor of the stored shape and dtype.
+    using Reader = std::function<void(const torch::Tensor& destination)>;
+    /// A CPU tensor viewing the file's bytes without copying them (see map_tensor), or an
+    /// undefined one where that is impossible.
+    using Mapper = std::function<torch::Tensor()>;
 
-    StoredTensor(std::vector<int64_t> shape, torch::Dtype dtype, Reader reader)
-        : shape_(std::move(shape)), dtype_(dtype), reader_(std::move(reader)) {}
+    StoredTensor(std::vector<int64_t> shape, torch::Dtype dtype, Reader reader, Mapper mapper = {})
+        : shape_(std::move(shape)),
+          dtype_(dtype),
+          reader_(std::move(reader)),
+          mapper_(std::move(mapper)) {}
 
     const std::vector<int64_t>& shape() const { return shape_; }
     torch::Dtype dtype() const { return dtype_; }
     /// Contiguous CPU tensor of shape() and dtype().
     torch::Tensor read() const;
+    /// Reads into `target` of shape(), converting to its dtype and device. A contiguous CPU
+    /// target of dtype() is filled straight from the file: no second copy of the weights.
+    void read_into(const torch::Tensor& target) const;
+    /// The tensor viewing the file's bytes in place, or an undefined one.
+    torch::Tensor mapped() const { return mapper_ ? mapper_() : torch::Tensor(); }
 
 private:
     std::vector<int64_t> shape_;
     torch::Dtype dtype_;
     Reader reader_;
+    Mapper mapper_;
 };
+
+/// A CPU tensor of `shape` and `dtype` over the bytes at `offset` of the file's mapping: no
+/// copy, and no memory of its own; its pages are read when first used and given back to the
+/// page cache when the tensor dies. Undefined where the file cannot be mapped or the offset
+/// is misaligned for the type.
+torch::Tensor map_tensor(const std::shared_ptr<ReadOnlyFile>& file, uint64_t offset,
+                         const std::vector<int64_t>& shape, torch::Dtype dtype);
 
 /// Checkpoint tensors by name. `source` names the file(s) in error messages.
 class StateDict {
@@ -66,8 +88,9 @@ public:
     void expect(const std::string& name, std::vector<int64_t> shape);
     /// Throws std::runtime_error naming the source and every problem.
     void check() const;
-    /// An expected tensor, as stored (CPU, the file's dtype).
-    torch::Tensor read(const std::string& name) const { return state_.at(name).read(); }
+    /// An expected tensor, as stored (CPU, the file's dtype): a view of the mapped file where
+    /// there is one (see map_tensor), else read.
+    torch::Tensor read(const std::string& name) const;
 
 private:
     const StateDict& state_;
@@ -76,7 +99,9 @@ private:
 
 /// Fills every parameter and buffer of `module` from `state` by its name in the module tree.
 /// A missing tensor, an unexpected one, or a shape that differs is an error naming the
-/// tensors and both shapes. Values are converted to each parameter's dtype.
+/// tensors and both shapes. Values are converted to each parameter's dtype. A CPU parameter
+/// of the stored dtype becomes a view of the mapped file where it can: loading then reads
+/// nothing until the model runs, and the weights take no memory beyond the page cache.
 void load_strict(torch::nn::Module& module, const StateDict& state);
 
 /// "[33, 1280]"

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <mutex>
 #include <string>
 
 namespace embed {
@@ -15,6 +16,9 @@ class ReadOnlyFile {
 public:
     /// Throws std::runtime_error naming the path when it cannot be opened.
     static std::shared_ptr<ReadOnlyFile> open(const std::filesystem::path& path);
+    /// Takes ownership of the open descriptor `fd` (a memory file, say), known in errors as
+    /// `name`. Its size is the size it has now.
+    static std::shared_ptr<ReadOnlyFile> adopt(int fd, std::filesystem::path name);
     ~ReadOnlyFile();
     ReadOnlyFile(const ReadOnlyFile&) = delete;
     ReadOnlyFile& operator=(const ReadOnlyFile&) = delete;
@@ -24,12 +28,22 @@ public:
     /// Reads exactly `size` bytes at `offset`; a short file is an error naming the path.
     void read_at(uint64_t offset, void* destination, size_t size) const;
 
+    /// The whole file mapped into memory, copy-on-write (writes stay private to the process),
+    /// or nullptr where it cannot be mapped. Mapped on first use; unmapped with the object.
+    /// Its pages are read from the page cache (or the disk) as they are first touched.
+    char* mapping() const;
+    /// Gives the mapped pages wholly inside [offset, offset + size) back: bytes there that
+    /// are used again are read again. For data no longer needed (weights copied elsewhere).
+    void release(uint64_t offset, size_t size) const;
+
 private:
     ReadOnlyFile(std::filesystem::path path, int fd, uint64_t size);
 
     std::filesystem::path path_;
     int fd_;
     uint64_t size_;
+    mutable std::once_flag mapped_once_;
+    mutable char* mapping_ = nullptr;
 };
 
 /// Whole file as a string (small files: configs, pickles).

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -31,6 +32,11 @@ private:
     hid_t id_ = H5I_INVALID_HID;
     Closer closer_ = nullptr;
 };
+
+/// Held by a thread other than the main one while it calls libhdf5, and around fork(). Debian's
+/// libhdf5 is built thread-safe, with one global lock: a process forked while another thread
+/// is inside the library (holding that lock) could never call it.
+std::mutex& calls_mutex();
 
 /// Turns off HDF5's printing of error stacks; errors surface as exceptions instead.
 void silence_library_errors();

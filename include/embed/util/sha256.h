@@ -13,14 +13,23 @@ namespace embed {
 
 class Sha256 {
 public:
-    Sha256();
+    /// How the blocks are compressed: the CPU's SHA instructions where it has them (x86-64's
+    /// SHA extensions: 4-5 times faster, which matters for a checkpoint of gigabytes), or
+    /// portable C++.
+    enum class Engine { fastest, portable };
+
+    explicit Sha256(Engine engine = Engine::fastest);
     void update(const void* data, size_t size);
     /// Lower-case hex digest; the object must not be updated afterwards.
     std::string hex_digest();
 
-private:
-    void compress(const uint8_t* block);
+    /// Whether Engine::fastest uses the CPU's SHA instructions.
+    static bool has_sha_instructions();
 
+private:
+    void compress(const uint8_t* blocks, size_t count);
+
+    bool sha_instructions_;
     std::array<uint32_t, 8> state_;
     std::array<uint8_t, 64> buffer_{};
     size_t buffered_ = 0;

@@ -22,14 +22,12 @@ std::string cell_prefix(int64_t direction, size_t layer) {
            "/LSTMCell/";
 }
 
-// Gate blocks (4 * cell along dim 0) from TensorFlow's order to the cell's.
-torch::Tensor reorder_gates(const torch::Tensor& tensorflow, int64_t cell) {
-    std::vector<torch::Tensor> blocks = tensorflow.split(cell, 0);
-    std::vector<torch::Tensor> reordered;
-    for (const int64_t block : kTensorFlowGateOrder) {
-        reordered.push_back(blocks[static_cast<size_t>(block)]);
+// Copies the gate blocks (4 * cell along the last dim) from TensorFlow's order to the cell's.
+void copy_gates(const torch::Tensor& cell_order, const torch::Tensor& tensorflow, int64_t cell) {
+    for (size_t block = 0; block < kTensorFlowGateOrder.size(); ++block) {
+        cell_order.narrow(-1, static_cast<int64_t>(block) * cell, cell)
+            .copy_(tensorflow.narrow(-1, kTensorFlowGateOrder[block] * cell, cell));
     }
-    return torch::cat(reordered, 0);
 }
 
 // (B, T): for each sequence, the step that its reversal puts at t; padding stays in place. The
@@ -57,12 +55,12 @@ BiLstmLayerImpl::BiLstmLayerImpl(const Options& options) : options_(options) {
     const int64_t gates = kGates * options.cell_dim;
     const int64_t projection = options.projection_dim;
     input_weight =
-        register_parameter("input_weight", torch::zeros({kDirections, projection, gates}), false);
+        register_parameter("input_weight", torch::empty({kDirections, projection, gates}), false);
     state_weight =
-        register_parameter("state_weight", torch::zeros({kDirections, projection, gates}), false);
-    gate_bias = register_parameter("gate_bias", torch::zeros({kDirections, 1, gates}), false);
+        register_parameter("state_weight", torch::empty({kDirections, projection, gates}), false);
+    gate_bias = register_parameter("gate_bias", torch::empty({kDirections, 1, gates}), false);
     projection_weight = register_parameter(
-        "projection_weight", torch::zeros({kDirections, options.cell_dim, projection}), false);
+        "projection_weight", torch::empty({kDirections, options.cell_dim, projection}), false);
 }
 
 torch::Tensor BiLstmLayerImpl::input_gates(const torch::Tensor& x_2SAP,
@@ -151,12 +149,12 @@ void BiLstmLayerImpl::load_weights(const StrictLoader& loader, size_t layer) {
     for (int64_t direction = 0; direction < kDirections; ++direction) {
         const std::string prefix = cell_prefix(direction, layer);
         // W_0 stacks the input and the recurrent weights: (input + recurrent, 4 * cell).
-        const torch::Tensor stacked = reorder_gates(loader.read(prefix + "W_0").t(), cell).t();
-        input_weight[direction].copy_(stacked.narrow(0, 0, projection));
-        state_weight[direction].copy_(stacked.narrow(0, projection, projection));
+        const torch::Tensor stacked = loader.read(prefix + "W_0");
+        copy_gates(input_weight[direction], stacked.narrow(0, 0, projection), cell);
+        copy_gates(state_weight[direction], stacked.narrow(0, projection, projection), cell);
         torch::Tensor bias = loader.read(prefix + "B").clone();
         bias.narrow(0, kTensorFlowForgetGate * cell, cell) += kTensorFlowForgetBias;
-        gate_bias[direction][0].copy_(reorder_gates(bias, cell));
+        copy_gates(gate_bias[direction][0], bias, cell);
         projection_weight[direction].copy_(loader.read(prefix + "W_P_0"));
     }
 }

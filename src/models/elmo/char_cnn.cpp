@@ -27,10 +27,10 @@ CharacterEncoderImpl::CharacterEncoderImpl(const Options& options) : options_(op
     highway_transforms = register_module("highway_transforms", torch::nn::ModuleList());
     highway_carries = register_module("highway_carries", torch::nn::ModuleList());
     for (int64_t k = 0; k < options.highway_layers; ++k) {
-        highway_transforms->push_back(torch::nn::Linear(filters, filters));
-        highway_carries->push_back(torch::nn::Linear(filters, filters));
+        highway_transforms->push_back(Linear(filters, filters));
+        highway_carries->push_back(Linear(filters, filters));
     }
-    projection = register_module("projection", torch::nn::Linear(filters, options.projection_dim));
+    projection = register_module("projection", Linear(filters, options.projection_dim));
 }
 
 torch::Tensor CharacterEncoderImpl::forward(const torch::Tensor& ids_NC) {
@@ -54,10 +54,9 @@ torch::Tensor CharacterEncoderImpl::embed_distinct(const torch::Tensor& ids_UC) 
     torch::Tensor x_UF = torch::cat(pooled, -1);
     for (size_t k = 0; k < highway_transforms->size(); ++k) {
         // bilm-tf's highway: a gate t mixes a ReLU transform with the unchanged input.
-        const torch::Tensor t =
-            torch::sigmoid(highway_carries[k]->as<torch::nn::Linear>()->forward(x_UF));
+        const torch::Tensor t = torch::sigmoid(highway_carries[k]->as<Linear>()->forward(x_UF));
         const torch::Tensor transformed =
-            torch::relu(highway_transforms[k]->as<torch::nn::Linear>()->forward(x_UF));
+            torch::relu(highway_transforms[k]->as<Linear>()->forward(x_UF));
         x_UF = t * transformed + (1 - t) * x_UF;
     }
     return projection(x_UF);
@@ -94,8 +93,8 @@ void CharacterEncoderImpl::load_weights(const StrictLoader& loader) {
     }
     // TensorFlow multiplies x @ W; LibTorch's Linear holds W transposed.
     for (size_t k = 0; k < highway_transforms->size(); ++k) {
-        auto* transform = highway_transforms[k]->as<torch::nn::Linear>();
-        auto* carry = highway_carries[k]->as<torch::nn::Linear>();
+        auto* transform = highway_transforms[k]->as<Linear>();
+        auto* carry = highway_carries[k]->as<Linear>();
         const auto layer = static_cast<int64_t>(k);
         transform->weight.copy_(loader.read(highway(layer, "W_transform")).t());
         transform->bias.copy_(loader.read(highway(layer, "b_transform")));

@@ -8,6 +8,7 @@
 
 #include "embed/checkpoint/state_dict.h"
 #include "models/elmo/options.h"
+#include "models/linear.h"
 
 namespace embed::elmo {
 
@@ -28,7 +29,7 @@ public:
     torch::nn::ModuleList convolutions{nullptr};
     torch::nn::ModuleList highway_transforms{nullptr};
     torch::nn::ModuleList highway_carries{nullptr};
-    torch::nn::Linear projection{nullptr};
+    Linear projection{nullptr};
 
 private:
     torch::Tensor embed_distinct(const torch::Tensor& ids_UC);

@@ -53,23 +53,33 @@ SelfAttentionImpl::SelfAttentionImpl(int64_t embed_dim, int64_t heads, bool rota
     : heads_(heads),
       head_dim_(embed_dim / heads),
       scaling_(1.0 / std::sqrt(static_cast<double>(embed_dim / heads))) {
-    k_proj = register_module("k_proj", torch::nn::Linear(embed_dim, embed_dim));
-    v_proj = register_module("v_proj", torch::nn::Linear(embed_dim, embed_dim));
-    q_proj = register_module("q_proj", torch::nn::Linear(embed_dim, embed_dim));
-    out_proj = register_module("out_proj", torch::nn::Linear(embed_dim, embed_dim));
+    k_proj = register_module("k_proj", Linear(embed_dim, embed_dim));
+    v_proj = register_module("v_proj", Linear(embed_dim, embed_dim));
+    q_proj = register_module("q_proj", Linear(embed_dim, embed_dim));
+    out_proj = register_module("out_proj", Linear(embed_dim, embed_dim));
     if (rotary) {
         rot_emb = register_module("rot_emb", RotaryEmbedding(head_dim_));
     }
+    view_projections_in(torch::empty({3 * embed_dim, embed_dim}), torch::empty({3 * embed_dim}));
 }
 
 void SelfAttentionImpl::prepare(torch::ScalarType dtype) {
     torch::NoGradGuard no_grad;
     cast_parameters(*this, dtype);
-    qkv_weight_ = torch::cat({q_proj->weight, k_proj->weight, v_proj->weight});
-    qkv_bias_ = torch::cat({q_proj->bias, k_proj->bias, v_proj->bias});
-    // The separate weights become views of the stacked ones: the model's memory stays one copy.
+    // Moving to another device or dtype gave each weight its own storage again.
+    if (!q_proj->weight.is_alias_of(qkv_weight_) || !v_proj->bias.is_alias_of(qkv_bias_)) {
+        view_projections_in(torch::cat({q_proj->weight, k_proj->weight, v_proj->weight}),
+                            torch::cat({q_proj->bias, k_proj->bias, v_proj->bias}));
+    }
+}
+
+void SelfAttentionImpl::view_projections_in(torch::Tensor weight_3DD, torch::Tensor bias_3D) {
+    torch::NoGradGuard no_grad;
+    qkv_weight_ = std::move(weight_3DD);
+    qkv_bias_ = std::move(bias_3D);
+    // The model's memory stays one copy of the weights.
     const int64_t dim = q_proj->weight.size(0);
-    const std::vector<torch::nn::Linear> projections = {q_proj, k_proj, v_proj};
+    const std::vector<Linear> projections = {q_proj, k_proj, v_proj};
     for (size_t i = 0; i < projections.size(); ++i) {
         const int64_t offset = static_cast<int64_t>(i) * dim;
         projections[i]->weight.set_data(qkv_weight_.narrow(0, offset, dim));
@@ -147,8 +157,8 @@ TransformerLayerImpl::TransformerLayerImpl(const Config& config) {
                                                            config.version == Version::esm2));
     self_attn_layer_norm = register_module("self_attn_layer_norm",
                                            layer_norm(config.embed_dim, config.layer_norm_eps));
-    fc1 = register_module("fc1", torch::nn::Linear(config.embed_dim, config.ffn_dim));
-    fc2 = register_module("fc2", torch::nn::Linear(config.ffn_dim, config.embed_dim));
+    fc1 = register_module("fc1", Linear(config.embed_dim, config.ffn_dim));
+    fc2 = register_module("fc2", Linear(config.ffn_dim, config.embed_dim));
     final_layer_norm =
         register_module("final_layer_norm", layer_norm(config.embed_dim, config.layer_norm_eps));
 }

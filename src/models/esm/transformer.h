@@ -9,6 +9,7 @@
 
 #include "models/esm/config.h"
 #include "models/esm/contact_head.h"
+#include "models/linear.h"
 
 namespace embed::esm {
 
@@ -53,14 +54,18 @@ public:
                                                     const Padding& padding,
                                                     const Rotation* rotation, bool weights);
 
-    torch::nn::Linear k_proj{nullptr}, v_proj{nullptr}, q_proj{nullptr}, out_proj{nullptr};
+    Linear k_proj{nullptr}, v_proj{nullptr}, q_proj{nullptr}, out_proj{nullptr};
     RotaryEmbedding rot_emb{nullptr};
 
 private:
+    /// Makes q_proj, k_proj and v_proj's weights (and biases) views of stacked ones.
+    void view_projections_in(torch::Tensor weight_3DD, torch::Tensor bias_3D);
+
     int64_t heads_;
     int64_t head_dim_;
     double scaling_;
-    // q_proj, k_proj and v_proj stacked (3D, D), (3D); their weights are views of these.
+    // q_proj, k_proj and v_proj stacked (3D, D), (3D); their weights are views of these, from
+    // construction on: the checkpoint is read straight into them.
     torch::Tensor qkv_weight_;
     torch::Tensor qkv_bias_;
 };
@@ -79,7 +84,7 @@ public:
 
     SelfAttention self_attn{nullptr};
     torch::nn::LayerNorm self_attn_layer_norm{nullptr};
-    torch::nn::Linear fc1{nullptr}, fc2{nullptr};
+    Linear fc1{nullptr}, fc2{nullptr};
     torch::nn::LayerNorm final_layer_norm{nullptr};
 };
 TORCH_MODULE(TransformerLayer);
