@@ -167,8 +167,12 @@ void load_strict(torch::nn::Module& module, const StateDict& state) {
     torch::NoGradGuard no_grad;
     for (auto& [name, target] : targets) {
         const StoredTensor& stored = state.at(name);
+        // A parameter that views part of a bigger buffer (ESM's fused q/k/v) is read into its
+        // place; one that owns its memory becomes a view of the mapped file.
+        const bool owns_its_memory =
+            target.storage_offset() == 0 && target.storage().nbytes() == target.nbytes();
         torch::Tensor mapped;
-        if (target.is_cpu() && target.scalar_type() == stored.dtype()) {
+        if (target.is_cpu() && target.scalar_type() == stored.dtype() && owns_its_memory) {
             mapped = stored.mapped();
         }
         if (mapped.defined()) {

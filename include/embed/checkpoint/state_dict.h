@@ -100,8 +100,9 @@ private:
 /// Fills every parameter and buffer of `module` from `state` by its name in the module tree.
 /// A missing tensor, an unexpected one, or a shape that differs is an error naming the
 /// tensors and both shapes. Values are converted to each parameter's dtype. A CPU parameter
-/// of the stored dtype becomes a view of the mapped file where it can: loading then reads
-/// nothing until the model runs, and the weights take no memory beyond the page cache.
+/// of the stored dtype that owns its memory becomes a view of the mapped file where it can:
+/// loading then reads nothing until the model runs, and the weights take no memory beyond the
+/// page cache. A parameter viewing part of a bigger tensor is read into its place.
 void load_strict(torch::nn::Module& module, const StateDict& state);
 
 /// "[33, 1280]"
