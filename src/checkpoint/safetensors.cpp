@@ -85,11 +85,11 @@ StateDict read_safetensors(const std::filesystem::path& path) {
                                          shape_string(shape) + " within the " +
                                          std::to_string(data_size) + " data bytes");
             }
-            auto read = [file, offset = data_start + begin,
-                         bytes = end - begin](const torch::Tensor& destination) {
+            const uint64_t offset = data_start + begin;
+            auto read = [file, offset, bytes](const torch::Tensor& destination) {
                 file->read_at(offset, destination.data_ptr(), bytes);
             };
-            auto map = [file, offset = data_start + begin, shape, dtype] {
+            auto map = [file, offset, shape, dtype] {
                 return map_tensor(file, offset, shape, dtype);
             };
             out.add(name, StoredTensor(shape, dtype, std::move(read), std::move(map)));

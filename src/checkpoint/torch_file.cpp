@@ -78,13 +78,13 @@ StoredTensor rebuild_tensor(const StorageRef& storage, int64_t storage_offset,
                                  " elements");
     }
     const auto element_size = static_cast<uint64_t>(c10::elementSize(storage.dtype));
+    // Where the tensor's first element is in the file.
+    const uint64_t start = storage.offset + static_cast<uint64_t>(storage_offset) * element_size;
     auto read = [storage, storage_offset, sizes, strides, numel, last_index, contiguous,
-                 element_size](const torch::Tensor& destination) {
+                 element_size, start](const torch::Tensor& destination) {
         if (numel == 0) {
             return;
         }
-        const uint64_t start =
-            storage.offset + static_cast<uint64_t>(storage_offset) * element_size;
         if (contiguous) {
             storage.file->read_at(start, destination.data_ptr(),
                                   static_cast<size_t>(numel) * element_size);
@@ -97,9 +97,9 @@ StoredTensor rebuild_tensor(const StorageRef& storage, int64_t storage_offset,
     };
     StoredTensor::Mapper map;
     if (contiguous) {
-        map = [file = storage.file,
-               offset = storage.offset + static_cast<uint64_t>(storage_offset) * element_size,
-               sizes, dtype = storage.dtype] { return map_tensor(file, offset, sizes, dtype); };
+        map = [file = storage.file, start, sizes, dtype = storage.dtype] {
+            return map_tensor(file, start, sizes, dtype);
+        };
     }
     return StoredTensor(sizes, storage.dtype, std::move(read), std::move(map));
 }
