@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "embed/pipeline.h"
 #include "embed/runtime.h"
 #include "embed/util/hdf5.h"
 #include "embed/util/md5.h"
@@ -802,6 +803,24 @@ TEST_F(Cli, BadFlagsAreUsageErrors) {
     const auto no_dir = run_embed(example_fasta() + " -o /nonexistent/out.h5 -m " + local_model());
     EXPECT_NE(no_dir.status, 0);
     EXPECT_TRUE(contains(no_dir.output, "/nonexistent")) << no_dir.output;
+}
+
+// The library checks what the command line's own checks keep from it.
+TEST(EmbedFasta, ANonPositiveTokenBudgetIsRefusedBeforeAnyWork) {
+    TempDir dir;
+    for (const int64_t budget : {0, -4096}) {
+        EmbedOptions options;
+        options.input = "/nonexistent/input.fasta";
+        options.output = dir / "out.h5";
+        options.max_tokens = budget;
+        try {
+            embed_fasta(options);
+            ADD_FAILURE() << budget;
+        } catch (const std::invalid_argument& e) {
+            EXPECT_EQ(std::string(e.what()), "--max-tokens must be positive");
+        }
+        EXPECT_FALSE(fs::exists(options.output));
+    }
 }
 
 TEST_F(Cli, ExplicitCudaWithoutCudaIsAnError) {
