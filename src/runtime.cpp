@@ -10,12 +10,10 @@
 #include <torch/version.h>
 #include <zlib.h>
 
-// OpenBLAS keeps a thread pool of its own that LibTorch's set_num_threads does not reach; these
-// resolve to null when LibTorch is linked against another BLAS.
-extern "C" {
-void openblas_set_num_threads(int) __attribute__((weak));
-char* openblas_get_config() __attribute__((weak));
-}
+#include "embed/util/parallel.h"
+
+// Null when LibTorch is linked against another BLAS than OpenBLAS.
+extern "C" char* openblas_get_config() __attribute__((weak));
 
 namespace embed {
 
@@ -105,9 +103,7 @@ int available_cpus() {
 
 void set_cpu_threads(int threads) {
     torch::set_num_threads(threads);
-    if (openblas_set_num_threads != nullptr) {
-        openblas_set_num_threads(threads);
-    }
+    set_blas_threads(threads);
 }
 
 void keep_freed_memory_for_reuse() {

@@ -1,12 +1,16 @@
 // ESM-2 and ESM-1b against the upstream Python (fair-esm and Hugging Face transformers): the
 // fixtures in ../shared/testdata hold random-weight models in both formats and their outputs.
+#include <random>
+
 #include "embed/checkpoint/safetensors.h"
 #include "embed/encoder.h"
 #include "embed/fasta.h"
 #include "embed/pooling.h"
+#include "embed/runtime.h"
 #include "embed/util/hdf5.h"
 #include "models/esm/alphabet.h"
 #include "models/esm/checkpoint.h"
+#include "models/esm/cpu_attention.h"
 
 #include "test_support.h"
 
@@ -61,17 +65,21 @@ TEST_P(EsmParity, EveryLayerMeanBosAndContactsMatchUpstream) {
     h5::silence_library_errors();
     const h5::Handle reference = h5::open_file(testdata("expected.h5").string());
     const EncodeRequest request = everything(info.num_layers);
+    // Without contacts the CPU runs its own attention kernel (cpu_attention.cpp).
+    EncodeRequest embeddings_only = request;
+    embeddings_only.contacts = false;
     double worst = 0;
     double worst_contacts = 0;
     for (const FastaRecord& record : read_fasta(testdata(fixture.model + "/input.fasta"))) {
         const EncodedBatch out = encoder->encode({record.residues}, request);
+        const EncodedBatch fast = encoder->encode({record.residues}, embeddings_only);
         const auto length = static_cast<int64_t>(record.residues.size());
         const std::string group = fixture.model + "/" + record.id + "/";
         for (const int64_t layer : request.layers) {
             const std::string k = std::to_string(layer);
-            const torch::Tensor residues_LD = out.residues_NBLD[layer][0];
-            worst = std::max(worst, max_abs_diff(residues_LD, read_tensor(reference.id(),
-                                                                          group + "layer_" + k)));
+            const torch::Tensor expected_LD = read_tensor(reference.id(), group + "layer_" + k);
+            worst = std::max(worst, max_abs_diff(out.residues_NBLD[layer][0], expected_LD));
+            worst = std::max(worst, max_abs_diff(fast.residues_NBLD[layer][0], expected_LD));
             worst = std::max(worst, max_abs_diff(pool(out, 0, length, Pooling::mean)[layer],
                                                  read_tensor(reference.id(), group + "mean_" + k)));
         }
@@ -121,6 +129,41 @@ TEST_P(EsmParity, BatchedEqualsOneByOne) {
     }
 }
 
+// The CPU's attention kernel against the padded batch's attention (ESM's own formula, which the
+// parity test above checks against upstream): proteins long enough for several blocks of
+// queries, a padded batch, one thread and two.
+TEST_P(EsmParity, CpuAttentionKernelMatchesOnLongProteinsAndAnyThreads) {
+    const auto encoder = load_encoder(GetParam().path(), kWithContacts);
+    const int64_t longest = std::min<int64_t>(encoder->info().max_residues.value_or(1500), 1500);
+    std::mt19937 random(7);
+    std::vector<std::string> proteins;
+    for (const int64_t length : {longest, longest / 3, int64_t{5}}) {
+        std::string residues;
+        for (int64_t i = 0; i < length; ++i) {
+            residues += "ACDEFGHIKLMNPQRSTVWY"[random() % 20];
+        }
+        proteins.push_back(residues);
+    }
+    const std::vector<std::string_view> batch(proteins.begin(), proteins.end());
+    EncodeRequest embeddings_only = everything(encoder->info().num_layers);
+    embeddings_only.contacts = false;
+    const EncodedBatch reference = encoder->encode(batch, everything(encoder->info().num_layers));
+    const int threads = at::get_num_threads();
+    for (const int n : {1, 2}) {
+        set_cpu_threads(n);
+        const EncodedBatch fast = encoder->encode(batch, embeddings_only);
+        for (size_t b = 0; b < proteins.size(); ++b) {
+            const auto length = static_cast<int64_t>(proteins[b].size());
+            const auto row = static_cast<int64_t>(b);
+            EXPECT_LT(max_abs_diff(fast.residues_NBLD.select(1, row).narrow(1, 0, length),
+                                   reference.residues_NBLD.select(1, row).narrow(1, 0, length)),
+                      kBatchingTolerance)
+                << length << " residues, " << n << " threads";
+        }
+    }
+    set_cpu_threads(threads);
+}
+
 TEST_P(EsmParity, BFloat16StaysCloseToFloat32) {
     const auto exact = load_encoder(GetParam().path(), kWithContacts);
     LoadOptions bf16 = kWithContacts;
@@ -154,6 +197,43 @@ INSTANTIATE_TEST_SUITE_P(Fixtures, EsmParity,
                                            Fixture{"esm2_tiny", "esm2_tiny_pytorch_bin", true},
                                            Fixture{"esm1b_tiny", "esm1b_tiny/esm1b_tiny.pt"},
                                            Fixture{"esm1b_tiny", "esm1b_tiny/hf"}));
+
+// Softmax's exponentials against std::exp, both kernels (the AVX2 one runs where the CPU has it),
+// on rows of every remainder modulo 8 spanning float's range down to where e^x underflows.
+TEST(EsmCpuAttention, ExponentialsAreWithinFourUlpOfStdExp) {
+    std::mt19937 random(3);
+    std::uniform_real_distribution<float> score(-95.0f, 20.0f);
+    for (const int64_t columns : {1, 7, 8, 9, 31, 1000}) {
+        const int64_t rows = 3;
+        std::vector<float> scores(static_cast<size_t>(rows * columns));
+        for (float& s : scores) {
+            s = score(random);
+        }
+        for (const auto kernel :
+             {esm::detail::exponentiate_rows, esm::detail::exponentiate_rows_portably}) {
+            std::vector<float> out = scores;
+            std::vector<float> sums(static_cast<size_t>(rows));
+            kernel(out.data(), rows, columns, sums.data());
+            for (int64_t r = 0; r < rows; ++r) {
+                const auto row = scores.begin() + r * columns;
+                const float largest = *std::max_element(row, row + columns);
+                double sum = 0;
+                for (int64_t c = 0; c < columns; ++c) {
+                    const auto i = static_cast<size_t>(r * columns + c);
+                    const float x = scores[i] - largest;
+                    sum += out[i];
+                    if (x >= -87.0f) {
+                        EXPECT_NEAR(out[i], std::exp(x), 4 * std::exp(x) * 1.2e-7f)
+                            << "e^" << x << ", " << columns << " columns";
+                    } else {  // below float's normal range: e^-87 at most
+                        EXPECT_LE(out[i], 1.7e-38f) << "e^" << x;
+                    }
+                }
+                EXPECT_NEAR(sums[static_cast<size_t>(r)], sum, sum * 1e-6);
+            }
+        }
+    }
+}
 
 TEST(EsmCheckpoint, HuggingFaceNamesMapToFairEsm) {
     EXPECT_EQ(esm::fair_esm_name("esm.embeddings.word_embeddings.weight"), "embed_tokens.weight");

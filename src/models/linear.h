@@ -1,20 +1,23 @@
-// A linear layer as torch::nn::Linear computes it, whose parameters start uninitialised: every
-// weight here comes from a checkpoint, and torch::nn::Linear's random initialisation of
-// ESM-2 650M's 640M weights took two seconds of its loading.
+// A linear layer as torch::nn::Linear computes it, with two differences: its parameters start
+// uninitialised (every weight here comes from a checkpoint, and torch::nn::Linear's random
+// initialisation of ESM-2 650M's 640M weights took two seconds of its loading), and on the CPU
+// each thread multiplies its own share of the rows (see embed/util/parallel.h).
 #pragma once
 
 #include <torch/torch.h>
 
 namespace embed {
 
+/// torch::linear(x, weight, bias), on the CPU each thread multiplying its share of the rows.
+torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& weight,
+                     const torch::Tensor& bias);
+
 class LinearImpl : public torch::nn::Module {
 public:
-    LinearImpl(int64_t in_features, int64_t out_features) {
-        weight = register_parameter("weight", torch::empty({out_features, in_features}));
-        bias = register_parameter("bias", torch::empty({out_features}));
-    }
+    LinearImpl(int64_t in_features, int64_t out_features);
 
-    torch::Tensor forward(const torch::Tensor& x) { return torch::linear(x, weight, bias); }
+    /// x (..., in) -> (..., out)
+    torch::Tensor forward(const torch::Tensor& x) { return linear(x, weight, bias); }
 
     torch::Tensor weight;  ///< (out, in)
     torch::Tensor bias;    ///< (out)

@@ -7,6 +7,7 @@
 
 #include "embed/runtime.h"
 #include "models/esm/alphabet.h"
+#include "models/esm/cpu_attention.h"
 
 namespace embed::esm {
 namespace {
@@ -15,13 +16,6 @@ namespace {
 // are rescaled by (1 - 0.15 * 0.8) / (1 - observed mask ratio). Inputs here never hold <mask>,
 // so the observed ratio is 0.
 constexpr double kMaskRatioTrain = 0.15 * 0.8;
-
-// Attention scores computed at once on the CPU, per protein: blocks of query rows bound the
-// memory of a long protein's scores (H x T x T floats: 84 MB for ESM-2's 20 heads at 1024
-// tokens). Measured on ESM-2 8M: peak RSS 478 -> 375 MB, the same speed; 4 MB blocks, sized for
-// the cache, ran 1.19 times slower.
-constexpr int64_t kScoreBlockBytes = 16 << 20;
-constexpr int64_t kMinQueryRows = 32;
 
 torch::nn::LayerNorm layer_norm(int64_t dim, double eps) {
     return torch::nn::LayerNorm(torch::nn::LayerNormOptions({dim}).eps(eps));
@@ -97,45 +91,26 @@ std::pair<torch::Tensor, torch::Tensor> SelfAttentionImpl::forward(const torch::
     // LibTorch's CPU bfloat16 matmul rounds its sums, which over a thousand keys moved
     // per-protein vectors of ESM-2 by a cosine of 0.02.
     const torch::Tensor x_ND = x_BTD.reshape({batch * length, -1}).to(qkv_weight_.scalar_type());
-    const torch::Tensor qkv_3BHTd = torch::addmm(qkv_bias_, x_ND, qkv_weight_.t())
-                                        .to(torch::kFloat32)
-                                        .view({batch, length, 3, heads_, head_dim_})
-                                        .permute({2, 0, 3, 1, 4});
-    // fair-esm scales the queries before the rotation.
-    torch::Tensor q_BHTd = qkv_3BHTd[0] * scaling_;
-    torch::Tensor k_BHTd = qkv_3BHTd[1];
-    const torch::Tensor v_BHTd = qkv_3BHTd[2];
-    if (rotation != nullptr) {
-        q_BHTd = rotation->apply(q_BHTd);
-        k_BHTd = rotation->apply(k_BHTd);
-    }
+    const torch::Tensor qkv_NE = linear(x_ND, qkv_weight_, qkv_bias_).to(torch::kFloat32);
     torch::Tensor context_BTD;
     torch::Tensor weights_BHTT;
     if (!weights && x_BTD.device().is_cpu()) {
-        // One protein at a time over its own tokens: no padding in the products and no mask;
-        // a long protein's scores in blocks (kScoreBlockBytes). (A GPU multiplies the padded
-        // batch at once faster.)
-        context_BTD = torch::zeros({batch, length, heads_ * head_dim_}, x_BTD.options());
-        for (int64_t b = 0; b < batch; ++b) {
-            const int64_t tokens = padding.tokens_B[static_cast<size_t>(b)];
-            const torch::Tensor q_HTd = q_BHTd[b].narrow(1, 0, tokens).contiguous();
-            const torch::Tensor kt_HdT =
-                k_BHTd[b].narrow(1, 0, tokens).transpose(-2, -1).contiguous();
-            const torch::Tensor v_HTd = v_BHTd[b].narrow(1, 0, tokens).contiguous();
-            // Queries in blocks of at most kScoreBlockBytes of scores (H, rows, T).
-            const int64_t rows = std::clamp<int64_t>(
-                kScoreBlockBytes / (heads_ * tokens * static_cast<int64_t>(sizeof(float))),
-                kMinQueryRows, tokens);
-            for (int64_t first = 0; first < tokens; first += rows) {
-                const int64_t n = std::min(rows, tokens - first);
-                const torch::Tensor weights_HnT =
-                    torch::softmax(torch::matmul(q_HTd.narrow(1, first, n), kt_HdT), -1);
-                context_BTD[b]
-                    .narrow(0, first, n)
-                    .copy_(torch::matmul(weights_HnT, v_HTd).transpose(0, 1).reshape({n, -1}));
-            }
-        }
+        // (A GPU multiplies the padded batch at once faster.)
+        context_BTD = attend_on_cpu(
+            qkv_NE.view({batch, length, -1}), heads_, static_cast<float>(scaling_),
+            rotation != nullptr ? rotation->cos_Td : torch::Tensor(),
+            rotation != nullptr ? rotation->sin_Td : torch::Tensor(), padding.tokens_B);
     } else {
+        const torch::Tensor qkv_3BHTd =
+            qkv_NE.view({batch, length, 3, heads_, head_dim_}).permute({2, 0, 3, 1, 4});
+        // fair-esm scales the queries before the rotation.
+        torch::Tensor q_BHTd = qkv_3BHTd[0] * scaling_;
+        torch::Tensor k_BHTd = qkv_3BHTd[1];
+        const torch::Tensor v_BHTd = qkv_3BHTd[2];
+        if (rotation != nullptr) {
+            q_BHTd = rotation->apply(q_BHTd);
+            k_BHTd = rotation->apply(k_BHTd);
+        }
         torch::Tensor scores_BHTT = torch::matmul(q_BHTd, k_BHTd.transpose(-2, -1));
         if (padding.key_mask_B11T.defined()) {
             scores_BHTT += padding.key_mask_B11T;

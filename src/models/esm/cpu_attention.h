@@ -1,0 +1,33 @@
+// ESM's self-attention on the CPU, from the fused query, key and value projections: one head of
+// one protein per thread at a time, over the protein's own tokens (no padding in the products,
+// no mask), its queries in blocks whose scores stay in the core's cache.
+#pragma once
+
+#include <vector>
+
+#include <torch/torch.h>
+
+namespace embed::esm {
+
+/// Softmax(q k^T) v of every head, as fair-esm computes it: queries scaled by `query_scale`,
+/// then queries and keys rotated by ESM-2's rotary embedding when `cos_Td` is defined.
+///
+/// qkv_BTE: (B, T, 3 * H * d) float32, each token's queries, keys and values (head by head).
+/// cos_Td, sin_Td: (T, d) float32, or undefined (ESM-1b). tokens_B: real tokens of each row.
+/// Returns (B, T, H * d); rows past a protein's tokens are zero.
+torch::Tensor attend_on_cpu(const torch::Tensor& qkv_BTE, int64_t heads, float query_scale,
+                            const torch::Tensor& cos_Td, const torch::Tensor& sin_Td,
+                            const std::vector<int64_t>& tokens_B);
+
+namespace detail {
+
+/// Softmax without its division: each row of `scores` (rows x columns, contiguous) replaced by
+/// e^(score - the row's largest), each row's sum written to `sums`. With AVX2 and FMA where the
+/// CPU has them.
+void exponentiate_rows(float* scores, int64_t rows, int64_t columns, float* sums);
+/// The same in plain C++, for CPUs without them.
+void exponentiate_rows_portably(float* scores, int64_t rows, int64_t columns, float* sums);
+
+}  // namespace detail
+
+}  // namespace embed::esm
