@@ -879,5 +879,18 @@ TEST(CliWithoutFixtures, HelpAndVersion) {
     EXPECT_TRUE(contains(version.output, EMBED_VERSION));
 }
 
+// libgomp prints the settings it read at start-up when OMP_DISPLAY_ENV is set; a spin count of
+// 0 is what PASSIVE does (with no policy at all it prints PASSIVE too, but spins 300,000 times).
+// A setenv() from .preinit_array came too late for libgomp: hence the restart.
+TEST(CliWithoutFixtures, OpenMpThreadsSleepWhenIdleUnlessTheUserSaysOtherwise) {
+    const auto ours = testing::run_embed_with_environment(
+        "env -u OMP_WAIT_POLICY OMP_DISPLAY_ENV=verbose", "--version");
+    EXPECT_EQ(ours.status, 0);
+    EXPECT_TRUE(contains(ours.output, "GOMP_SPINCOUNT = '0'")) << ours.output;
+    const auto users = testing::run_embed_with_environment(
+        "OMP_WAIT_POLICY=ACTIVE OMP_DISPLAY_ENV=verbose", "--version");
+    EXPECT_TRUE(contains(users.output, "OMP_WAIT_POLICY = 'ACTIVE'")) << users.output;
+}
+
 }  // namespace
 }  // namespace embed

@@ -123,19 +123,21 @@ void scale_and_rotate(const float* in, int64_t stride, int64_t tokens, int64_t d
     for (int64_t t = 0; t < tokens; ++t) {
         const float* x = in + t * stride;
         float* y = out + t * d;
+        for (int64_t i = 0; i < d; ++i) {
+            y[i] = x[i] * scale;
+        }
         if (cos_Td == nullptr) {
-            for (int64_t i = 0; i < d; ++i) {
-                y[i] = x[i] * scale;
-            }
             continue;
+        }
+        float rotated[kCpuAttentionMaxHeadDim];
+        for (int64_t i = 0; i < half; ++i) {
+            rotated[i] = -y[i + half];
+            rotated[i + half] = y[i];
         }
         const float* cos = cos_Td + t * d;
         const float* sin = sin_Td + t * d;
-        for (int64_t i = 0; i < half; ++i) {
-            const float low = x[i] * scale;
-            const float high = x[i + half] * scale;
-            y[i] = low * cos[i] + -high * sin[i];
-            y[i + half] = high * cos[i + half] + low * sin[i + half];
+        for (int64_t i = 0; i < d; ++i) {
+            y[i] = y[i] * cos[i] + rotated[i] * sin[i];
         }
     }
 }
@@ -180,6 +182,8 @@ torch::Tensor attend_on_cpu(const torch::Tensor& qkv_BTE, int64_t heads, float q
     const int64_t length = qkv_BTE.size(1);
     const int64_t dim = qkv_BTE.size(2) / 3;
     const int64_t head_dim = dim / heads;
+    TORCH_CHECK(head_dim <= kCpuAttentionMaxHeadDim, "attend_on_cpu: heads wider than ",
+                kCpuAttentionMaxHeadDim);
     const bool rotary = cos_Td.defined();
     TORCH_CHECK(!rotary || (cos_Td.is_contiguous() && sin_Td.is_contiguous() &&
                             cos_Td.size(0) >= length && cos_Td.size(1) == head_dim),

@@ -9,6 +9,9 @@
 
 namespace embed::esm {
 
+/// ESM's heads are 16 (ESM-2 8M) to 128 (15B) wide; wider ones take the padded batch's path.
+constexpr int64_t kCpuAttentionMaxHeadDim = 256;
+
 /// Softmax(q k^T) v of every head, as fair-esm computes it: queries scaled by `query_scale`,
 /// then queries and keys rotated by ESM-2's rotary embedding when `cos_Td` is defined.
 ///

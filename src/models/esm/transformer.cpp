@@ -94,7 +94,7 @@ std::pair<torch::Tensor, torch::Tensor> SelfAttentionImpl::forward(const torch::
     const torch::Tensor qkv_NE = linear(x_ND, qkv_weight_, qkv_bias_).to(torch::kFloat32);
     torch::Tensor context_BTD;
     torch::Tensor weights_BHTT;
-    if (!weights && x_BTD.device().is_cpu()) {
+    if (!weights && x_BTD.device().is_cpu() && head_dim_ <= kCpuAttentionMaxHeadDim) {
         // (A GPU multiplies the padded batch at once faster.)
         context_BTD = attend_on_cpu(
             qkv_NE.view({batch, length, -1}), heads_, static_cast<float>(scaling_),
