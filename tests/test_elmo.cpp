@@ -127,6 +127,17 @@ TEST_F(AllenNlpElmo, TheStepsOfTheInputGatesDoNotMatter) {
     }
 }
 
+// On the CPU in float32 the LSTM's steps multiply by packed weights (models/packed_weights.h)
+// and must compute what LibTorch's products did (tests/test_packed_weights.cpp covers the
+// shapes: more rows than a tile, columns not a multiple of a panel).
+TEST_F(AllenNlpElmo, PackedWeightsComputeTheSameLayers) {
+    const torch::Tensor unpacked = layers();
+    model_->lstm->pack_weights();
+    EXPECT_EQ(model_->lstm->layers->at<elmo::BiLstmLayerImpl>(0).state_weight.numel(), 0)
+        << "the plain copies are freed";
+    EXPECT_LT(max_abs_diff(layers(), unpacked), kBatchingTolerance);
+}
+
 class SeqVec : public ::testing::Test {
 protected:
     void SetUp() override {
@@ -277,6 +288,10 @@ TEST(ElmoCharacterEncoder, TanhAppliesAfterTheMaxOverPositions) {
     torch::manual_seed(7);
     elmo::CharacterEncoder encoder(options);
     c10::InferenceMode inference;
+    // Every weight random: the model's linear layers start uninitialised (models/linear.h).
+    for (torch::Tensor& p : encoder->parameters()) {
+        p.normal_();
+    }
     encoder->char_embed.normal_();
     encoder->char_embed[0].zero_();
     auto& convolution = *encoder->convolutions[0]->as<torch::nn::Conv1d>();

@@ -109,10 +109,10 @@ torch::Tensor BiLstmLayerImpl::forward(const torch::Tensor& x_2TBP,
             input_gates_2SAG =
                 input_gates(x_2TBP.narrow(1, t, chunk).narrow(2, 0, active), gate_buffer);
         }
-        torch::Tensor gates_2AG = input_gates_2SAG.select(1, t - chunk_start).narrow(1, 0, active);
+        const torch::Tensor gates_2AG =
+            input_gates_2SAG.select(1, t - chunk_start).narrow(1, 0, active);
         if (t > 0) {
-            gates_2AG = torch::baddbmm(gates_2AG, out_2TBP.select(1, t - 1).narrow(1, 0, active),
-                                       state_weight);
+            add_recurrent_gates(out_2TBP.select(1, t - 1).narrow(1, 0, active), gates_2AG);
         }
         const std::vector<torch::Tensor> g = gates_2AG.chunk(kGates, -1);
         const torch::Tensor memory_2AC = memory_2BC.narrow(1, 0, active);
@@ -121,15 +121,46 @@ torch::Tensor BiLstmLayerImpl::forward(const torch::Tensor& x_2TBP,
         if (options_.cell_clip > 0) {
             new_memory.clamp_(-options_.cell_clip, options_.cell_clip);
         }
-        torch::Tensor output_2AP =
-            torch::bmm(torch::sigmoid(g[kOutputGate]) * torch::tanh(new_memory), projection_weight);
+        const torch::Tensor output_2AP = out_2TBP.select(1, t).narrow(1, 0, active);
+        project(torch::sigmoid(g[kOutputGate]) * torch::tanh(new_memory), output_2AP);
         if (options_.projection_clip > 0) {
             output_2AP.clamp_(-options_.projection_clip, options_.projection_clip);
         }
         memory_2AC.copy_(new_memory);
-        out_2TBP.select(1, t).narrow(1, 0, active).copy_(output_2AP);
     }
     return out_2TBP;
+}
+
+void BiLstmLayerImpl::add_recurrent_gates(const torch::Tensor& previous_2AP,
+                                          const torch::Tensor& gates_2AG) const {
+    if (packed_state_.empty()) {
+        gates_2AG.baddbmm_(previous_2AP, state_weight);
+        return;
+    }
+    multiply_packed({{previous_2AP[0], &packed_state_[0], gates_2AG[0], true},
+                     {previous_2AP[1], &packed_state_[1], gates_2AG[1], true}});
+}
+
+void BiLstmLayerImpl::project(const torch::Tensor& cell_2AC, const torch::Tensor& out_2AP) const {
+    if (packed_projection_.empty()) {
+        out_2AP.copy_(torch::bmm(cell_2AC, projection_weight));
+        return;
+    }
+    multiply_packed({{cell_2AC[0], &packed_projection_[0], out_2AP[0], false},
+                     {cell_2AC[1], &packed_projection_[1], out_2AP[1], false}});
+}
+
+void BiLstmLayerImpl::pack_weights() {
+    if (!packed_state_.empty() || !state_weight.device().is_cpu() ||
+        state_weight.scalar_type() != torch::kFloat32) {
+        return;
+    }
+    for (int64_t direction = 0; direction < kDirections; ++direction) {
+        packed_state_.emplace_back(state_weight[direction]);
+        packed_projection_.emplace_back(projection_weight[direction]);
+    }
+    state_weight.set_data(torch::empty({0}));
+    projection_weight.set_data(torch::empty({0}));
 }
 
 void BiLstmLayerImpl::expect_weights(StrictLoader& loader, size_t layer) const {
@@ -209,6 +240,12 @@ void BiLstmImpl::expect_weights(StrictLoader& loader) const {
 void BiLstmImpl::load_weights(const StrictLoader& loader) {
     for (size_t layer = 0; layer < layers->size(); ++layer) {
         layers[layer]->as<BiLstmLayer>()->load_weights(loader, layer);
+    }
+}
+
+void BiLstmImpl::pack_weights() {
+    for (size_t layer = 0; layer < layers->size(); ++layer) {
+        layers[layer]->as<BiLstmLayer>()->pack_weights();
     }
 }
 

@@ -14,6 +14,7 @@
 
 #include "embed/checkpoint/state_dict.h"
 #include "models/elmo/options.h"
+#include "models/packed_weights.h"
 
 namespace embed::elmo {
 
@@ -33,6 +34,11 @@ public:
     void expect_weights(StrictLoader& loader, size_t layer) const;
     void load_weights(const StrictLoader& loader, size_t layer);
 
+    /// On the CPU in float32, repacks state_weight and projection_weight for the steps' matrix
+    /// products (models/packed_weights.h) and frees them: from then on the layer runs on the
+    /// CPU in float32 only. On other devices and in other formats it does nothing.
+    void pack_weights();
+
     torch::Tensor input_weight;       ///< (2, projection, 4 * cell): input -> gates
     torch::Tensor state_weight;       ///< (2, projection, 4 * cell): previous output -> gates
     torch::Tensor gate_bias;          ///< (2, 1, 4 * cell)
@@ -42,8 +48,15 @@ private:
     /// Both directions' input share of the gates, bias included, for steps (2, S, A, projection)
     /// at once: one large matrix product into `buffer`, viewed as (2, S, A, 4 * cell).
     torch::Tensor input_gates(const torch::Tensor& x_2SAP, const torch::Tensor& buffer) const;
+    /// gates_2AG += previous_2AP state_weight, each direction by its own weights.
+    void add_recurrent_gates(const torch::Tensor& previous_2AP,
+                             const torch::Tensor& gates_2AG) const;
+    /// out_2AP = cell_2AC projection_weight, each direction by its own weights.
+    void project(const torch::Tensor& cell_2AC, const torch::Tensor& out_2AP) const;
 
     Options options_;
+    std::vector<PackedWeights> packed_state_;  ///< per direction, once pack_weights has run
+    std::vector<PackedWeights> packed_projection_;
 };
 TORCH_MODULE(BiLstmLayer);
 
@@ -59,6 +72,8 @@ public:
 
     void expect_weights(StrictLoader& loader) const;
     void load_weights(const StrictLoader& loader);
+    /// BiLstmLayerImpl::pack_weights for every layer.
+    void pack_weights();
 
     torch::nn::ModuleList layers{nullptr};
     /// How much of the input's share of the gates to hold at once: enough rows for an efficient

@@ -59,6 +59,7 @@ public:
         for (const torch::Tensor& p : model_->parameters()) {
             info_.parameters += p.numel();
         }
+        model_->lstm->pack_weights();  // after the count: it frees the plain copies
         info_.extra_tokens_per_sequence = kBoundaryTokens;
         // Each LSTM step is one matrix product for the whole batch, which streams 80 MB of
         // weights at SeqVec's size: the more proteins share it, the nearer the CPU's peak.
