@@ -44,22 +44,36 @@ TEST(PackedWeights, ProductsEqualTorchsForAnyShapeRowsAndThreads) {
     set_cpu_threads(available_cpus());
 }
 
-TEST(PackedWeights, BothKernelsComputeTheSameTiles) {
+TEST(PackedWeights, BothKernelsComputeTheSameTilesAndAddToThem) {
     torch::manual_seed(1);
     const torch::Tensor w_KN = torch::randn({300, 16});
     const PackedWeights packed(w_KN);
     const torch::Tensor x = torch::randn({6, 300});
     for (int64_t rows = 1; rows <= 6; ++rows) {
-        torch::Tensor fast = torch::empty({rows, 16});
-        torch::Tensor portable = torch::empty({rows, 16});
-        detail::multiply_panel(x.data_ptr<float>(), 300, rows, packed.panel(0), 300,
-                               fast.data_ptr<float>(), false);
-        detail::multiply_panel_portably(x.data_ptr<float>(), 300, rows, packed.panel(0), 300,
-                                        portable.data_ptr<float>(), false);
         const torch::Tensor expected = torch::mm(x.narrow(0, 0, rows), w_KN);
-        EXPECT_LT(max_abs_diff(fast, expected), kTolerance) << rows << " rows";
-        EXPECT_LT(max_abs_diff(portable, expected), kTolerance) << rows << " rows";
+        const torch::Tensor start = torch::randn({rows, 16});
+        for (const bool accumulate : {false, true}) {
+            torch::Tensor fast = start.clone();
+            torch::Tensor portable = start.clone();
+            detail::multiply_panel(x.data_ptr<float>(), 300, rows, packed.panel(0), 300,
+                                   fast.data_ptr<float>(), accumulate);
+            detail::multiply_panel_portably(x.data_ptr<float>(), 300, rows, packed.panel(0), 300,
+                                            portable.data_ptr<float>(), accumulate);
+            const torch::Tensor want = accumulate ? start + expected : expected;
+            EXPECT_LT(max_abs_diff(fast, want), kTolerance) << rows << " rows, " << accumulate;
+            EXPECT_LT(max_abs_diff(portable, want), kTolerance) << rows << " rows, " << accumulate;
+        }
     }
+}
+
+TEST(PackedWeights, AnyLayoutOfTheWeightsPacksTheSame) {
+    const torch::Tensor w_NK = torch::randn({40, 24});
+    const PackedWeights packed(w_NK.t());  // a transposed view: (24, 40), not contiguous
+    const torch::Tensor x = torch::randn({3, 24});
+    torch::Tensor out = torch::empty({3, 40});
+    multiply_packed({{x, &packed, out, false}});
+    EXPECT_LT(max_abs_diff(out, torch::mm(x, w_NK.t())), kTolerance);
+    EXPECT_THROW(PackedWeights(torch::randn({5})), c10::Error);
 }
 
 TEST(PackedWeights, MismatchedShapesAreRefused) {

@@ -145,18 +145,19 @@ void multiply_rows_by_panel(const PackedProduct& product, int64_t p) {
 
 }  // namespace
 
-PackedWeights::PackedWeights(const torch::Tensor& weight_KN)
-    : inputs_(weight_KN.size(0)), outputs_(weight_KN.size(1)) {
+PackedWeights::PackedWeights(const torch::Tensor& weight_KN) {
     TORCH_CHECK(weight_KN.dim() == 2 && weight_KN.device().is_cpu() &&
                     weight_KN.scalar_type() == torch::kFloat32,
                 "PackedWeights: a float32 CPU matrix expected");
+    inputs_ = weight_KN.size(0);
+    outputs_ = weight_KN.size(1);
     const int64_t padded = panels() * kWidth;
     torch::Tensor padded_KN = weight_KN;
     if (padded != outputs_) {
         padded_KN = torch::zeros({inputs_, padded}, weight_KN.options());
         padded_KN.narrow(1, 0, outputs_).copy_(weight_KN);
     }
-    panels_ = padded_KN.view({inputs_, panels(), kWidth}).permute({1, 0, 2}).contiguous();
+    panels_ = padded_KN.reshape({inputs_, panels(), kWidth}).permute({1, 0, 2}).contiguous();
 }
 
 void multiply_packed(const std::vector<PackedProduct>& products) {
