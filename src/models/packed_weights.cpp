@@ -5,11 +5,7 @@
 #include <vector>
 
 #include "embed/util/parallel.h"
-
-#if defined(__x86_64__) && defined(__GNUC__)
-#include <immintrin.h>
-#define EMBED_HAVE_AVX2_KERNELS 1
-#endif
+#include "models/avx2.h"
 
 namespace embed {
 namespace {
@@ -26,8 +22,6 @@ constexpr int64_t kSliceInputs = 256;
 constexpr int64_t kPrefetchInputs = 64;
 
 #ifdef EMBED_HAVE_AVX2_KERNELS
-#define EMBED_AVX2 __attribute__((target("avx2,fma")))
-
 // One row of a tile: its 16 columns in two accumulators. The rows are separate variables, not
 // an array, because GCC keeps an array of vectors on the stack, storing it at every step.
 #define EMBED_MULTIPLY_ROW(r)                                       \
@@ -198,8 +192,7 @@ void multiply_panel_portably(const float* x, int64_t x_stride, int64_t rows, con
 void multiply_panel(const float* x, int64_t x_stride, int64_t rows, const float* panel,
                     int64_t inputs, float* tile, bool accumulate) {
 #ifdef EMBED_HAVE_AVX2_KERNELS
-    static const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-    if (avx2) {
+    if (cpu_has_avx2_fma()) {
         kAvx2Kernels[rows - 1](x, x_stride, panel, inputs, tile, accumulate);
         return;
     }

@@ -7,11 +7,7 @@
 #include <limits>
 
 #include "embed/util/parallel.h"
-
-#if defined(__x86_64__) && defined(__GNUC__)
-#include <immintrin.h>
-#define EMBED_HAVE_AVX2_KERNELS 1
-#endif
+#include "models/avx2.h"
 
 namespace embed::esm {
 namespace {
@@ -43,8 +39,6 @@ float exp_nonpositive(float x) {
 }
 
 #ifdef EMBED_HAVE_AVX2_KERNELS
-#define EMBED_AVX2 __attribute__((target("avx2,fma")))
-
 EMBED_AVX2 __m256 exp_nonpositive(__m256 x) {
     x = _mm256_max_ps(x, _mm256_set1_ps(kLowest));
     const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(kLog2e)),
@@ -161,8 +155,7 @@ void exponentiate_rows_portably(float* scores, int64_t rows, int64_t columns, fl
 
 void exponentiate_rows(float* scores, int64_t rows, int64_t columns, float* sums) {
 #ifdef EMBED_HAVE_AVX2_KERNELS
-    static const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-    if (avx2) {
+    if (cpu_has_avx2_fma()) {
         exponentiate_rows_avx2(scores, rows, columns, sums);
         return;
     }
