@@ -1,6 +1,6 @@
-// ESM's self-attention on the CPU, from the fused query, key and value projections: one head of
-// one protein per thread at a time, over the protein's own tokens (no padding in the products,
-// no mask), its queries in blocks whose scores stay in the core's cache.
+// ESM's self-attention on the CPU, from the fused query, key and value projections of a packed
+// batch: one head of one protein per thread at a time, over the protein's own tokens (no
+// padding, no mask), its queries in blocks whose scores stay in the core's cache.
 #pragma once
 
 #include <vector>
@@ -15,10 +15,11 @@ constexpr int64_t kCpuAttentionMaxHeadDim = 256;
 /// Softmax(q k^T) v of every head, as fair-esm computes it: queries scaled by `query_scale`,
 /// then queries and keys rotated by ESM-2's rotary embedding when `cos_Td` is defined.
 ///
-/// qkv_BTE: (B, T, 3 * H * d) float32, each token's queries, keys and values (head by head).
-/// cos_Td, sin_Td: (T, d) float32, or undefined (ESM-1b). tokens_B: real tokens of each row.
-/// Returns (B, T, H * d); rows past a protein's tokens are zero.
-torch::Tensor attend_on_cpu(const torch::Tensor& qkv_BTE, int64_t heads, float query_scale,
+/// qkv_NE: (N, 3 * H * d) float32, each token's queries, keys and values (head by head), the
+/// proteins' tokens one after another: tokens_B of each, N in all (no padding).
+/// cos_Td, sin_Td: (T, d) float32 for T >= the longest protein, or undefined (ESM-1b).
+/// Returns (N, H * d).
+torch::Tensor attend_on_cpu(const torch::Tensor& qkv_NE, int64_t heads, float query_scale,
                             const torch::Tensor& cos_Td, const torch::Tensor& sin_Td,
                             const std::vector<int64_t>& tokens_B);
 

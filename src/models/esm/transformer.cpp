@@ -82,7 +82,7 @@ void SelfAttentionImpl::view_projections_in(torch::Tensor weight_3DD, torch::Ten
 }
 
 std::pair<torch::Tensor, torch::Tensor> SelfAttentionImpl::forward(const torch::Tensor& x_BTD,
-                                                                   const Padding& padding,
+                                                                   const TokenLayout& layout,
                                                                    const Rotation* rotation,
                                                                    bool weights) {
     const int64_t batch = x_BTD.size(0);
@@ -94,12 +94,13 @@ std::pair<torch::Tensor, torch::Tensor> SelfAttentionImpl::forward(const torch::
     const torch::Tensor qkv_NE = linear(x_ND, qkv_weight_, qkv_bias_).to(torch::kFloat32);
     torch::Tensor context_BTD;
     torch::Tensor weights_BHTT;
-    if (!weights && x_BTD.device().is_cpu() && head_dim_ <= kCpuAttentionMaxHeadDim) {
-        // (A GPU multiplies the padded batch at once faster.)
-        context_BTD = attend_on_cpu(
-            qkv_NE.view({batch, length, -1}), heads_, static_cast<float>(scaling_),
-            rotation != nullptr ? rotation->cos_Td : torch::Tensor(),
-            rotation != nullptr ? rotation->sin_Td : torch::Tensor(), padding.tokens_B);
+    if (layout.packed) {
+        TORCH_CHECK(!weights, "attention weights need the padded layout");
+        context_BTD =
+            attend_on_cpu(qkv_NE, heads_, static_cast<float>(scaling_),
+                          rotation != nullptr ? rotation->cos_Td : torch::Tensor(),
+                          rotation != nullptr ? rotation->sin_Td : torch::Tensor(), layout.tokens_B)
+                .view({batch, length, -1});
     } else {
         const torch::Tensor qkv_3BHTd =
             qkv_NE.view({batch, length, 3, heads_, head_dim_}).permute({2, 0, 3, 1, 4});
@@ -112,8 +113,8 @@ std::pair<torch::Tensor, torch::Tensor> SelfAttentionImpl::forward(const torch::
             k_BHTd = rotation->apply(k_BHTd);
         }
         torch::Tensor scores_BHTT = torch::matmul(q_BHTd, k_BHTd.transpose(-2, -1));
-        if (padding.key_mask_B11T.defined()) {
-            scores_BHTT += padding.key_mask_B11T;
+        if (layout.key_mask_B11T.defined()) {
+            scores_BHTT += layout.key_mask_B11T;
         }
         weights_BHTT = torch::softmax(scores_BHTT, -1);
         scores_BHTT = torch::Tensor();
@@ -145,12 +146,12 @@ void TransformerLayerImpl::prepare(torch::ScalarType dtype) {
 }
 
 std::pair<torch::Tensor, torch::Tensor> TransformerLayerImpl::forward(const torch::Tensor& x_BTD,
-                                                                      const Padding& padding,
+                                                                      const TokenLayout& layout,
                                                                       const Rotation* rotation,
                                                                       bool weights) {
     // The residual stream and the layer norms stay float32 under any --dtype.
     auto [attended_BTD, attention_BHTT] =
-        self_attn->forward(self_attn_layer_norm(x_BTD), padding, rotation, weights);
+        self_attn->forward(self_attn_layer_norm(x_BTD), layout, rotation, weights);
     const torch::Tensor x = x_BTD + attended_BTD;
     const torch::Tensor hidden =
         torch::gelu(fc1(final_layer_norm(x).to(fc1->weight.scalar_type())));
@@ -207,17 +208,37 @@ EsmOutput EsmModelImpl::forward(const torch::Tensor& tokens_BT, const std::vecto
         throw std::logic_error("contacts asked of an ESM model without a contact head");
     }
     const torch::Tensor padding_BT = tokens_BT.eq(kPadToken);
-    Padding padding;
+    const bool any_padding = padding_BT.any().item<bool>();
+    TokenLayout layout;
     // Real tokens come first in every row.
     const torch::Tensor tokens_B = padding_BT.logical_not().sum(1).to(torch::kCPU);
-    padding.tokens_B.assign(tokens_B.data_ptr<int64_t>(),
-                            tokens_B.data_ptr<int64_t>() + tokens_B.numel());
-    if (padding_BT.any().item<bool>()) {
-        padding.key_mask_B11T =
-            torch::zeros(padding_BT.sizes(), embed_tokens->weight.options())
-                .masked_fill(padding_BT, -std::numeric_limits<float>::infinity())
-                .view({padding_BT.size(0), 1, 1, padding_BT.size(1)});
+    layout.tokens_B.assign(tokens_B.data_ptr<int64_t>(),
+                           tokens_B.data_ptr<int64_t>() + tokens_B.numel());
+    // The CPU attends protein by protein (cpu_attention.h), so no layer need compute on padding:
+    // the real tokens go one protein after another. Contacts need the attention weights of the
+    // padded batch, and a GPU multiplies the padded batch at once faster.
+    layout.packed = tokens_BT.device().is_cpu() && !contacts &&
+                    config_.embed_dim / config_.attention_heads <= kCpuAttentionMaxHeadDim;
+    if (!layout.packed && any_padding) {
+        layout.key_mask_B11T = torch::zeros(padding_BT.sizes(), embed_tokens->weight.options())
+                                   .masked_fill(padding_BT, -std::numeric_limits<float>::infinity())
+                                   .view({padding_BT.size(0), 1, 1, padding_BT.size(1)});
     }
+    // The rows of the real tokens in the padded batch, when packing leaves padding out.
+    torch::Tensor real_rows_N;
+    if (layout.packed && any_padding) {
+        real_rows_N = padding_BT.logical_not().view(-1).nonzero().squeeze(1);
+    }
+    // The layers' x, packed or padded, as the padded batch (B, T, D); padding rows are zero.
+    auto as_padded = [&](const torch::Tensor& x) {
+        const int64_t dim = x.size(-1);
+        if (!real_rows_N.defined()) {
+            return x.view({tokens_BT.size(0), tokens_BT.size(1), dim});
+        }
+        return torch::zeros({tokens_BT.numel(), dim}, x.options())
+            .index_copy_(0, real_rows_N, x.view({-1, dim}))
+            .view({tokens_BT.size(0), tokens_BT.size(1), dim});
+    };
     auto is_wanted = [&](int64_t layer) {
         return std::find(wanted.begin(), wanted.end(), layer) != wanted.end();
     };
@@ -231,7 +252,13 @@ EsmOutput EsmModelImpl::forward(const torch::Tensor& tokens_BT, const std::vecto
     }
 
     EsmOutput out;
-    torch::Tensor x_BTD = embed(tokens_BT, padding_BT);
+    const torch::Tensor embedded_BTD = embed(tokens_BT, padding_BT);
+    torch::Tensor x = embedded_BTD;  // (B, T, D) padded, (1, N, D) packed
+    if (real_rows_N.defined()) {
+        x = embedded_BTD.view({-1, config_.embed_dim}).index_select(0, real_rows_N).unsqueeze(0);
+    } else if (layout.packed) {
+        x = embedded_BTD.view({1, -1, config_.embed_dim});
+    }
     std::optional<Rotation> rotation;
     if (config_.version == Version::esm2) {
         // Every layer's inv_freq is the same; the first one's serves all.
@@ -239,17 +266,18 @@ EsmOutput EsmModelImpl::forward(const torch::Tensor& tokens_BT, const std::vecto
             layers[0]->as<TransformerLayer>()->self_attn->rot_emb->rotation(tokens_BT.size(1));
     }
     if (is_wanted(0)) {
-        out.hidden[0] = x_BTD;
+        out.hidden[0] = embedded_BTD;
     }
     for (int64_t i = 0; i < deepest; ++i) {
         torch::Tensor attention_BHTT;
-        std::tie(x_BTD, attention_BHTT) = layers[i]->as<TransformerLayer>()->forward(
-            x_BTD, padding, rotation ? &*rotation : nullptr, contacts);
+        std::tie(x, attention_BHTT) = layers[i]->as<TransformerLayer>()->forward(
+            x, layout, rotation ? &*rotation : nullptr, contacts);
         if (contact_logits) {
             contact_logits->add(i, attention_BHTT);
         }
         if (is_wanted(i + 1)) {
-            out.hidden[i + 1] = i + 1 == config_.num_layers ? emb_layer_norm_after(x_BTD) : x_BTD;
+            out.hidden[i + 1] =
+                as_padded(i + 1 == config_.num_layers ? emb_layer_norm_after(x) : x);
         }
     }
     if (contact_logits) {

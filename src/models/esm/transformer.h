@@ -21,10 +21,14 @@ struct Rotation {
     torch::Tensor apply(const torch::Tensor& x_BHTd) const;
 };
 
-/// Which tokens of a batch are padding; real tokens come first in every row.
-struct Padding {
-    std::vector<int64_t> tokens_B;  ///< real tokens (BOS and EOS included) of each row
-    /// 0 for real keys, -inf for padding; undefined when nothing is padded.
+/// How a batch's tokens lie in the rows the layers compute on.
+struct TokenLayout {
+    std::vector<int64_t> tokens_B;  ///< real tokens (BOS and EOS included) of each protein
+    /// true: the proteins' tokens one after another, no padding, as x (1, sum of tokens_B, D),
+    /// each protein attending over its own tokens (the CPU's attention, cpu_attention.h).
+    /// false: the padded batch (B, T, D), real tokens first in every row.
+    bool packed = false;
+    /// Padded only: 0 for real keys, -inf for padding; undefined when nothing is padded.
     torch::Tensor key_mask_B11T;
 };
 
@@ -47,11 +51,11 @@ public:
     /// Computes the projections in `dtype` from now on, queries, keys and values as one matrix
     /// product. Call once the weights are loaded and on their device.
     void prepare(torch::ScalarType dtype);
-    /// The attended values (B, T, D; rows past a protein's tokens mean nothing) and, when
-    /// `weights` (contacts), the attention weights (B, H, T, T). `rotation`: ESM-2's, for this
-    /// length.
+    /// The attended values, shaped as `x_BTD` is in `layout` (padded: rows past a protein's
+    /// tokens mean nothing), and, when `weights` (contacts; padded layout only), the attention
+    /// weights (B, H, T, T). `rotation`: ESM-2's, for the longest protein at least.
     std::pair<torch::Tensor, torch::Tensor> forward(const torch::Tensor& x_BTD,
-                                                    const Padding& padding,
+                                                    const TokenLayout& layout,
                                                     const Rotation* rotation, bool weights);
 
     Linear k_proj{nullptr}, v_proj{nullptr}, q_proj{nullptr}, out_proj{nullptr};
@@ -77,9 +81,10 @@ public:
     explicit TransformerLayerImpl(const Config& config);
     /// Projections and feed-forward layers in `dtype`; see SelfAttentionImpl::prepare.
     void prepare(torch::ScalarType dtype);
-    /// The layer's output (B, T, D) and, when `weights`, its attention weights (B, H, T, T).
+    /// The layer's output, shaped as `x_BTD` is in `layout`, and, when `weights`, its attention
+    /// weights (B, H, T, T).
     std::pair<torch::Tensor, torch::Tensor> forward(const torch::Tensor& x_BTD,
-                                                    const Padding& padding,
+                                                    const TokenLayout& layout,
                                                     const Rotation* rotation, bool weights);
 
     SelfAttention self_attn{nullptr};
