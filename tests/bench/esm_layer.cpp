@@ -5,7 +5,6 @@
 //     embed_esm_layer_bench [THREADS [WIDTH [PROTEINS [TOKENS]]]]   (default: 1280 4 1024,
 //                                                                      ESM-2 650M's shape)
 //         ->  "fc1 (4096 x 1280 x 5120)   298.1 ms  34.6%  180.2 GFLOPS"
-#include <chrono>
 #include <cstdio>
 #include <functional>
 #include <string>
@@ -18,20 +17,9 @@
 #include "models/esm/cpu_attention.h"
 #include "models/esm/transformer.h"
 
-namespace {
+#include "timing.h"
 
-double seconds_per_call(const std::function<void()>& work) {
-    work();
-    const auto start = std::chrono::steady_clock::now();
-    int repetitions = 0;
-    double seconds = 0;
-    while (seconds < 1.0 || repetitions < 3) {
-        work();
-        ++repetitions;
-        seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    }
-    return seconds / repetitions;
-}
+namespace {
 
 struct Stage {
     std::string name;
@@ -96,15 +84,15 @@ int main(int argc, char** argv) {
         {"gelu", 0, [&] { torch::gelu(hidden_NF); }},
         {"fc2", 4 * projection, [&] { layer->fc2(hidden_NF); }},
     };
-    const double layer_seconds =
-        seconds_per_call([&] { layer->forward(x_1ND, layout, &rotation, false); });
+    const double layer_seconds = embed::bench::seconds_per_call(
+        [&] { layer->forward(x_1ND, layout, &rotation, false); }, 1.0, 3);
     std::printf("%ld proteins x %ld tokens, width %ld, %ld threads\n", static_cast<long>(proteins),
                 static_cast<long>(tokens), static_cast<long>(width),
                 static_cast<long>(at::get_num_threads()));
     double flops = 0;
     double total = 0;
     for (const Stage& stage : stages) {
-        const double seconds = seconds_per_call(stage.work);
+        const double seconds = embed::bench::seconds_per_call(stage.work, 1.0, 3);
         total += seconds;
         flops += stage.flops;
         std::printf("%-14s %8.1f ms %6.1f%%", stage.name.c_str(), 1e3 * seconds,

@@ -6,7 +6,6 @@
 //
 // Shapes: both directions, gates (rows, 512) x (512, 16384) added to the input's share, then the
 // projection (rows, 4096) x (4096, 512).
-#include <chrono>
 #include <cstdio>
 #include <functional>
 #include <sstream>
@@ -18,6 +17,8 @@
 #include "embed/runtime.h"
 #include "models/packed_weights.h"
 
+#include "timing.h"
+
 namespace {
 
 constexpr int64_t kProjection = 512;
@@ -25,17 +26,7 @@ constexpr int64_t kCell = 4096;
 constexpr int64_t kGates = 4 * kCell;
 
 double milliseconds(const std::function<void()>& step) {
-    step();
-    step();
-    const auto start = std::chrono::steady_clock::now();
-    int repetitions = 0;
-    double seconds = 0;
-    while (seconds < 0.5 || repetitions < 5) {
-        step();
-        ++repetitions;
-        seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    }
-    return 1e3 * seconds / repetitions;
+    return 1e3 * embed::bench::seconds_per_call(step, 0.5, 5);
 }
 
 }  // namespace
