@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <numeric>
 
+#include "models/elmo/lstm_cell.h"
+
 namespace embed::elmo {
 namespace {
 
@@ -114,19 +116,11 @@ torch::Tensor BiLstmLayerImpl::forward(const torch::Tensor& x_2TBP,
         if (t > 0) {
             add_recurrent_gates(out_2TBP.select(1, t - 1).narrow(1, 0, active), gates_2AG);
         }
-        const std::vector<torch::Tensor> g = gates_2AG.chunk(kGates, -1);
-        const torch::Tensor memory_2AC = memory_2BC.narrow(1, 0, active);
-        torch::Tensor new_memory = torch::sigmoid(g[kInputGate]) * torch::tanh(g[kMemoryGate]) +
-                                   torch::sigmoid(g[kForgetGate]) * memory_2AC;
-        if (options_.cell_clip > 0) {
-            new_memory.clamp_(-options_.cell_clip, options_.cell_clip);
-        }
         const torch::Tensor output_2AP = out_2TBP.select(1, t).narrow(1, 0, active);
-        project(torch::sigmoid(g[kOutputGate]) * torch::tanh(new_memory), output_2AP);
+        project(cell(gates_2AG, memory_2BC.narrow(1, 0, active)), output_2AP);
         if (options_.projection_clip > 0) {
             output_2AP.clamp_(-options_.projection_clip, options_.projection_clip);
         }
-        memory_2AC.copy_(new_memory);
     }
     return out_2TBP;
 }
@@ -139,6 +133,22 @@ void BiLstmLayerImpl::add_recurrent_gates(const torch::Tensor& previous_2AP,
     }
     multiply_packed({{previous_2AP[0], &packed_state_[0], gates_2AG[0], true},
                      {previous_2AP[1], &packed_state_[1], gates_2AG[1], true}});
+}
+
+torch::Tensor BiLstmLayerImpl::cell(const torch::Tensor& gates_2AG,
+                                    const torch::Tensor& memory_2AC) const {
+    // Packed weights mean float32 on the CPU, where the cell has its own kernel.
+    if (!packed_state_.empty()) {
+        return lstm_cell_on_cpu(gates_2AG, memory_2AC, static_cast<float>(options_.cell_clip));
+    }
+    const std::vector<torch::Tensor> g = gates_2AG.chunk(kGates, -1);
+    torch::Tensor new_memory = torch::sigmoid(g[kInputGate]) * torch::tanh(g[kMemoryGate]) +
+                               torch::sigmoid(g[kForgetGate]) * memory_2AC;
+    if (options_.cell_clip > 0) {
+        new_memory.clamp_(-options_.cell_clip, options_.cell_clip);
+    }
+    memory_2AC.copy_(new_memory);
+    return torch::sigmoid(g[kOutputGate]) * torch::tanh(new_memory);
 }
 
 void BiLstmLayerImpl::project(const torch::Tensor& cell_2AC, const torch::Tensor& out_2AP) const {

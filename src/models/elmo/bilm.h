@@ -36,7 +36,8 @@ public:
 
     /// On the CPU in float32, repacks state_weight and projection_weight for the steps' matrix
     /// products (models/packed_weights.h) and frees them: from then on the layer runs on the
-    /// CPU in float32 only. On other devices and in other formats it does nothing.
+    /// CPU in float32 only, and its cell's elementwise work in one pass (lstm_cell.h). On other
+    /// devices and in other formats it does nothing.
     void pack_weights();
 
     torch::Tensor input_weight;       ///< (2, projection, 4 * cell): input -> gates
@@ -51,6 +52,9 @@ private:
     /// gates_2AG += previous_2AP state_weight, each direction by its own weights.
     void add_recurrent_gates(const torch::Tensor& previous_2AP,
                              const torch::Tensor& gates_2AG) const;
+    /// The cell's step from the gates (2, A, 4 * cell): updates memory_2AC (2, A, cell) and
+    /// returns the cell's output (2, A, cell), before the projection.
+    torch::Tensor cell(const torch::Tensor& gates_2AG, const torch::Tensor& memory_2AC) const;
     /// out_2AP = cell_2AC projection_weight, each direction by its own weights.
     void project(const torch::Tensor& cell_2AC, const torch::Tensor& out_2AP) const;
 

@@ -8,6 +8,7 @@
 
 #include "embed/util/parallel.h"
 #include "models/avx2.h"
+#include "models/vector_math.h"
 
 namespace embed::esm {
 namespace {
@@ -18,44 +19,9 @@ namespace {
 constexpr int64_t kScoreBlockBytes = 1 << 20;
 constexpr int64_t kMinQueryRows = 16;
 
-// Cephes' expf: e^x = 2^n e^r, n = round(x / ln 2), r = x - n ln 2 (ln 2 in two parts), e^r by a
-// polynomial; within 2 ulp. Softmax's shifted scores are <= 0; below -87 (where e^x leaves
-// float's normal range) they count as e^-87, 1e-38.
-constexpr float kLog2e = 1.44269504088896341f;
-constexpr float kLn2High = 0.693359375f;
-constexpr float kLn2Low = -2.12194440e-4f;
-constexpr float kLowest = -87.0f;
-constexpr float kExpPolynomial[] = {1.9875691500e-4f, 1.3981999507e-3f, 8.3334519073e-3f,
-                                    4.1665795894e-2f, 1.6666665459e-1f, 5.0000001201e-1f};
-
-float exp_nonpositive(float x) {
-    x = std::max(x, kLowest);
-    const float n = std::nearbyint(x * kLog2e);
-    const float r = (x - n * kLn2High) - n * kLn2Low;
-    float p = kExpPolynomial[0];
-    for (size_t i = 1; i < std::size(kExpPolynomial); ++i) {
-        p = p * r + kExpPolynomial[i];
-    }
-    return std::ldexp(p * r * r + r + 1.0f, static_cast<int>(n));
-}
+using vector_math::exp_nonpositive;
 
 #ifdef EMBED_HAVE_AVX2_KERNELS
-EMBED_AVX2 __m256 exp_nonpositive(__m256 x) {
-    x = _mm256_max_ps(x, _mm256_set1_ps(kLowest));
-    const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(kLog2e)),
-                                     _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(kLn2High), x);
-    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(kLn2Low), r);
-    __m256 p = _mm256_set1_ps(kExpPolynomial[0]);
-    for (size_t i = 1; i < std::size(kExpPolynomial); ++i) {
-        p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(kExpPolynomial[i]));
-    }
-    p = _mm256_add_ps(_mm256_fmadd_ps(p, _mm256_mul_ps(r, r), r), _mm256_set1_ps(1.0f));
-    const __m256i exponent =
-        _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
-    return _mm256_mul_ps(p, _mm256_castsi256_ps(exponent));
-}
-
 EMBED_AVX2 float horizontal_max(__m256 v) {
     __m128 x = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
     x = _mm_max_ps(x, _mm_movehl_ps(x, x));
