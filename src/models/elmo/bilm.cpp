@@ -14,9 +14,6 @@ const std::vector<int64_t> kTensorFlowGateOrder = {0, 2, 1, 3};
 constexpr int64_t kTensorFlowForgetGate = 2;
 // TensorFlow adds 1 to the forget gate's bias when it runs the cell instead of storing it.
 constexpr double kTensorFlowForgetBias = 1.0;
-constexpr int64_t kGates = 4;
-// The cell's gate blocks, in order.
-enum Gate : size_t { kInputGate = 0, kForgetGate = 1, kMemoryGate = 2, kOutputGate = 3 };
 constexpr int64_t kDirections = 2;
 
 std::string cell_prefix(int64_t direction, size_t layer) {

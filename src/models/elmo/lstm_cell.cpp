@@ -10,21 +10,18 @@
 namespace embed::elmo {
 namespace {
 
-/// The gate blocks of a row, in the cell's order, each `cell` floats long.
-enum Gate : int64_t { kInput = 0, kForget = 1, kMemory = 2, kOutput = 3 };
-
 /// Cells [first, cell) of a row, one at a time.
 void lstm_cells(const float* gates, float* memory, float* hidden, int64_t cell, int64_t first,
                 float cell_clip) {
     for (int64_t c = first; c < cell; ++c) {
-        float m = vector_math::sigmoid(gates[kInput * cell + c]) *
-                      vector_math::tanh(gates[kMemory * cell + c]) +
-                  vector_math::sigmoid(gates[kForget * cell + c]) * memory[c];
+        float m = vector_math::sigmoid(gates[kInputGate * cell + c]) *
+                      vector_math::tanh(gates[kMemoryGate * cell + c]) +
+                  vector_math::sigmoid(gates[kForgetGate * cell + c]) * memory[c];
         if (cell_clip > 0) {
             m = std::clamp(m, -cell_clip, cell_clip);
         }
         memory[c] = m;
-        hidden[c] = vector_math::sigmoid(gates[kOutput * cell + c]) * vector_math::tanh(m);
+        hidden[c] = vector_math::sigmoid(gates[kOutputGate * cell + c]) * vector_math::tanh(m);
     }
 }
 
@@ -39,10 +36,10 @@ EMBED_AVX2 void lstm_cell_row_avx2(const float* gates, float* memory, float* hid
     const __m256 lower = _mm256_set1_ps(-cell_clip);
     const int64_t vectors = cell / 8 * 8;
     for (int64_t c = 0; c < vectors; c += 8) {
-        const __m256 input = sigmoid(_mm256_loadu_ps(gates + kInput * cell + c));
-        const __m256 forget = sigmoid(_mm256_loadu_ps(gates + kForget * cell + c));
-        const __m256 candidate = tanh(_mm256_loadu_ps(gates + kMemory * cell + c));
-        const __m256 output = sigmoid(_mm256_loadu_ps(gates + kOutput * cell + c));
+        const __m256 input = sigmoid(_mm256_loadu_ps(gates + kInputGate * cell + c));
+        const __m256 forget = sigmoid(_mm256_loadu_ps(gates + kForgetGate * cell + c));
+        const __m256 candidate = tanh(_mm256_loadu_ps(gates + kMemoryGate * cell + c));
+        const __m256 output = sigmoid(_mm256_loadu_ps(gates + kOutputGate * cell + c));
         __m256 m =
             _mm256_fmadd_ps(input, candidate, _mm256_mul_ps(forget, _mm256_loadu_ps(memory + c)));
         if (clip) {

@@ -7,6 +7,10 @@
 
 namespace embed::elmo {
 
+/// The cell's gate blocks (AllenNLP's order), each `cell` values long, in every row of gates.
+enum Gate : int64_t { kInputGate = 0, kForgetGate = 1, kMemoryGate = 2, kOutputGate = 3 };
+constexpr int64_t kGates = 4;
+
 /// AllenNLP's LSTM cell, float32 on the CPU, from one step's gates (2, A, 4C: the input, forget,
 /// memory and output blocks) and the memory (2, A, C), updated in place:
 ///     memory <- sigmoid(input) tanh(memory gate) + sigmoid(forget) memory,
