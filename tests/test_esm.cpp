@@ -200,6 +200,17 @@ INSTANTIATE_TEST_SUITE_P(Fixtures, EsmParity,
 
 // Softmax's exponentials against std::exp, both kernels (the AVX2 one runs where the CPU has it),
 // on rows of every remainder modulo 8 spanning float's range down to where e^x underflows.
+// The kernel takes a packed batch: its token counts must account for every row, and the rotation
+// must reach the longest protein.
+TEST(EsmCpuAttention, RefusesTokenCountsOrRotationsThatDoNotFitTheRows) {
+    const torch::Tensor qkv_NE = torch::zeros({5, 3 * 2 * 4});
+    const torch::Tensor rotation_Td = torch::zeros({4, 4});
+    EXPECT_NO_THROW(esm::attend_on_cpu(qkv_NE, 2, 1.0f, rotation_Td, rotation_Td, {3, 2}));
+    EXPECT_THROW(esm::attend_on_cpu(qkv_NE, 2, 1.0f, rotation_Td, rotation_Td, {3}), c10::Error);
+    EXPECT_THROW(esm::attend_on_cpu(qkv_NE, 2, 1.0f, rotation_Td, rotation_Td, {3, 3}), c10::Error);
+    EXPECT_THROW(esm::attend_on_cpu(qkv_NE, 2, 1.0f, rotation_Td, rotation_Td, {5}), c10::Error);
+}
+
 TEST(EsmCpuAttention, ExponentialsAreWithinFourUlpOfStdExp) {
     std::mt19937 random(3);
     std::uniform_real_distribution<float> score(-95.0f, 20.0f);
