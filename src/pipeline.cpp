@@ -180,6 +180,11 @@ std::unique_ptr<Encoder> load_model(const ModelFamily& family, const fs::path& c
             spdlog::warn("--dtype bfloat16: {}", slow);
         }
     }
+    if (device.is_cpu()) {
+        if (const std::string held_back = held_back_openblas(); !held_back.empty()) {
+            spdlog::warn("{}", held_back);
+        }
+    }
 
     const auto start = Clock::now();
     std::unique_ptr<Encoder> encoder =

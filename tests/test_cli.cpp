@@ -892,5 +892,27 @@ TEST(CliWithoutFixtures, OpenMpThreadsSleepWhenIdleUnlessTheUserSaysOtherwise) {
     EXPECT_TRUE(contains(users.output, "OMP_WAIT_POLICY = 'ACTIVE'")) << users.output;
 }
 
+// OPENBLAS_CORETYPE=Haswell on a CPU with AVX-512 halves the float32 products' speed: embed says
+// so (where the CPU has AVX-512), and says nothing when OpenBLAS chooses its kernels itself.
+TEST_F(Cli, SaysWhenOpenBlasIsHeldToAvx2Kernels) {
+    const std::string input = example_fasta() + " -m " + local_model() + " -o ";
+    const auto forced = testing::run_embed_with_environment("OPENBLAS_CORETYPE=Haswell",
+                                                            input + (dir_ / "forced.h5").string());
+    ASSERT_EQ(forced.status, 0) << forced.output;
+    __builtin_cpu_init();
+    const bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                        __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
+    const bool openblas = contains(forced.output, "OpenBLAS");
+    EXPECT_EQ(contains(forced.output,
+                       "OPENBLAS_CORETYPE=Haswell holds OpenBLAS to its Haswell "
+                       "kernels"),
+              avx512 && openblas)
+        << forced.output;
+    const auto chosen = testing::run_embed_with_environment("env -u OPENBLAS_CORETYPE",
+                                                            input + (dir_ / "chosen.h5").string());
+    ASSERT_EQ(chosen.status, 0) << chosen.output;
+    EXPECT_FALSE(contains(chosen.output, "OPENBLAS_CORETYPE")) << chosen.output;
+}
+
 }  // namespace
 }  // namespace embed

@@ -21,6 +21,11 @@ torch::ScalarType parse_compute_dtype(const std::string& name, const torch::Devi
 /// (AVX512_BF16). Without AVX-512, LibTorch falls back to a generic kernel.
 std::string slow_cpu_bfloat16();
 
+/// Why OpenBLAS multiplies with less than this CPU has, or "": OPENBLAS_CORETYPE naming AVX2
+/// kernels (Haswell, Zen) on a CPU with AVX-512, where OpenBLAS's own choice would be its AVX-512
+/// kernels. Names the variable's value; "" when LibTorch does not use OpenBLAS.
+std::string held_back_openblas();
+
 /// "float32", "float16" or "bfloat16".
 std::string dtype_name(torch::ScalarType dtype);
 
