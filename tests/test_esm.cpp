@@ -164,31 +164,43 @@ TEST_P(EsmParity, CpuAttentionKernelMatchesOnLongProteinsAndAnyThreads) {
     set_cpu_threads(threads);
 }
 
+// Both paths: with contacts the padded batch (LibTorch's attention), without them on the CPU the
+// packed one (cpu_attention.h: probabilities times values in bfloat16).
 TEST_P(EsmParity, BFloat16StaysCloseToFloat32) {
     const auto exact = load_encoder(GetParam().path(), kWithContacts);
     LoadOptions bf16 = kWithContacts;
     bf16.dtype = torch::kBFloat16;
     const auto rounded = load_encoder(GetParam().path(), bf16);
     const auto records = read_fasta(testdata(GetParam().model + "/input.fasta"));
-    const EncodeRequest request = everything(exact->info().num_layers);
-    double worst_residue = 1, worst_protein = 1, worst_contact = 0;
-    for (const FastaRecord& r : records) {
-        const EncodedBatch a = exact->encode({r.residues}, request);
-        const EncodedBatch b = rounded->encode({r.residues}, request);
-        EXPECT_EQ(b.residues_NBLD.scalar_type(), torch::kFloat32);
-        worst_residue =
-            std::min(worst_residue, testing::min_cosine(a.residues_NBLD, b.residues_NBLD));
-        worst_protein = std::min(
-            worst_protein, testing::min_cosine(a.residues_NBLD.mean(2), b.residues_NBLD.mean(2)));
-        worst_contact = std::max(worst_contact, max_abs_diff(a.contacts_BLL, b.contacts_BLL));
+    for (const bool contacts : {true, false}) {
+        EncodeRequest request = everything(exact->info().num_layers);
+        request.contacts = contacts;
+        double worst_residue = 1, worst_protein = 1, worst_contact = 0;
+        for (const FastaRecord& r : records) {
+            const EncodedBatch a = exact->encode({r.residues}, request);
+            const EncodedBatch b = rounded->encode({r.residues}, request);
+            EXPECT_EQ(b.residues_NBLD.scalar_type(), torch::kFloat32);
+            worst_residue =
+                std::min(worst_residue, testing::min_cosine(a.residues_NBLD, b.residues_NBLD));
+            worst_protein = std::min(worst_protein, testing::min_cosine(a.residues_NBLD.mean(2),
+                                                                        b.residues_NBLD.mean(2)));
+            if (contacts) {
+                worst_contact =
+                    std::max(worst_contact, max_abs_diff(a.contacts_BLL, b.contacts_BLL));
+            }
+        }
+        EXPECT_GT(worst_residue, 0.999) << "contacts " << contacts;
+        EXPECT_GT(worst_protein, 0.9999) << "contacts " << contacts;
+        EXPECT_LT(worst_contact, 0.01);
+        std::cout << "[ bfloat16 ] " << GetParam().checkpoint
+                  << (contacts ? " (padded, contacts)" : " (packed)")
+                  << ": cosine to float32 per residue >= " << worst_residue
+                  << ", per protein >= " << worst_protein;
+        if (contacts) {
+            std::cout << "; contacts max abs difference " << worst_contact;
+        }
+        std::cout << "\n";
     }
-    EXPECT_GT(worst_residue, 0.999);
-    EXPECT_GT(worst_protein, 0.9999);
-    EXPECT_LT(worst_contact, 0.01);
-    std::cout << "[ bfloat16 ] " << GetParam().checkpoint
-              << ": cosine to float32 per residue >= " << worst_residue
-              << ", per protein >= " << worst_protein << "; contacts max abs difference "
-              << worst_contact << "\n";
 }
 
 INSTANTIATE_TEST_SUITE_P(Fixtures, EsmParity,
@@ -198,8 +210,6 @@ INSTANTIATE_TEST_SUITE_P(Fixtures, EsmParity,
                                            Fixture{"esm1b_tiny", "esm1b_tiny/esm1b_tiny.pt"},
                                            Fixture{"esm1b_tiny", "esm1b_tiny/hf"}));
 
-// Softmax's exponentials against std::exp, both kernels (the AVX2 one runs where the CPU has it),
-// on rows of every remainder modulo 8 spanning float's range down to where e^x underflows.
 // The kernel takes a packed batch: its token counts must account for every row, and the rotation
 // must reach the longest protein.
 TEST(EsmCpuAttention, RefusesTokenCountsOrRotationsThatDoNotFitTheRows) {
@@ -211,20 +221,30 @@ TEST(EsmCpuAttention, RefusesTokenCountsOrRotationsThatDoNotFitTheRows) {
     EXPECT_THROW(esm::attend_on_cpu(qkv_NE, 2, 1.0f, rotation_Td, rotation_Td, {5}), c10::Error);
 }
 
-TEST(EsmCpuAttention, ExponentialsAreWithinFourUlpOfStdExp) {
-    std::mt19937 random(3);
+// Rows of every remainder modulo 8 and 16, with scores spanning float's range down to where e^x
+// underflows.
+std::vector<float> random_scores(int64_t rows, int64_t columns) {
+    std::mt19937 random(static_cast<unsigned>(3 + columns));
     std::uniform_real_distribution<float> score(-95.0f, 20.0f);
-    for (const int64_t columns : {1, 7, 8, 9, 31, 1000}) {
+    std::vector<float> scores(static_cast<size_t>(rows * columns));
+    for (float& s : scores) {
+        s = score(random);
+    }
+    return scores;
+}
+constexpr int64_t kColumnCounts[] = {1, 7, 8, 9, 15, 16, 17, 31, 1000};
+
+// Softmax's exponentials against std::exp: every kernel this CPU runs (AVX-512, AVX2, plain C++).
+TEST(EsmCpuAttention, ExponentialsAreWithinFourUlpOfStdExp) {
+    const auto kernels = esm::detail::row_exponentials_to_float();
+    std::cout << "[ kernels  ] " << kernels.size() << " exponential kernels run on this CPU\n";
+    for (const int64_t columns : kColumnCounts) {
         const int64_t rows = 3;
-        std::vector<float> scores(static_cast<size_t>(rows * columns));
-        for (float& s : scores) {
-            s = score(random);
-        }
-        for (const auto kernel :
-             {esm::detail::exponentiate_rows, esm::detail::exponentiate_rows_portably}) {
-            std::vector<float> out = scores;
+        const std::vector<float> scores = random_scores(rows, columns);
+        for (size_t k = 0; k < kernels.size(); ++k) {
+            std::vector<float> out = scores;  // in place, as the attention calls them
             std::vector<float> sums(static_cast<size_t>(rows));
-            kernel(out.data(), rows, columns, sums.data());
+            kernels[k](out.data(), rows, columns, out.data(), sums.data());
             for (int64_t r = 0; r < rows; ++r) {
                 const auto row = scores.begin() + r * columns;
                 const float largest = *std::max_element(row, row + columns);
@@ -235,15 +255,64 @@ TEST(EsmCpuAttention, ExponentialsAreWithinFourUlpOfStdExp) {
                     sum += out[i];
                     if (x >= -87.0f) {
                         EXPECT_NEAR(out[i], std::exp(x), 4 * std::exp(x) * 1.2e-7f)
-                            << "e^" << x << ", " << columns << " columns";
+                            << "e^" << x << ", " << columns << " columns, kernel " << k;
                     } else {  // below float's normal range: e^-87 at most
-                        EXPECT_LE(out[i], 1.7e-38f) << "e^" << x;
+                        EXPECT_LE(out[i], 1.7e-38f) << "e^" << x << ", kernel " << k;
                     }
                 }
-                EXPECT_NEAR(sums[static_cast<size_t>(r)], sum, sum * 1e-6);
+                EXPECT_NEAR(sums[static_cast<size_t>(r)], sum, sum * 1e-6) << "kernel " << k;
             }
         }
     }
+}
+
+// To bfloat16: each exponential is the float one rounded to nearest (even), and the sums are of
+// the float exponentials.
+TEST(EsmCpuAttention, BFloat16ExponentialsAreTheFloatOnesRounded) {
+    const auto to_float = esm::detail::row_exponentials_to_float().back();
+    for (const int64_t columns : kColumnCounts) {
+        const int64_t rows = 3;
+        const std::vector<float> scores = random_scores(rows, columns);
+        std::vector<float> exact(scores.size());
+        std::vector<float> exact_sums(static_cast<size_t>(rows));
+        to_float(scores.data(), rows, columns, exact.data(), exact_sums.data());
+        for (const auto kernel : esm::detail::row_exponentials_to_bfloat16()) {
+            std::vector<c10::BFloat16> out(scores.size());
+            std::vector<float> sums(static_cast<size_t>(rows));
+            kernel(scores.data(), rows, columns, out.data(), sums.data());
+            for (size_t i = 0; i < out.size(); ++i) {
+                // The float exponentials of two kernels differ by an ulp or two, which can move a
+                // value across a rounding boundary of bfloat16 (8 bits): one bfloat16 ulp at most.
+                EXPECT_NEAR(static_cast<float>(out[i]), exact[i], std::abs(exact[i]) / 128)
+                    << i << " of " << columns << " columns";
+            }
+            for (size_t r = 0; r < sums.size(); ++r) {
+                EXPECT_NEAR(sums[r], exact_sums[r], exact_sums[r] * 1e-6);
+            }
+        }
+    }
+}
+
+// --dtype bfloat16's attention (probabilities times values in bfloat16) against float32's, on a
+// packed batch of proteins long enough for several blocks of queries.
+TEST(EsmCpuAttention, BFloat16ValuesStayCloseToFloat32) {
+    torch::manual_seed(5);
+    const int64_t heads = 4, head_dim = 16;
+    const std::vector<int64_t> tokens_B = {1500, 300, 7};
+    const int64_t rows = 1807;
+    const torch::Tensor qkv_NE = torch::randn({rows, 3 * heads * head_dim}) * 2;
+    const torch::Tensor angles_Td = torch::rand({1500, head_dim}) * 6;
+    const torch::Tensor exact =
+        esm::attend_on_cpu(qkv_NE, heads, 0.25f, angles_Td.cos(), angles_Td.sin(), tokens_B);
+    const torch::Tensor rounded = esm::attend_on_cpu(qkv_NE, heads, 0.25f, angles_Td.cos(),
+                                                     angles_Td.sin(), tokens_B, torch::kBFloat16);
+    ASSERT_EQ(rounded.scalar_type(), torch::kBFloat16);
+    const torch::Tensor cosine =
+        torch::cosine_similarity(exact, rounded.to(torch::kFloat32), /*dim=*/1);
+    EXPECT_GT(cosine.min().item<double>(), 0.9999);
+    // Values rounded to 8 bits, then the results: a few bfloat16 ulps of the largest.
+    EXPECT_LT(max_abs_diff(exact, rounded.to(torch::kFloat32)),
+              exact.abs().max().item<double>() / 128);
 }
 
 TEST(EsmCheckpoint, HuggingFaceNamesMapToFairEsm) {

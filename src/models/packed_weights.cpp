@@ -5,7 +5,7 @@
 #include <vector>
 
 #include "embed/util/parallel.h"
-#include "models/avx2.h"
+#include "models/simd.h"
 
 namespace embed {
 namespace {

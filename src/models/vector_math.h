@@ -1,11 +1,12 @@
 // The exponential, sigmoid and tanh of the CPU kernels, in plain C++ and eight floats at a time
-// with AVX2 and FMA (models/avx2.h says where those compile and run).
+// with AVX2 and FMA; the exponential also sixteen at a time with AVX-512 (models/simd.h says
+// where those compile and run).
 #pragma once
 #include <algorithm>
 #include <cmath>
 #include <iterator>
 
-#include "models/avx2.h"
+#include "models/simd.h"
 
 namespace embed::vector_math {
 
@@ -79,6 +80,26 @@ EMBED_AVX2 inline __m256 tanh(__m256 x) {
     const __m256 sign = _mm256_and_ps(_mm256_set1_ps(-0.0f), x);
     return _mm256_or_ps(magnitude, sign);
 }
+#endif
+
+#ifdef EMBED_HAVE_AVX512_KERNELS
+EMBED_AVX512_BEGIN
+EMBED_AVX512 inline __m512 exp_nonpositive(__m512 x) {
+    x = _mm512_max_ps(x, _mm512_set1_ps(kLowest));
+    const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(kLog2e)),
+                                          _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(kLn2High), x);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(kLn2Low), r);
+    __m512 p = _mm512_set1_ps(kExpPolynomial[0]);
+    for (size_t i = 1; i < std::size(kExpPolynomial); ++i) {
+        p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(kExpPolynomial[i]));
+    }
+    p = _mm512_add_ps(_mm512_fmadd_ps(p, _mm512_mul_ps(r, r), r), _mm512_set1_ps(1.0f));
+    const __m512i exponent =
+        _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127)), 23);
+    return _mm512_mul_ps(p, _mm512_castsi512_ps(exponent));
+}
+EMBED_AVX512_END
 #endif
 
 }  // namespace embed::vector_math

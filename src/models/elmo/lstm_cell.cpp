@@ -4,7 +4,7 @@
 
 #include <ATen/Parallel.h>
 
-#include "models/avx2.h"
+#include "models/simd.h"
 #include "models/vector_math.h"
 
 namespace embed::elmo {

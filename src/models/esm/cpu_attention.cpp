@@ -5,9 +5,10 @@
 #include <cstdint>
 #include <iterator>
 #include <limits>
+#include <type_traits>
 
 #include "embed/util/parallel.h"
-#include "models/avx2.h"
+#include "models/simd.h"
 #include "models/vector_math.h"
 
 namespace embed::esm {
@@ -34,11 +35,13 @@ EMBED_AVX2 float horizontal_sum(__m256 v) {
     return _mm_cvtss_f32(_mm_add_ps(x, _mm_shuffle_ps(x, x, 1)));
 }
 
-/// detail::exponentiate_rows_portably, eight columns at a time.
-EMBED_AVX2 void exponentiate_rows_avx2(float* scores, int64_t rows, int64_t columns, float* sums) {
+/// exponentiate_rows_portably, eight columns at a time.
+EMBED_AVX2 void exponentiate_rows_avx2(const float* scores, int64_t rows, int64_t columns,
+                                       float* out, float* sums) {
     const int64_t vectors = columns / 8 * 8;
     for (int64_t r = 0; r < rows; ++r) {
-        float* row = scores + r * columns;
+        const float* row = scores + r * columns;
+        float* out_row = out + r * columns;
         __m256 largest_8 = _mm256_set1_ps(-std::numeric_limits<float>::infinity());
         for (int64_t c = 0; c < vectors; c += 8) {
             largest_8 = _mm256_max_ps(largest_8, _mm256_loadu_ps(row + c));
@@ -51,26 +54,66 @@ EMBED_AVX2 void exponentiate_rows_avx2(float* scores, int64_t rows, int64_t colu
         __m256 sum_8 = _mm256_setzero_ps();
         for (int64_t c = 0; c < vectors; c += 8) {
             const __m256 e = exp_nonpositive(_mm256_sub_ps(_mm256_loadu_ps(row + c), shift));
-            _mm256_storeu_ps(row + c, e);
+            _mm256_storeu_ps(out_row + c, e);
             sum_8 = _mm256_add_ps(sum_8, e);
         }
         float sum = horizontal_sum(sum_8);
         for (int64_t c = vectors; c < columns; ++c) {
-            row[c] = exp_nonpositive(row[c] - largest);
-            sum += row[c];
+            out_row[c] = exp_nonpositive(row[c] - largest);
+            sum += out_row[c];
         }
         sums[r] = sum;
     }
 }
 #endif
 
+#ifdef EMBED_HAVE_AVX512_KERNELS
+EMBED_AVX512_BEGIN
+/// The largest of `columns` floats.
+EMBED_AVX512 float largest_avx512(const float* row, int64_t columns) {
+    __m512 largest_16 = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
+    for (int64_t c = 0; c < columns; c += 16) {
+        const __mmask16 valid = _cvtu32_mask16((1u << std::min<int64_t>(16, columns - c)) - 1);
+        largest_16 = _mm512_max_ps(largest_16, _mm512_mask_loadu_ps(largest_16, valid, row + c));
+    }
+    return _mm512_reduce_max_ps(largest_16);
+}
+
+/// exponentiate_rows_portably, sixteen columns at a time.
+template <typename Out>  // float, or bfloat16's bits
+EMBED_AVX512 void exponentiate_rows_avx512(const float* scores, int64_t rows, int64_t columns,
+                                           Out* out, float* sums) {
+    for (int64_t r = 0; r < rows; ++r) {
+        const float* row = scores + r * columns;
+        Out* out_row = out + r * columns;
+        const __m512 shift = _mm512_set1_ps(largest_avx512(row, columns));
+        __m512 sum_16 = _mm512_setzero_ps();
+        for (int64_t c = 0; c < columns; c += 16) {
+            const __mmask16 valid = _cvtu32_mask16((1u << std::min<int64_t>(16, columns - c)) - 1);
+            const __m512 e = vector_math::exp_nonpositive(
+                _mm512_sub_ps(_mm512_maskz_loadu_ps(valid, row + c), shift));
+            sum_16 = _mm512_mask_add_ps(sum_16, valid, sum_16, e);
+            if constexpr (std::is_same_v<Out, float>) {
+                _mm512_mask_storeu_ps(out_row + c, valid, e);
+            } else {
+                // Rounded to nearest even, as c10::BFloat16 rounds.
+                _mm256_mask_storeu_epi16(out_row + c, valid, (__m256i)_mm512_cvtneps_pbh(e));
+            }
+        }
+        sums[r] = _mm512_reduce_add_ps(sum_16);
+    }
+}
+EMBED_AVX512_END
+#endif
+
 /// Row r of `out` (rows x columns, rows `stride` apart) divided by sums[r].
-void divide_rows(float* out, int64_t rows, int64_t columns, int64_t stride, const float* sums) {
+template <typename T>
+void divide_rows(T* out, int64_t rows, int64_t columns, int64_t stride, const float* sums) {
     for (int64_t r = 0; r < rows; ++r) {
         const float inverse = 1.0f / sums[r];
-        float* row = out + r * stride;
+        T* row = out + r * stride;
         for (int64_t c = 0; c < columns; ++c) {
-            row[c] *= inverse;
+            row[c] = static_cast<float>(row[c]) * inverse;
         }
     }
 }
@@ -159,35 +202,65 @@ torch::Tensor split_heads(const torch::Tensor& qkv_NE, int64_t heads, float quer
 }  // namespace
 
 namespace detail {
+namespace {
 
-void exponentiate_rows_portably(float* scores, int64_t rows, int64_t columns, float* sums) {
+template <typename Out>
+void exponentiate_rows_portably(const float* scores, int64_t rows, int64_t columns, Out* out,
+                                float* sums) {
     for (int64_t r = 0; r < rows; ++r) {
-        float* row = scores + r * columns;
+        const float* row = scores + r * columns;
         const float largest = *std::max_element(row, row + columns);
         float sum = 0;
         for (int64_t c = 0; c < columns; ++c) {
-            row[c] = exp_nonpositive(row[c] - largest);
-            sum += row[c];
+            const float e = exp_nonpositive(row[c] - largest);
+            out[r * columns + c] = e;
+            sum += e;
         }
         sums[r] = sum;
     }
 }
 
-void exponentiate_rows(float* scores, int64_t rows, int64_t columns, float* sums) {
-#ifdef EMBED_HAVE_AVX2_KERNELS
-    if (cpu_has_avx2_fma()) {
-        exponentiate_rows_avx2(scores, rows, columns, sums);
-        return;
+#ifdef EMBED_HAVE_AVX512_KERNELS
+void exponentiate_rows_to_bfloat16_avx512(const float* scores, int64_t rows, int64_t columns,
+                                          c10::BFloat16* out, float* sums) {
+    exponentiate_rows_avx512(scores, rows, columns, reinterpret_cast<uint16_t*>(out), sums);
+}
+#endif
+
+}  // namespace
+
+std::vector<RowExponentials<float>> row_exponentials_to_float() {
+    std::vector<RowExponentials<float>> kernels;
+#ifdef EMBED_HAVE_AVX512_KERNELS
+    if (cpu_has_avx512_bf16()) {
+        kernels.push_back(&exponentiate_rows_avx512<float>);
     }
 #endif
-    exponentiate_rows_portably(scores, rows, columns, sums);
+#ifdef EMBED_HAVE_AVX2_KERNELS
+    if (cpu_has_avx2_fma()) {
+        kernels.push_back(&exponentiate_rows_avx2);
+    }
+#endif
+    kernels.push_back(&exponentiate_rows_portably<float>);
+    return kernels;
+}
+
+std::vector<RowExponentials<c10::BFloat16>> row_exponentials_to_bfloat16() {
+    std::vector<RowExponentials<c10::BFloat16>> kernels;
+#ifdef EMBED_HAVE_AVX512_KERNELS
+    if (cpu_has_avx512_bf16()) {
+        kernels.push_back(&exponentiate_rows_to_bfloat16_avx512);
+    }
+#endif
+    kernels.push_back(&exponentiate_rows_portably<c10::BFloat16>);
+    return kernels;
 }
 
 }  // namespace detail
 
 torch::Tensor attend_on_cpu(const torch::Tensor& qkv_NE, int64_t heads, float query_scale,
                             const torch::Tensor& cos_Td, const torch::Tensor& sin_Td,
-                            const std::vector<int64_t>& tokens_B) {
+                            const std::vector<int64_t>& tokens_B, torch::ScalarType values_dtype) {
     TORCH_CHECK(qkv_NE.scalar_type() == torch::kFloat32 && qkv_NE.is_contiguous() &&
                     qkv_NE.dim() == 2 && qkv_NE.size(1) % (3 * heads) == 0,
                 "attend_on_cpu: qkv must be contiguous float32 (N, 3 * H * d)");
@@ -205,6 +278,12 @@ torch::Tensor attend_on_cpu(const torch::Tensor& qkv_NE, int64_t heads, float qu
     const int64_t head_dim = dim / heads;
     TORCH_CHECK(head_dim <= kCpuAttentionMaxHeadDim, "attend_on_cpu: heads wider than ",
                 kCpuAttentionMaxHeadDim);
+    TORCH_CHECK(values_dtype == torch::kFloat32 || values_dtype == torch::kBFloat16,
+                "attend_on_cpu: values in float32 or bfloat16");
+    const bool bfloat16 = values_dtype == torch::kBFloat16;
+    static const detail::RowExponentials<float> kToFloat = detail::row_exponentials_to_float()[0];
+    static const detail::RowExponentials<c10::BFloat16> kToBfloat16 =
+        detail::row_exponentials_to_bfloat16()[0];
     const bool rotary = cos_Td.defined();
     TORCH_CHECK(!rotary || (cos_Td.is_contiguous() && sin_Td.is_contiguous() &&
                             cos_Td.size(0) >= longest && cos_Td.size(1) == head_dim),
@@ -231,11 +310,15 @@ torch::Tensor attend_on_cpu(const torch::Tensor& qkv_NE, int64_t heads, float qu
     }
     const torch::Tensor heads_3HNd =
         split_heads(qkv_NE, heads, query_scale, cos_Td, sin_Td, position_N);
+    const torch::Tensor values_HNd = heads_3HNd[2].to(values_dtype);
 
-    torch::Tensor context_ND = torch::empty({rows, dim}, qkv_NE.options());
+    torch::Tensor context_ND = torch::empty({rows, dim}, qkv_NE.options().dtype(values_dtype));
     const auto proteins = static_cast<int64_t>(tokens_B.size());
     parallel_products(proteins * heads, [&](int64_t begin, int64_t end) {
         torch::Tensor scores = torch::empty({largest_block}, qkv_NE.options());
+        // bfloat16: the exponentials, rounded, for the product with the values.
+        torch::Tensor probabilities =
+            bfloat16 ? torch::empty({largest_block}, context_ND.options()) : scores;
         std::vector<float> sums(static_cast<size_t>(most_rows));
         for (int64_t i = begin; i < end; ++i) {
             const auto b = static_cast<size_t>(i / heads);
@@ -247,17 +330,29 @@ torch::Tensor attend_on_cpu(const torch::Tensor& qkv_NE, int64_t heads, float qu
             };
             const torch::Tensor q_Td = head(0);
             const torch::Tensor kt_dT = head(1).t();
-            const torch::Tensor v_Td = head(2);
+            const torch::Tensor v_Td = values_HNd[h].narrow(0, first_row_B[b], tokens);
             const torch::Tensor context_Td =
                 context_ND.narrow(0, first_row_B[b], tokens).narrow(1, h * head_dim, head_dim);
             for (int64_t first = 0; first < tokens; first += max_rows) {
                 const int64_t n = std::min(max_rows, tokens - first);
                 torch::Tensor scores_nT = scores.narrow(0, 0, n * tokens).view({n, tokens});
                 at::mm_out(scores_nT, q_Td.narrow(0, first, n), kt_dT);
-                detail::exponentiate_rows(scores_nT.data_ptr<float>(), n, tokens, sums.data());
+                torch::Tensor probabilities_nT =
+                    probabilities.narrow(0, 0, n * tokens).view({n, tokens});
+                if (bfloat16) {
+                    kToBfloat16(scores_nT.data_ptr<float>(), n, tokens,
+                                probabilities_nT.data_ptr<at::BFloat16>(), sums.data());
+                } else {
+                    kToFloat(scores_nT.data_ptr<float>(), n, tokens, scores_nT.data_ptr<float>(),
+                             sums.data());
+                }
                 torch::Tensor context_nd = context_Td.narrow(0, first, n);
-                at::mm_out(context_nd, scores_nT, v_Td);
-                divide_rows(context_nd.data_ptr<float>(), n, head_dim, dim, sums.data());
+                at::mm_out(context_nd, probabilities_nT, v_Td);
+                if (bfloat16) {
+                    divide_rows(context_nd.data_ptr<at::BFloat16>(), n, head_dim, dim, sums.data());
+                } else {
+                    divide_rows(context_nd.data_ptr<float>(), n, head_dim, dim, sums.data());
+                }
             }
         }
     });

@@ -96,11 +96,11 @@ std::pair<torch::Tensor, torch::Tensor> SelfAttentionImpl::forward(const torch::
     torch::Tensor weights_BHTT;
     if (layout.packed) {
         TORCH_CHECK(!weights, "attention weights need the padded layout");
-        context_BTD =
-            attend_on_cpu(qkv_NE, heads_, static_cast<float>(scaling_),
-                          rotation != nullptr ? rotation->cos_Td : torch::Tensor(),
-                          rotation != nullptr ? rotation->sin_Td : torch::Tensor(), layout.tokens_B)
-                .view({batch, length, -1});
+        context_BTD = attend_on_cpu(qkv_NE, heads_, static_cast<float>(scaling_),
+                                    rotation != nullptr ? rotation->cos_Td : torch::Tensor(),
+                                    rotation != nullptr ? rotation->sin_Td : torch::Tensor(),
+                                    layout.tokens_B, out_proj->weight.scalar_type())
+                          .view({batch, length, -1});
     } else {
         const torch::Tensor qkv_3BHTd =
             qkv_NE.view({batch, length, 3, heads_, head_dim_}).permute({2, 0, 3, 1, 4});
