@@ -258,7 +258,7 @@ std::vector<RowExponentials<c10::BFloat16>> row_exponentials_to_bfloat16() {
 
 }  // namespace detail
 
-torch::Tensor attend_on_cpu(const torch::Tensor& qkv_NE, int64_t heads, float query_scale,
+torch::Tensor attend_on_cpu(torch::Tensor qkv_NE, int64_t heads, float query_scale,
                             const torch::Tensor& cos_Td, const torch::Tensor& sin_Td,
                             const std::vector<int64_t>& tokens_B, torch::ScalarType values_dtype) {
     TORCH_CHECK(qkv_NE.scalar_type() == torch::kFloat32 && qkv_NE.is_contiguous() &&
@@ -311,11 +311,13 @@ torch::Tensor attend_on_cpu(const torch::Tensor& qkv_NE, int64_t heads, float qu
     const torch::Tensor heads_3HNd =
         split_heads(qkv_NE, heads, query_scale, cos_Td, sin_Td, position_N);
     const torch::Tensor values_HNd = heads_3HNd[2].to(values_dtype);
+    const torch::TensorOptions options = qkv_NE.options();
+    qkv_NE = torch::Tensor();
 
-    torch::Tensor context_ND = torch::empty({rows, dim}, qkv_NE.options().dtype(values_dtype));
+    torch::Tensor context_ND = torch::empty({rows, dim}, options.dtype(values_dtype));
     const auto proteins = static_cast<int64_t>(tokens_B.size());
     parallel_products(proteins * heads, [&](int64_t begin, int64_t end) {
-        torch::Tensor scores = torch::empty({largest_block}, qkv_NE.options());
+        torch::Tensor scores = torch::empty({largest_block}, options);
         // bfloat16: the exponentials, rounded, for the product with the values.
         torch::Tensor probabilities =
             bfloat16 ? torch::empty({largest_block}, context_ND.options()) : scores;

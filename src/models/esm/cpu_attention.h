@@ -22,8 +22,9 @@ constexpr int64_t kCpuAttentionMaxHeadDim = 256;
 /// probabilities with the values in bfloat16 (both rounded to it, sums in float32), and the
 /// result too. The scores and the softmax are float32 either way: scores rounded to bfloat16
 /// would put the exponentials of large ones off by percents.
+/// qkv_NE is let go once split into heads: pass it with std::move for its memory to go then.
 /// Returns (N, H * d) in values_dtype.
-torch::Tensor attend_on_cpu(const torch::Tensor& qkv_NE, int64_t heads, float query_scale,
+torch::Tensor attend_on_cpu(torch::Tensor qkv_NE, int64_t heads, float query_scale,
                             const torch::Tensor& cos_Td, const torch::Tensor& sin_Td,
                             const std::vector<int64_t>& tokens_B,
                             torch::ScalarType values_dtype = torch::kFloat32);

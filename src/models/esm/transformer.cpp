@@ -91,12 +91,12 @@ std::pair<torch::Tensor, torch::Tensor> SelfAttentionImpl::forward(const torch::
     // LibTorch's CPU bfloat16 matmul rounds its sums, which over a thousand keys moved
     // per-protein vectors of ESM-2 by a cosine of 0.02.
     const torch::Tensor x_ND = x_BTD.reshape({batch * length, -1}).to(qkv_weight_.scalar_type());
-    const torch::Tensor qkv_NE = linear(x_ND, qkv_weight_, qkv_bias_).to(torch::kFloat32);
+    torch::Tensor qkv_NE = linear(x_ND, qkv_weight_, qkv_bias_).to(torch::kFloat32);
     torch::Tensor context_BTD;
     torch::Tensor weights_BHTT;
     if (layout.packed) {
         TORCH_CHECK(!weights, "attention weights need the padded layout");
-        context_BTD = attend_on_cpu(qkv_NE, heads_, static_cast<float>(scaling_),
+        context_BTD = attend_on_cpu(std::move(qkv_NE), heads_, static_cast<float>(scaling_),
                                     rotation != nullptr ? rotation->cos_Td : torch::Tensor(),
                                     rotation != nullptr ? rotation->sin_Td : torch::Tensor(),
                                     layout.tokens_B, out_proj->weight.scalar_type())
@@ -153,9 +153,9 @@ std::pair<torch::Tensor, torch::Tensor> TransformerLayerImpl::forward(const torc
     auto [attended_BTD, attention_BHTT] =
         self_attn->forward(self_attn_layer_norm(x_BTD), layout, rotation, weights);
     const torch::Tensor x = x_BTD + attended_BTD;
-    const torch::Tensor hidden =
-        torch::gelu(fc1(final_layer_norm(x).to(fc1->weight.scalar_type())));
-    return {x + fc2(hidden).to(x.scalar_type()), attention_BHTT};
+    const torch::Tensor out = feed_forward(final_layer_norm(x).to(fc1->weight.scalar_type()),
+                                           fc1->weight, fc1->bias, fc2->weight, fc2->bias);
+    return {x + out.to(x.scalar_type()), attention_BHTT};
 }
 
 EsmModelImpl::EsmModelImpl(const Config& config, bool with_contact_head) : config_(config) {
