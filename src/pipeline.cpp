@@ -38,6 +38,11 @@ namespace {
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
+// How often the pages of freed memory go back to the kernel between batches (see
+// return_freed_memory): every batch of a large model, seldom enough for a small one's batches of
+// a fraction of a second not to fault their memory in again each time.
+constexpr double kSecondsBetweenMemoryReturns = 10;
+
 double seconds_since(Clock::time_point start) {
     return std::chrono::duration<double>(Clock::now() - start).count();
 }
@@ -353,6 +358,10 @@ private:
             }
         }
         progress.advance(batch_residues, finished);
+        if (seconds_since(last_memory_return_) >= kSecondsBetweenMemoryReturns) {
+            return_freed_memory();
+            last_memory_return_ = Clock::now();
+        }
     }
 
     ProteinEmbedding described(const Protein& p) const {
@@ -447,6 +456,7 @@ private:
     std::vector<Protein> window_;
     std::vector<AliasEntry> aliases_;
     std::vector<Stitching> stitching_;
+    Clock::time_point last_memory_return_ = Clock::now();
 };
 
 void check_options(const EmbedOptions& options) {

@@ -129,11 +129,14 @@ void set_cpu_threads(int threads) {
 
 void keep_freed_memory_for_reuse() {
     // Large blocks come from the heap rather than mmap, and the heap is not trimmed, so a
-    // freed block is reused by the next tensor of its size without page faults. Peak memory
-    // is unchanged: it is the high-water mark either way.
+    // freed block is reused by the next tensor of its size without page faults.
     constexpr int kOneGiB = 1 << 30;
     mallopt(M_MMAP_THRESHOLD, kOneGiB);
     mallopt(M_TRIM_THRESHOLD, kOneGiB);
+}
+
+void return_freed_memory() {
+    malloc_trim(0);
 }
 
 std::string library_versions() {

@@ -1,7 +1,10 @@
 #include <cmath>
+#include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <unistd.h>
 
+#include "embed/runtime.h"
 #include "embed/util/file.h"
 #include "embed/util/fingerprint.h"
 #include "embed/util/isolated.h"
@@ -17,6 +20,34 @@ namespace {
 using testing::error_of;
 using testing::TempDir;
 using testing::write_file;
+
+int64_t resident_megabytes() {
+    std::ifstream statm("/proc/self/statm");
+    int64_t size = 0, resident = 0;
+    statm >> size >> resident;
+    return resident * ::sysconf(_SC_PAGESIZE) / (1 << 20);
+}
+
+// Under embed's allocator settings a freed block stays resident until return_freed_memory().
+TEST(Runtime, FreedMemoryStaysForReuseUntilReturned) {
+#if defined(__SANITIZE_ADDRESS__)
+    GTEST_SKIP() << "AddressSanitizer's allocator keeps freed memory in quarantine";
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+    GTEST_SKIP() << "AddressSanitizer's allocator keeps freed memory in quarantine";
+#endif
+#endif
+    keep_freed_memory_for_reuse();
+    constexpr size_t kBytes = size_t{256} << 20;
+    auto* block = static_cast<char*>(std::malloc(kBytes));
+    ASSERT_NE(block, nullptr);
+    std::memset(block, 1, kBytes);
+    const int64_t touched = resident_megabytes();
+    std::free(block);
+    EXPECT_GT(resident_megabytes(), touched - 64) << "freed at once: kept for reuse no more";
+    return_freed_memory();
+    EXPECT_LT(resident_megabytes(), touched - 192);
+}
 
 TEST(Json, ParsesNestedDocuments) {
     const json::Value v =
