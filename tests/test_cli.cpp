@@ -667,6 +667,21 @@ TEST_F(CliParity, ContactsNeedTheRegressionWeights) {
     EXPECT_TRUE(contains(seqvec.output, "SeqVec predicts no contacts")) << seqvec.output;
 }
 
+// bfloat16 is slower and rounder for SeqVec on the CPU: embed says so, and runs as asked; ESM
+// models are not warned about.
+TEST_F(CliParity, SeqVecInBFloat16OnTheCpuIsWarnedAbout) {
+    const std::string warning = "SeqVec on the CPU runs slower in bfloat16";
+    const auto seqvec = run_embed(fixture_fasta() + " -o " + out_.string() + " -m " +
+                                  testdata("seqvec_tiny").string() + " --dtype bfloat16");
+    ASSERT_EQ(seqvec.status, 0) << seqvec.output;
+    EXPECT_TRUE(contains(seqvec.output, warning)) << seqvec.output;
+    EXPECT_TRUE(contains(seqvec.output, "device cpu, bfloat16")) << seqvec.output;
+    const auto esm = run_embed(fixture_fasta() + " -o " + (dir_ / "esm.h5").string() + " -m " +
+                               esm2_pt() + " --dtype bfloat16");
+    ASSERT_EQ(esm.status, 0) << esm.output;
+    EXPECT_FALSE(contains(esm.output, warning)) << esm.output;
+}
+
 TEST_F(CliParity, SeqVecDefaultsToTheSumOfItsLayersAndItsMean) {
     const auto result = run_embed(testdata("seqvec_tiny/input.fasta").string() + " -o " +
                                   out_.string() + " -m " + testdata("seqvec_tiny").string());
