@@ -667,10 +667,10 @@ TEST_F(CliParity, ContactsNeedTheRegressionWeights) {
     EXPECT_TRUE(contains(seqvec.output, "SeqVec predicts no contacts")) << seqvec.output;
 }
 
-// bfloat16 is slower and rounder for SeqVec on the CPU: embed says so, and runs as asked; ESM
+// bfloat16 is no faster and rounder for SeqVec on the CPU: embed says so, and runs as asked; ESM
 // models are not warned about.
 TEST_F(CliParity, SeqVecInBFloat16OnTheCpuIsWarnedAbout) {
-    const std::string warning = "SeqVec on the CPU runs slower in bfloat16";
+    const std::string warning = "SeqVec on the CPU runs no faster in bfloat16";
     const auto seqvec = run_embed(fixture_fasta() + " -o " + out_.string() + " -m " +
                                   testdata("seqvec_tiny").string() + " --dtype bfloat16");
     ASSERT_EQ(seqvec.status, 0) << seqvec.output;

@@ -46,12 +46,13 @@ public:
         : model_(parse_options(json::parse_file(files.options.string()), files.options.string())),
           device_(options.device) {
         if (device_.is_cpu() && options.dtype == torch::kBFloat16) {
-            // Measured on a CPU with AVX512_BF16, the first 20 DeepLoc proteins: 626 residues/s
-            // against 841 in float32 (the LSTM's steps lose their packed float32 weights), and
-            // per-protein vectors of the real-size random-weight model at a cosine of 0.975 to
-            // float32's (the trained test ELMo: 0.99999).
+            // Measured on a CPU with AVX512_BF16 against float32: 626 residues/s against 841 on
+            // the first 20 DeepLoc proteins, 1,185 against 1,167 on the first 200 (the LSTM's
+            // steps lose their packed float32 weights), and per-protein vectors of the real-size
+            // random-weight model at a cosine of 0.975 to float32's (the trained test ELMo:
+            // 0.99999).
             spdlog::warn(
-                "--dtype bfloat16: SeqVec on the CPU runs slower in bfloat16 than in "
+                "--dtype bfloat16: SeqVec on the CPU runs no faster in bfloat16 than in "
                 "float32, and its LSTM carries the rounding from step to step (per-"
                 "protein cosine to float32 down to 0.975 measured); use --dtype float32");
         }
