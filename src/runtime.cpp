@@ -79,8 +79,10 @@ std::string slow_cpu_bfloat16() {
 }
 
 std::string held_back_openblas() {
+    // Only an OpenBLAS built for every CPU (DYNAMIC_ARCH) reads the variable.
     const char* forced = std::getenv("OPENBLAS_CORETYPE");
-    if (forced == nullptr || openblas_get_corename == nullptr) {
+    if (forced == nullptr || openblas_get_corename == nullptr || openblas_get_config == nullptr ||
+        std::string(openblas_get_config()).find("DYNAMIC_ARCH") == std::string::npos) {
         return {};
     }
     const std::string core = openblas_get_corename();

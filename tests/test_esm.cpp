@@ -266,29 +266,33 @@ TEST(EsmCpuAttention, ExponentialsAreWithinFourUlpOfStdExp) {
     }
 }
 
-// To bfloat16: each exponential is the float one rounded to nearest (even), and the sums are of
-// the float exponentials.
-TEST(EsmCpuAttention, BFloat16ExponentialsAreTheFloatOnesRounded) {
-    const auto to_float = esm::detail::row_exponentials_to_float().back();
+// To bfloat16: each exponential is exactly the float one of the same instruction set rounded to
+// nearest even (c10::BFloat16), and the sums are the float ones.
+TEST(EsmCpuAttention, BFloat16ExponentialsAreTheFloatOnesRoundedToNearest) {
+    const auto to_float = esm::detail::row_exponentials_to_float();
+    const auto to_bfloat16 = esm::detail::row_exponentials_to_bfloat16();
+    // Plain C++ with plain C++, and AVX-512 with AVX-512 where the CPU runs it.
+    std::vector<
+        std::pair<esm::detail::RowExponentials<float>, esm::detail::RowExponentials<c10::BFloat16>>>
+        pairs = {{to_float.back(), to_bfloat16.back()}};
+    if (to_bfloat16.size() > 1) {
+        pairs.emplace_back(to_float.front(), to_bfloat16.front());
+    }
     for (const int64_t columns : kColumnCounts) {
         const int64_t rows = 3;
         const std::vector<float> scores = random_scores(rows, columns);
-        std::vector<float> exact(scores.size());
-        std::vector<float> exact_sums(static_cast<size_t>(rows));
-        to_float(scores.data(), rows, columns, exact.data(), exact_sums.data());
-        for (const auto kernel : esm::detail::row_exponentials_to_bfloat16()) {
+        for (size_t k = 0; k < pairs.size(); ++k) {
+            std::vector<float> exact(scores.size());
+            std::vector<float> exact_sums(static_cast<size_t>(rows));
+            pairs[k].first(scores.data(), rows, columns, exact.data(), exact_sums.data());
             std::vector<c10::BFloat16> out(scores.size());
             std::vector<float> sums(static_cast<size_t>(rows));
-            kernel(scores.data(), rows, columns, out.data(), sums.data());
+            pairs[k].second(scores.data(), rows, columns, out.data(), sums.data());
             for (size_t i = 0; i < out.size(); ++i) {
-                // The float exponentials of two kernels differ by an ulp or two, which can move a
-                // value across a rounding boundary of bfloat16 (8 bits): one bfloat16 ulp at most.
-                EXPECT_NEAR(static_cast<float>(out[i]), exact[i], std::abs(exact[i]) / 128)
-                    << i << " of " << columns << " columns";
+                ASSERT_EQ(out[i].x, c10::BFloat16(exact[i]).x)
+                    << exact[i] << ", " << i << " of " << columns << " columns, pair " << k;
             }
-            for (size_t r = 0; r < sums.size(); ++r) {
-                EXPECT_NEAR(sums[r], exact_sums[r], exact_sums[r] * 1e-6);
-            }
+            EXPECT_EQ(sums, exact_sums) << "pair " << k;
         }
     }
 }

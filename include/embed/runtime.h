@@ -23,7 +23,8 @@ std::string slow_cpu_bfloat16();
 
 /// Why OpenBLAS multiplies with less than this CPU has, or "": OPENBLAS_CORETYPE naming AVX2
 /// kernels (Haswell, Zen) on a CPU with AVX-512, where OpenBLAS's own choice would be its AVX-512
-/// kernels. Names the variable's value; "" when LibTorch does not use OpenBLAS.
+/// kernels. Names the variable's value; "" when LibTorch does not use OpenBLAS or uses one built
+/// for a single CPU (which ignores the variable).
 std::string held_back_openblas();
 
 /// "float32", "float16" or "bfloat16".

@@ -57,7 +57,9 @@ torch::Tensor feed_forward(const torch::Tensor& x, const torch::Tensor& fc1_weig
     const int64_t rows = x.numel() / std::max<int64_t>(1, x.size(-1));
     const torch::Tensor x_NI = x.reshape({rows, x.size(-1)});
     torch::Tensor out_NO = torch::empty({rows, fc2_weight.size(0)}, x.options());
-    const int64_t threads = std::max<int64_t>(1, at::get_num_threads());
+    // Few rows stay on few threads: each share reads all of both weights.
+    const int64_t threads = std::clamp<int64_t>((rows + kMinRowsPerThread - 1) / kMinRowsPerThread,
+                                                1, at::get_num_threads());
     const int64_t share = (rows + threads - 1) / threads;
     parallel_products(threads, [&](int64_t begin, int64_t end) {
         for (int64_t i = begin; i < end; ++i) {

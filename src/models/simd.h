@@ -23,22 +23,31 @@
 #define EMBED_AVX512_END _Pragma("GCC diagnostic pop")
 #endif
 
+#endif
+
 namespace embed {
 
 /// Whether this CPU can run EMBED_AVX2 functions (asked once).
 inline bool cpu_has_avx2_fma() {
+#ifdef EMBED_HAVE_AVX2_KERNELS
     static const bool has = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
     return has;
+#else
+    return false;
+#endif
 }
 
 /// Whether this CPU can run EMBED_AVX512 functions (asked once).
 inline bool cpu_has_avx512_bf16() {
+#ifdef EMBED_HAVE_AVX512_KERNELS
     static const bool has =
         __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
         __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl") &&
         __builtin_cpu_supports("avx512bf16");
     return has;
+#else
+    return false;
+#endif
 }
 
 }  // namespace embed
-#endif

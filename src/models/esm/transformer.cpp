@@ -8,6 +8,7 @@
 #include "embed/runtime.h"
 #include "models/esm/alphabet.h"
 #include "models/esm/cpu_attention.h"
+#include "models/simd.h"
 
 namespace embed::esm {
 namespace {
@@ -81,15 +82,22 @@ void SelfAttentionImpl::view_projections_in(torch::Tensor weight_3DD, torch::Ten
     }
 }
 
+torch::ScalarType SelfAttentionImpl::packed_values_dtype() const {
+    const bool bfloat16 = out_proj->weight.scalar_type() == torch::kBFloat16;
+    return bfloat16 && cpu_has_avx512_bf16() ? torch::kBFloat16 : torch::kFloat32;
+}
+
 std::pair<torch::Tensor, torch::Tensor> SelfAttentionImpl::forward(const torch::Tensor& x_BTD,
                                                                    const TokenLayout& layout,
                                                                    const Rotation* rotation,
                                                                    bool weights) {
     const int64_t batch = x_BTD.size(0);
     const int64_t length = x_BTD.size(1);
-    // The projections compute in their weights' type (--dtype), the attention in float32:
-    // LibTorch's CPU bfloat16 matmul rounds its sums, which over a thousand keys moved
-    // per-protein vectors of ESM-2 by a cosine of 0.02.
+    // The projections compute in their weights' type (--dtype), the attention's scores and softmax
+    // in float32. Without AVX512_BF16, LibTorch 1.13's CPU bfloat16 matmul keeps its running sums
+    // in bfloat16, which over a thousand keys moved per-protein vectors of ESM-2 by a cosine of
+    // 0.02; with it (oneDNN, float32 sums) the CPU kernel multiplies probabilities and values in
+    // bfloat16 (cpu_attention.h).
     const torch::Tensor x_ND = x_BTD.reshape({batch * length, -1}).to(qkv_weight_.scalar_type());
     torch::Tensor qkv_NE = linear(x_ND, qkv_weight_, qkv_bias_).to(torch::kFloat32);
     torch::Tensor context_BTD;
@@ -99,7 +107,7 @@ std::pair<torch::Tensor, torch::Tensor> SelfAttentionImpl::forward(const torch::
         context_BTD = attend_on_cpu(std::move(qkv_NE), heads_, static_cast<float>(scaling_),
                                     rotation != nullptr ? rotation->cos_Td : torch::Tensor(),
                                     rotation != nullptr ? rotation->sin_Td : torch::Tensor(),
-                                    layout.tokens_B, out_proj->weight.scalar_type())
+                                    layout.tokens_B, packed_values_dtype())
                           .view({batch, length, -1});
     } else {
         const torch::Tensor qkv_3BHTd =

@@ -62,6 +62,9 @@ public:
     RotaryEmbedding rot_emb{nullptr};
 
 private:
+    /// What the CPU's kernel multiplies probabilities and values in: bfloat16 under --dtype
+    /// bfloat16 where the CPU has AVX512_BF16, else float32.
+    torch::ScalarType packed_values_dtype() const;
     /// Makes q_proj, k_proj and v_proj's weights (and biases) views of stacked ones.
     void view_projections_in(torch::Tensor weight_3DD, torch::Tensor bias_3D);
 
