@@ -1,6 +1,7 @@
 #include "models/linear.h"
 
 #include <algorithm>
+#include <functional>
 
 #include "embed/util/parallel.h"
 
@@ -14,35 +15,50 @@ constexpr int64_t kMinRowsPerThread = 64;
 // of 256 rows ran as fast as of 2,048 (tests/bench/esm_layer.cpp).
 constexpr int64_t kFeedForwardRows = 256;
 
+/// The rows of x (..., in): the product of its sizes but the last.
+int64_t rows_of(const torch::Tensor& x) {
+    return x.numel() / std::max<int64_t>(1, x.size(-1));
+}
+
+/// rows_of(x) times a weight of `out` rows, computed by `product(x rows, out rows)` on the CPU's
+/// threads, each its own contiguous share of the rows (`shares` of them), shaped as x is with
+/// `out` last.
+torch::Tensor by_row_shares(
+    const torch::Tensor& x, int64_t out, int64_t shares,
+    const std::function<void(const torch::Tensor& x_nI, torch::Tensor& out_nO)>& product) {
+    const int64_t rows = rows_of(x);
+    const torch::Tensor x_NI = x.reshape({rows, x.size(-1)});
+    torch::Tensor out_NO = torch::empty({rows, out}, x.options());
+    const int64_t share = (rows + shares - 1) / shares;
+    parallel_products(shares, [&](int64_t begin, int64_t end) {
+        for (int64_t i = begin; i < end; ++i) {
+            const int64_t first = i * share;
+            const int64_t n = std::min(share, rows - first);
+            if (n > 0) {
+                torch::Tensor out_nO = out_NO.narrow(0, first, n);
+                product(x_NI.narrow(0, first, n), out_nO);
+            }
+        }
+    });
+    std::vector<int64_t> sizes = x.sizes().vec();
+    sizes.back() = out;
+    return out_NO.view(sizes);
+}
+
 }  // namespace
 
 torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& weight,
                      const torch::Tensor& bias) {
     const int64_t threads = at::get_num_threads();
     const bool differentiable = torch::GradMode::is_enabled() && weight.requires_grad();
-    if (!x.device().is_cpu() || x.dim() < 2 || threads < 2 || differentiable) {
+    if (!x.device().is_cpu() || x.dim() < 2 || threads < 2 || differentiable ||
+        rows_of(x) < kMinRowsPerThread * threads) {
         return torch::linear(x, weight, bias);
     }
-    const int64_t rows = x.numel() / std::max<int64_t>(1, x.size(-1));
-    if (rows < kMinRowsPerThread * threads) {
-        return torch::linear(x, weight, bias);
-    }
-    const torch::Tensor x_NI = x.reshape({rows, x.size(-1)});
-    torch::Tensor out_NO = torch::empty({rows, weight.size(0)}, x.options());
-    const int64_t share = (rows + threads - 1) / threads;
-    parallel_products(threads, [&](int64_t begin, int64_t end) {
-        for (int64_t i = begin; i < end; ++i) {
-            const int64_t first = i * share;
-            const int64_t n = std::min(share, rows - first);
-            if (n > 0) {
-                torch::Tensor out = out_NO.narrow(0, first, n);
-                at::addmm_out(out, bias, x_NI.narrow(0, first, n), weight.t());
-            }
-        }
-    });
-    std::vector<int64_t> sizes = x.sizes().vec();
-    sizes.back() = weight.size(0);
-    return out_NO.view(sizes);
+    return by_row_shares(x, weight.size(0), threads,
+                         [&](const torch::Tensor& x_nI, torch::Tensor& out_nO) {
+                             at::addmm_out(out_nO, bias, x_nI, weight.t());
+                         });
 }
 
 torch::Tensor feed_forward(const torch::Tensor& x, const torch::Tensor& fc1_weight,
@@ -54,29 +70,20 @@ torch::Tensor feed_forward(const torch::Tensor& x, const torch::Tensor& fc1_weig
         return torch::linear(torch::gelu(torch::linear(x, fc1_weight, fc1_bias)), fc2_weight,
                              fc2_bias);
     }
-    const int64_t rows = x.numel() / std::max<int64_t>(1, x.size(-1));
-    const torch::Tensor x_NI = x.reshape({rows, x.size(-1)});
-    torch::Tensor out_NO = torch::empty({rows, fc2_weight.size(0)}, x.options());
     // Few rows stay on few threads: each share reads all of both weights.
-    const int64_t threads = std::clamp<int64_t>((rows + kMinRowsPerThread - 1) / kMinRowsPerThread,
-                                                1, at::get_num_threads());
-    const int64_t share = (rows + threads - 1) / threads;
-    parallel_products(threads, [&](int64_t begin, int64_t end) {
-        for (int64_t i = begin; i < end; ++i) {
-            const int64_t share_end = std::min(rows, (i + 1) * share);
-            for (int64_t first = i * share; first < share_end; first += kFeedForwardRows) {
-                const int64_t n = std::min(kFeedForwardRows, share_end - first);
+    const int64_t shares = std::clamp<int64_t>(
+        (rows_of(x) + kMinRowsPerThread - 1) / kMinRowsPerThread, 1, at::get_num_threads());
+    return by_row_shares(
+        x, fc2_weight.size(0), shares, [&](const torch::Tensor& x_nI, torch::Tensor& out_nO) {
+            for (int64_t first = 0; first < x_nI.size(0); first += kFeedForwardRows) {
+                const int64_t n = std::min(kFeedForwardRows, x_nI.size(0) - first);
                 torch::Tensor hidden =
-                    at::addmm(fc1_bias, x_NI.narrow(0, first, n), fc1_weight.t());
+                    at::addmm(fc1_bias, x_nI.narrow(0, first, n), fc1_weight.t());
                 at::gelu_(hidden);
-                torch::Tensor out = out_NO.narrow(0, first, n);
+                torch::Tensor out = out_nO.narrow(0, first, n);
                 at::addmm_out(out, fc2_bias, hidden, fc2_weight.t());
             }
-        }
-    });
-    std::vector<int64_t> sizes = x.sizes().vec();
-    sizes.back() = fc2_weight.size(0);
-    return out_NO.view(sizes);
+        });
 }
 
 LinearImpl::LinearImpl(int64_t in_features, int64_t out_features) {
