@@ -12,6 +12,7 @@
 #include <zlib.h>
 
 #include "embed/util/parallel.h"
+#include "models/simd.h"
 
 // Null when LibTorch is linked against another BLAS than OpenBLAS.
 extern "C" char* openblas_get_config() __attribute__((weak));
@@ -65,13 +66,12 @@ torch::ScalarType parse_compute_dtype(const std::string& name, const torch::Devi
 }
 
 std::string slow_cpu_bfloat16() {
-    __builtin_cpu_init();
-    if (!__builtin_cpu_supports("avx512bw")) {
+    if (!cpu_has_avx512()) {
         // Measured on an AMD EPYC (Zen 3) with LibTorch 1.13: 5 GFLOPS against 184 in float32.
         return "this CPU has no AVX-512, and LibTorch multiplies bfloat16 matrices on it with a "
                "generic kernel some 30 times slower than float32; use --dtype float32";
     }
-    if (!__builtin_cpu_supports("avx512bf16")) {
+    if (!cpu_has_avx512_bf16()) {
         return "this CPU has no AVX512_BF16 instructions: LibTorch emulates bfloat16 products "
                "with AVX-512, which may be no faster than float32";
     }
@@ -86,10 +86,7 @@ std::string held_back_openblas() {
         return {};
     }
     const std::string core = openblas_get_corename();
-    __builtin_cpu_init();
-    const bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-                        __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
-    if (!avx512 || (core != "Haswell" && core != "Zen")) {
+    if (!cpu_has_avx512() || (core != "Haswell" && core != "Zen")) {
         return {};
     }
     // Measured on a 2-core AMD EPYC (Zen 5), OpenBLAS 0.3.21: 247 GFLOPS with Haswell's kernels,

@@ -11,6 +11,7 @@
 #include "embed/util/hdf5.h"
 #include "embed/util/md5.h"
 #include "embed/util/sha256.h"
+#include "models/simd.h"
 
 #include "test_support.h"
 
@@ -914,9 +915,7 @@ TEST_F(Cli, SaysWhenOpenBlasIsHeldToAvx2Kernels) {
     const auto forced = testing::run_embed_with_environment("OPENBLAS_CORETYPE=Haswell",
                                                             input + (dir_ / "forced.h5").string());
     ASSERT_EQ(forced.status, 0) << forced.output;
-    __builtin_cpu_init();
-    const bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-                        __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
+    const bool avx512 = cpu_has_avx512();
     const bool openblas = contains(forced.output, "DYNAMIC_ARCH");  // reads OPENBLAS_CORETYPE
     EXPECT_EQ(contains(forced.output,
                        "OPENBLAS_CORETYPE=Haswell holds OpenBLAS to its Haswell "

@@ -37,13 +37,22 @@ inline bool cpu_has_avx2_fma() {
 #endif
 }
 
-/// Whether this CPU can run EMBED_AVX512 functions (asked once).
-inline bool cpu_has_avx512_bf16() {
+/// Whether this CPU has AVX-512's Skylake-X subsets (F, BW, DQ, VL; asked once).
+inline bool cpu_has_avx512() {
 #ifdef EMBED_HAVE_AVX512_KERNELS
     static const bool has =
         __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-        __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl") &&
-        __builtin_cpu_supports("avx512bf16");
+        __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
+    return has;
+#else
+    return false;
+#endif
+}
+
+/// Whether this CPU can run EMBED_AVX512 functions: AVX-512 and AVX512_BF16 (asked once).
+inline bool cpu_has_avx512_bf16() {
+#ifdef EMBED_HAVE_AVX512_KERNELS
+    static const bool has = cpu_has_avx512() && __builtin_cpu_supports("avx512bf16");
     return has;
 #else
     return false;
