@@ -210,8 +210,8 @@ INSTANTIATE_TEST_SUITE_P(Fixtures, EsmParity,
                                            Fixture{"esm1b_tiny", "esm1b_tiny/esm1b_tiny.pt"},
                                            Fixture{"esm1b_tiny", "esm1b_tiny/hf"}));
 
-// The kernel takes a packed batch: its token counts must account for every row, and the rotation
-// must reach the longest protein.
+// The kernel takes a packed batch: its token counts must account for every row, the rotation
+// must reach the longest protein, and the values' format must be one it multiplies in.
 TEST(EsmCpuAttention, RefusesTokenCountsOrRotationsThatDoNotFitTheRows) {
     const torch::Tensor qkv_NE = torch::zeros({5, 3 * 2 * 4});
     const torch::Tensor rotation_Td = torch::zeros({4, 4});
@@ -219,6 +219,10 @@ TEST(EsmCpuAttention, RefusesTokenCountsOrRotationsThatDoNotFitTheRows) {
     EXPECT_THROW(esm::attend_on_cpu(qkv_NE, 2, 1.0f, rotation_Td, rotation_Td, {3}), c10::Error);
     EXPECT_THROW(esm::attend_on_cpu(qkv_NE, 2, 1.0f, rotation_Td, rotation_Td, {3, 3}), c10::Error);
     EXPECT_THROW(esm::attend_on_cpu(qkv_NE, 2, 1.0f, rotation_Td, rotation_Td, {5}), c10::Error);
+    // Values in float32 or bfloat16 only.
+    EXPECT_THROW(
+        esm::attend_on_cpu(qkv_NE, 2, 1.0f, rotation_Td, rotation_Td, {3, 2}, torch::kFloat16),
+        c10::Error);
 }
 
 // Rows of every remainder modulo 8 and 16, with scores spanning float's range down to where e^x
