@@ -173,11 +173,26 @@ void check_against_card(const ModelInfo& info) {
     }
 }
 
+// --threads, at most the CPUs the process may run on: more threads than CPUs only take turns,
+// and thousands of them (--threads 10000 on 2 CPUs) spent minutes handing the CPUs around.
+int cpu_threads(int requested) {
+    if (requested <= 0) {
+        return default_threads();
+    }
+    const int cpus = available_cpus();
+    if (requested > cpus) {
+        spdlog::warn("--threads {}: this process may run on {} CPUs; using {} threads", requested,
+                     cpus, cpus);
+        return cpus;
+    }
+    return requested;
+}
+
 std::unique_ptr<Encoder> load_model(const ModelFamily& family, const fs::path& checkpoint,
                                     const EmbedOptions& options) {
     const torch::Device device = select_device(options.device);
     const torch::ScalarType dtype = parse_compute_dtype(options.dtype, device);
-    const int threads = options.threads > 0 ? options.threads : default_threads();
+    const int threads = cpu_threads(options.threads);
     set_cpu_threads(threads);
     spdlog::info("device {}, {}, {} CPU threads", device.str(), options.dtype, threads);
     if (dtype == torch::kBFloat16 && device.is_cpu()) {
@@ -479,6 +494,16 @@ void check_options(const EmbedOptions& options) {
         throw std::invalid_argument(
             "--contacts: the bio-embeddings layout has no place for "
             "contact maps; use the default layout");
+    }
+    if (fs::is_directory(options.output) && !options.bio_embeddings_layout) {
+        throw std::invalid_argument(options.output.string() +
+                                    " is a directory; the output is an HDF5 file (a directory "
+                                    "only with --layout bio-embeddings)");
+    }
+    if (options.bio_embeddings_layout && fs::exists(options.output) &&
+        !fs::is_directory(options.output)) {
+        throw std::invalid_argument(options.output.string() +
+                                    " is a file; --layout bio-embeddings writes a directory");
     }
     if (fs::exists(options.output) && !options.overwrite && !options.resume) {
         throw std::invalid_argument(options.output.string() +

@@ -1,5 +1,7 @@
 // The `embed` command: parses flags into EmbedOptions and runs the library. Only this file
 // exits; errors are logged with spdlog and become a non-zero status.
+#include <cmath>
+#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -38,6 +40,25 @@ int guarded(Command&& command) {
         return kExitFailure;
     }
 }
+
+// A finite number above zero, or zero too. CLI11's PositiveNumber and NonNegativeNumber let
+// "nan" through and print their bound as a 309-digit number.
+CLI::Validator finite_number(bool zero_allowed) {
+    const std::string requirement = zero_allowed ? "a number >= 0" : "a number > 0";
+    return CLI::Validator(
+        [=](const std::string& text) -> std::string {
+            char* end = nullptr;
+            const double value = std::strtod(text.c_str(), &end);
+            const bool number = end != text.c_str() && *end == '\0' && std::isfinite(value);
+            if (!number || value < 0 || (!zero_allowed && value == 0)) {
+                return "'" + text + "' is not " + requirement;
+            }
+            return "";
+        },
+        requirement);
+}
+const CLI::Validator kPositive = finite_number(false);
+const CLI::Validator kNonNegative = finite_number(true);
 
 std::string shell_quote(const std::string& word) {
     if (!word.empty() &&
@@ -208,15 +229,15 @@ int main(int argc, char** argv) {
         ->check(CLI::IsMember({"float32", "bfloat16", "float16"}));
     app.add_option("-t,--threads", options.threads,
                    "CPU threads (default: SLURM_CPUS_PER_TASK, else all CPUs available)")
-        ->check(CLI::NonNegativeNumber);
+        ->check(kNonNegative);
     app.add_option("--max-tokens", max_tokens,
                    "Tokens per batch, padding and special tokens included (default: the "
                    "model's; 4096 for ESM, 32768 for SeqVec)")
-        ->check(CLI::PositiveNumber);
+        ->check(kPositive);
     app.add_option("--max-length", max_length,
                    "Longest protein embedded whole, in residues (default: the model's; 1022 "
                    "for ESM, none for SeqVec)")
-        ->check(CLI::PositiveNumber);
+        ->check(kPositive);
     app.add_option("--long", long_policy,
                    "Proteins over --max-length: chunk (overlapping windows, stitched), truncate, "
                    "skip or error")
@@ -225,7 +246,7 @@ int main(int argc, char** argv) {
     app.add_option("--sort-window", options.sort_window,
                    "Proteins read ahead and sorted by length for batching; bounds memory")
         ->capture_default_str()
-        ->check(CLI::PositiveNumber);
+        ->check(kPositive);
     app.add_option("--layers", options.layers,
                    "Layers to write: all, sum, or a comma list such as 0,-1 (0 = embeddings, "
                    "-1 = last; default: the last for ESM, sum for SeqVec)");
@@ -252,10 +273,10 @@ int main(int argc, char** argv) {
     app.add_option("--flush-every", options.flush.proteins,
                    "Save finished proteins to disk at least every N proteins")
         ->capture_default_str()
-        ->check(CLI::PositiveNumber);
+        ->check(kPositive);
     app.add_option("--flush-seconds", options.flush.seconds, "... and at least every T seconds")
         ->capture_default_str()
-        ->check(CLI::PositiveNumber);
+        ->check(kPositive);
     app.add_option("--shard", options.shard,
                    "Embed shard I of N (I/N, from 1), or auto in a Slurm array job; "
                    "`embed merge` puts the shards together");

@@ -1,0 +1,82 @@
+// End-to-end: flags and outputs that a hostile test found passing or failing late (issue 16,
+// items 9 and 14): each is refused or bounded at once, with one clear line.
+#include <unistd.h>
+
+#include "embed/runtime.h"
+#include "embed/util/hdf5.h"
+
+#include "test_support.h"
+
+namespace embed {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::contains;
+using testing::run_embed;
+using testing::TempDir;
+
+constexpr int kBadInput = 2;
+
+std::string local_model() {
+    return testing::data_file("esm2_tiny_pytorch_bin").string();
+}
+std::string example_fasta() {
+    return (fs::path(EMBED_SOURCE_DIR) / "examples/proteins.fasta").string();
+}
+
+class HostileCli : public ::testing::Test {
+protected:
+    void SetUp() override { h5::silence_library_errors(); }
+    std::string base() const {
+        return example_fasta() + " -o " + out_.string() + " -m " + local_model();
+    }
+    TempDir dir_;
+    fs::path out_ = dir_ / "out.h5";
+};
+
+// --threads 10000 on 2 CPUs ran 1,855 threads and did not finish in 90 s.
+TEST_F(HostileCli, ThreadsBeyondTheCpusAreCappedWithAWarning) {
+    const int cpus = available_cpus();
+    const auto result = run_embed(base() + " --threads 10000");
+    ASSERT_EQ(result.status, 0) << result.output;
+    EXPECT_TRUE(contains(result.output, "--threads 10000: this process may run on " +
+                                            std::to_string(cpus) + " CPUs; using " +
+                                            std::to_string(cpus) + " threads"))
+        << result.output;
+    EXPECT_TRUE(contains(result.output, std::to_string(cpus) + " CPU threads")) << result.output;
+}
+
+TEST_F(HostileCli, NumericFlagsRefuseNotANumberAndStateTheirBoundShortly) {
+    for (const std::string flags :
+         {"--flush-seconds nan", "--flush-seconds inf", "--flush-seconds -1", "--threads -3",
+          "--max-length -5", "--max-tokens 0", "--sort-window nan", "--flush-every 0"}) {
+        const auto result = run_embed(base() + " " + flags);
+        EXPECT_EQ(result.status, kBadInput) << flags << "\n" << result.output;
+        EXPECT_TRUE(contains(result.output, "is not a number >")) << flags << "\n"
+                                                                   << result.output;
+        EXPECT_FALSE(contains(result.output, "17976931348623157")) << flags << "\n"
+                                                                   << result.output;
+        EXPECT_FALSE(fs::exists(out_)) << flags;
+    }
+}
+
+// They failed only after the model had loaded, which for a real model is minutes on a cluster.
+TEST_F(HostileCli, AnOutputOfTheWrongKindIsRefusedBeforeTheModelLoads) {
+    fs::create_directory(out_);
+    const auto directory = run_embed(base() + " --overwrite");
+    EXPECT_EQ(directory.status, kBadInput) << directory.output;
+    EXPECT_TRUE(contains(directory.output, out_.string() + " is a directory")) << directory.output;
+    EXPECT_FALSE(contains(directory.output, "loaded in")) << directory.output;
+    EXPECT_TRUE(fs::is_directory(out_));
+
+    const fs::path file = dir_ / "file";
+    testing::write_file(file, "keep me");
+    const auto bio = run_embed(example_fasta() + " -o " + file.string() + " -m " + local_model() +
+                               " --layout bio-embeddings --overwrite");
+    EXPECT_EQ(bio.status, kBadInput) << bio.output;
+    EXPECT_TRUE(contains(bio.output, file.string() + " is a file")) << bio.output;
+    EXPECT_FALSE(contains(bio.output, "loaded in")) << bio.output;
+}
+
+}  // namespace
+}  // namespace embed
