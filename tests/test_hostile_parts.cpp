@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "embed/output_parts.h"
 #include "embed/util/hdf5.h"
 
 #include "test_support.h"
@@ -165,6 +166,26 @@ TEST_F(HostileParts, ASecondRunOnALiveRunsOutputIsRefusedNamingItsPidAndHost) {
     EXPECT_EQ(proteins_in(out_), 3000u);
     EXPECT_FALSE(fs::exists(parts_));
     EXPECT_FALSE(fs::exists(dir_ / ".out.h5.lock")) << "the lock file goes with its run";
+}
+
+// Item 5, in one process: the lock belongs to the open file (OFD lock), so a second lock on
+// the same output is refused even here; the lock file goes with the first.
+TEST(OutputLock, ASecondLockOnTheSameOutputIsRefusedAndTheLockFileGoesWithTheFirst) {
+    const TempDir dir;
+    const fs::path out = dir / "out.h5";
+    {
+        const OutputLock first(out);
+        EXPECT_TRUE(first.held());
+        EXPECT_EQ(read_all(dir / ".out.h5.lock"),
+                  std::to_string(::getpid()) + " " + host_name() + "\n");
+        const std::string refused = testing::error_of([&] { const OutputLock second(out); });
+        EXPECT_TRUE(contains(refused, out.string() + " is being written by another run (PID and "
+                                                     "host: " +
+                                          std::to_string(::getpid()) + " " + host_name()))
+            << refused;
+    }
+    EXPECT_FALSE(fs::exists(dir / ".out.h5.lock"));
+    EXPECT_NO_THROW(const OutputLock again(out));
 }
 
 // Item 5: the final merge checks every part's settings, as --resume does: a part of another
