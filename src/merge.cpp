@@ -9,6 +9,9 @@
 
 #include <spdlog/spdlog.h>
 
+#include "embed/errors.h"
+#include "embed/util/file.h"
+
 namespace embed {
 namespace {
 
@@ -200,6 +203,15 @@ private:
     std::vector<Entry> entries_;
 };
 
+// Ends a merge between two proteins when a graceful stop was asked for (set_graceful_stop):
+// the caller removes the unfinished destination and says what is saved.
+void stop_if_requested() {
+    if (const int signal_number = stop_requested(); signal_number != 0) {
+        throw Interrupted(signal_number,
+                          "stopped by signal " + std::to_string(signal_number) + " while merging");
+    }
+}
+
 // The groups `attributes` says the files hold, in their order of creation.
 std::vector<std::string> stored_groups(const RunAttributes& attributes) {
     std::vector<std::string> groups;
@@ -224,6 +236,7 @@ size_t merge_files(const std::vector<fs::path>& sources, const fs::path& destina
     }
     SourceCache cache(sources);
     for (const Entry& entry : plan.entries()) {
+        stop_if_requested();
         const Entry& data = plan.data_of(entry);
         for (size_t g = 0; g < groups.size(); ++g) {
             const std::string where = destination.string() + ": /" + groups[g] + "/" + entry.key;
@@ -301,6 +314,7 @@ size_t export_bio_embeddings(const std::vector<fs::path>& sources, const fs::pat
 
     SourceCache cache(sources);
     for (const Entry& entry : plan.entries()) {
+        stop_if_requested();
         const Entry& data = plan.data_of(entry);
         const hid_t source = cache.group(data.source, attributes_group);
         const h5::Handle stored = h5::open_dataset(source, data.key);

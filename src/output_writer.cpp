@@ -115,10 +115,15 @@ void OutputWriter::run() {
             } else {
                 lock.unlock();
             }
+            // A stop commits the part in progress once, so that a second signal, which ends
+            // the process at once, loses nothing written; the proteins of the batch then in
+            // flight make one more part, committed by finish().
+            const bool stop_seen = !saved_at_stop_ && stop_requested() != 0;
+            saved_at_stop_ = saved_at_stop_ || stop_seen;
             const bool due = part_ && (part_->proteins() >= policy_.proteins ||
                                        Clock::now() - part_started_ >=
                                            std::chrono::duration<double>(policy_.seconds) ||
-                                       stop_requested() != 0);
+                                       stop_seen);
             if (due) {
                 commit_part();
             }

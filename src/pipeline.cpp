@@ -512,6 +512,53 @@ void check_options(const EmbedOptions& options) {
     }
 }
 
+// While it lives, a first SIGINT, SIGTERM or SIGHUP only asks the run to stop: the embedding
+// saves its work, the final merge stops between two proteins, and the run says how to continue.
+class GracefulStop {
+public:
+    GracefulStop() { set_graceful_stop(true); }
+    ~GracefulStop() { set_graceful_stop(false); }
+    GracefulStop(const GracefulStop&) = delete;
+    GracefulStop& operator=(const GracefulStop&) = delete;
+};
+
+// The command that continues a stopped run: its own, with --resume in place of --overwrite
+// (or added). The words are as main() quoted them: single quotes around those that need them.
+std::string how_to_continue(const EmbedOptions& options) {
+    if (options.command_line.empty()) {
+        return options.overwrite ? "To continue, run the same command with --resume in place of "
+                                   "--overwrite"
+                                 : "To continue, run the same command with --resume";
+    }
+    std::vector<std::string> words(1);
+    bool quoted = false;
+    bool escaped = false;  // the character after a backslash outside quotes: '\'' in a word
+    for (const char c : options.command_line) {
+        if (c == ' ' && !quoted && !escaped) {
+            words.emplace_back();
+            continue;
+        }
+        quoted = c == '\'' && !escaped ? !quoted : quoted;
+        escaped = c == '\\' && !quoted && !escaped;
+        words.back() += c;
+    }
+    bool resumes = false;
+    for (std::string& word : words) {
+        if (word == "--overwrite") {
+            word = "--resume";
+        }
+        resumes = resumes || word == "--resume";
+    }
+    if (!resumes) {
+        words.emplace_back("--resume");
+    }
+    std::string command;
+    for (const std::string& word : words) {
+        command += (command.empty() ? "" : " ") + word;
+    }
+    return "To continue, run the same command with --resume: " + command;
+}
+
 // A file of an earlier run that this one continues: same model, settings and input.
 void check_same_run(const fs::path& file, const RunAttributes& run) {
     const std::vector<std::string> differences = run.differences(read_run_attributes(file));
@@ -553,6 +600,7 @@ RunSummary embed_fasta(const EmbedOptions& options) {
         throw std::runtime_error(options.output.string() + ": directory " +
                                  output_directory.string() + " does not exist");
     }
+    const OutputLock lock(options.output);
 
     // Stage 1, first reading: every record checked before anything else happens. A released
     // model's family is known from its card, so no download precedes the check.
@@ -632,7 +680,7 @@ RunSummary embed_fasta(const EmbedOptions& options) {
     attributes.tool_version = kVersion;
     attributes.command_line = options.command_line;
 
-    OutputParts parts(options.output, options.resume, options.overwrite);
+    OutputParts parts(lock, options.output, options.resume, options.overwrite);
     std::vector<bool> saved(scan.lengths.size(), false);
     const std::vector<fs::path> earlier_parts = parts.committed();
     if (options.resume) {
@@ -694,7 +742,7 @@ RunSummary embed_fasta(const EmbedOptions& options) {
 
     // Stages 1 (second reading) to 5.
     const auto embed_start = Clock::now();
-    set_graceful_stop(true);
+    const GracefulStop graceful;
     bool stopped = false;
     try {
         OutputWriter writer(
@@ -754,36 +802,43 @@ RunSummary embed_fasta(const EmbedOptions& options) {
         writer.finish();
         attributes.checkpoint_sha256 = checksum.get();  // for the merged file
     } catch (...) {
-        set_graceful_stop(false);
         if (parts.committed().empty()) {
             parts.remove();  // nothing to resume
         }
         throw;
     }
-    set_graceful_stop(false);
     summary.embedding_seconds = seconds_since(embed_start);
     if (stopped) {
         const int signal_number = stop_requested();
         throw Interrupted(signal_number,
                           fmt::format("stopped by signal {} after embedding {} proteins; the work "
-                                      "so far is saved in {}. To continue, run the same command "
-                                      "with --resume",
-                                      signal_number, summary.embedded, parts.directory().string()));
+                                      "so far is saved in {}. {}",
+                                      signal_number, summary.embedded, parts.directory().string(),
+                                      how_to_continue(options)));
     }
 
-    // Stage 5, last step: the parts, merged in input order.
+    // Stage 5, last step: the parts, merged in input order, each checked as --resume checks.
     MergeOptions merge;
     merge.require_complete = false;
-    if (options.bio_embeddings_layout) {
-        AtomicDirectory output(options.output);
-        summary.proteins =
-            export_bio_embeddings(parts.committed(), output.temporary_path(), attributes, merge);
-        output.commit();
-    } else {
-        AtomicOutput output(options.output);
-        summary.proteins =
-            merge_files(parts.committed(), output.temporary_path(), attributes, merge);
-        output.commit();
+    merge.expected = &attributes;
+    try {
+        if (options.bio_embeddings_layout) {
+            AtomicDirectory output(options.output);
+            summary.proteins = export_bio_embeddings(parts.committed(), output.temporary_path(),
+                                                     attributes, merge);
+            output.commit();
+        } else {
+            AtomicOutput output(options.output);
+            summary.proteins =
+                merge_files(parts.committed(), output.temporary_path(), attributes, merge);
+            output.commit();
+        }
+    } catch (const Interrupted& e) {
+        throw Interrupted(e.signal_number(),
+                          fmt::format("stopped by signal {} during the final merge; the work is "
+                                      "saved in {}. {}",
+                                      e.signal_number(), parts.directory().string(),
+                                      how_to_continue(options)));
     }
     if (summary.proteins != static_cast<size_t>(written_expected)) {
         throw std::logic_error(

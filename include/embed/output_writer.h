@@ -72,6 +72,7 @@ private:
     std::unique_ptr<Hdf5Writer> part_;
     std::filesystem::path part_path_;
     std::chrono::steady_clock::time_point part_started_;
+    bool saved_at_stop_ = false;  // the part in progress when a stop was requested is committed
 
     std::thread thread_;
 };

@@ -12,6 +12,7 @@
 #include "embed/errors.h"
 #include "embed/merge.h"
 #include "embed/model_store.h"
+#include "embed/output_parts.h"
 #include "embed/pipeline.h"
 #include "embed/runtime.h"
 #include "embed/util/file.h"
@@ -119,6 +120,7 @@ int download_models(const std::vector<std::string>& names,
 // model, settings and input, every shard once, every protein once.
 int merge_shards(const std::vector<std::string>& shards, const std::filesystem::path& output,
                  bool overwrite, bool bio_embeddings_layout) {
+    const embed::OutputLock lock(output);  // no run, nor another merge, writes it meanwhile
     if (std::filesystem::exists(output) && !overwrite) {
         throw std::invalid_argument(output.string() + " exists: --overwrite replaces it");
     }

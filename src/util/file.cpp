@@ -4,6 +4,7 @@
 #include <atomic>
 #include <cerrno>
 #include <csignal>
+#include <cstdio>
 #include <cstring>
 #include <fcntl.h>
 #include <fstream>
@@ -201,23 +202,50 @@ AtomicDirectory::~AtomicDirectory() {
     }
 }
 
+namespace {
+
+// Swaps the names of two existing files or directories in one step; false with errno set
+// where the kernel or the file system cannot (ENOSYS, EINVAL).
+bool exchange_names(const fs::path& a, const fs::path& b) {
+#ifdef RENAME_EXCHANGE
+    return ::renameat2(AT_FDCWD, a.c_str(), AT_FDCWD, b.c_str(), RENAME_EXCHANGE) == 0;
+#else
+    errno = ENOSYS;  // a C library older than glibc 2.28 declares no renameat2
+    return false;
+#endif
+}
+
+}  // namespace
+
 void AtomicDirectory::commit() {
     for (const fs::directory_entry& entry : fs::directory_iterator(temporary_)) {
         sync_file(entry.path());
     }
     sync_directory(temporary_);
-    const fs::path aside = temporary_.string() + ".replaced";
     const bool replacing = fs::exists(fs::symlink_status(destination_));
     std::error_code error;
-    if (replacing) {
-        fs::rename(destination_, aside, error);
-    }
-    if (!error) {
+    // What is left to remove once the new output is in place: the old one.
+    fs::path replaced;
+    if (!replacing) {
         fs::rename(temporary_, destination_, error);
-        if (error && replacing) {
-            std::error_code ignored;
-            fs::rename(aside, destination_, ignored);  // the old output stays as it was
+    } else if (exchange_names(temporary_, destination_)) {
+        replaced = temporary_;
+    } else if (errno == EINVAL || errno == ENOSYS) {
+        // Linux before 3.15, and file systems that refuse RENAME_EXCHANGE (NFS, FUSE, ...): the
+        // old output is moved aside, then the new one in. A crash between the two renames leaves
+        // nothing at the destination and the old output in .NAME.partial-PID.replaced, which
+        // the next run on this output removes (OutputLock).
+        replaced = temporary_.string() + ".replaced";
+        fs::rename(destination_, replaced, error);
+        if (!error) {
+            fs::rename(temporary_, destination_, error);
+            if (error) {
+                std::error_code ignored;
+                fs::rename(replaced, destination_, ignored);  // the old output stays as it was
+            }
         }
+    } else {
+        error = std::error_code(errno, std::generic_category());
     }
     if (error) {
         throw std::runtime_error(destination_.string() + ": cannot move the finished output into " +
@@ -225,8 +253,10 @@ void AtomicDirectory::commit() {
     }
     sync_directory(temporary_.parent_path());
     committed_ = true;
-    if (replacing) {
-        fs::remove_all(aside, error);
+    if (!replaced.empty()) {
+        // The new output is in place: what of the old one cannot be removed now is left to the
+        // next run on this output, which removes what dead runs left (OutputLock).
+        fs::remove_all(replaced, error);
     }
 }
 
@@ -256,6 +286,14 @@ void remove_partial_outputs_on_interrupt() {
     for (const int signal_number : {SIGINT, SIGTERM, SIGHUP}) {
         std::signal(signal_number, remove_partials_and_reraise);
     }
+}
+
+int remove_on_interrupt(const fs::path& path) {
+    return register_partial(path);
+}
+
+void keep_on_interrupt(int slot) {
+    unregister_partial(slot);
 }
 
 void set_graceful_stop(bool enabled) {

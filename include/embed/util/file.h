@@ -74,8 +74,9 @@ private:
 };
 
 /// A directory of output files, written under a temporary name beside its destination and
-/// moved into place when complete. An existing destination is replaced only then: moved aside,
-/// the new one renamed in, the old one removed.
+/// moved into place when complete. An existing destination is replaced only then, in one step
+/// where the file system can swap two names (the old one is then removed), so a crash at any
+/// moment leaves the old or the new directory in place.
 class AtomicDirectory {
 public:
     /// Creates the empty temporary directory; throws std::runtime_error naming the path.
@@ -95,8 +96,14 @@ private:
 };
 
 /// Installs SIGINT, SIGTERM and SIGHUP handlers that delete the temporaries of unfinished
-/// AtomicOutputs and then end the process as the signal would have. Call once from main().
+/// AtomicOutputs (and the files given to remove_on_interrupt) and then end the process as the
+/// signal would have. Call once from main().
 void remove_partial_outputs_on_interrupt();
+/// Has the signal handler above delete `path` if a signal ends the process. Returns the slot to
+/// pass to keep_on_interrupt, or -1 where the path is too long or all slots are taken.
+int remove_on_interrupt(const std::filesystem::path& path);
+/// Undoes remove_on_interrupt (a negative slot is ignored).
+void keep_on_interrupt(int slot);
 
 /// With graceful stops on, the first SIGINT, SIGTERM or SIGHUP is only recorded (a long run
 /// saves its work and exits); a second one ends the process at once, as when off.
