@@ -96,7 +96,7 @@ pid_t temporary_owner(const std::string& name, const std::string& prefix) {
         return 0;
     }
     std::string digits = name.substr(prefix.size());
-    const std::string replaced = ".replaced";
+    const std::string replaced = kReplacedSuffix;
     if (digits.size() > replaced.size() &&
         digits.compare(digits.size() - replaced.size(), replaced.size(), replaced) == 0) {
         digits.resize(digits.size() - replaced.size());
@@ -189,7 +189,7 @@ OutputLock::~OutputLock() {
 
 void OutputLock::remove_dead_runs_files(const fs::path& output) const {
     const fs::path directory = path_.parent_path();
-    const std::string prefix = "." + output.filename().string() + ".partial-";
+    const std::string prefix = "." + output.filename().string() + kPartialInfix;
     std::error_code error;
     for (fs::directory_iterator entry(directory, error), end; !error && entry != end;
          entry.increment(error)) {

@@ -495,6 +495,7 @@ void check_options(const EmbedOptions& options) {
             "--contacts: the bio-embeddings layout has no place for "
             "contact maps; use the default layout");
     }
+    check_output_name(options.output);
     if (fs::is_directory(options.output) && !options.bio_embeddings_layout) {
         throw std::invalid_argument(options.output.string() +
                                     " is a directory; the output is an HDF5 file (a directory "

@@ -78,5 +78,39 @@ TEST_F(HostileCli, AnOutputOfTheWrongKindIsRefusedBeforeTheModelLoads) {
     EXPECT_FALSE(contains(bio.output, "loaded in")) << bio.output;
 }
 
+// A legal 253-byte name failed after the model loaded: the hidden names beside it were too long.
+TEST_F(HostileCli, AnOutputNameWithoutRoomForTheHiddenNamesIsRefusedBeforeTheModelLoads) {
+    const fs::path too_long = dir_ / (std::string(250, 'a') + ".h5");
+    const auto refused =
+        run_embed(example_fasta() + " -o " + too_long.string() + " -m " + local_model());
+    ASSERT_EQ(refused.status, kBadInput) << refused.output;
+    EXPECT_TRUE(contains(refused.output, "a name of 253 bytes leaves no room")) << refused.output;
+    EXPECT_FALSE(contains(refused.output, "loaded in")) << refused.output;
+    EXPECT_TRUE(fs::is_empty(dir_.path()));
+
+    // The limit it states works (less one byte, in case the next PID is a digit longer).
+    const std::string marker = "use a name of at most ";
+    const size_t at = refused.output.find(marker);
+    ASSERT_NE(at, std::string::npos) << refused.output;
+    const size_t limit = std::stoul(refused.output.substr(at + marker.size()));
+    const fs::path longest = dir_ / (std::string(limit - 4, 'b') + ".h5");
+    const auto fits =
+        run_embed(example_fasta() + " -o " + longest.string() + " -m " + local_model());
+    EXPECT_EQ(fits.status, 0) << fits.output;
+    EXPECT_TRUE(fs::exists(longest));
+}
+
+// -o dir/ names the directory itself.
+TEST_F(HostileCli, ABioEmbeddingsDirectoryNamedWithATrailingSlashIsWritten) {
+    const fs::path directory = dir_ / "bio";
+    const auto result = run_embed(example_fasta() + " -o " + directory.string() + "/ -m " +
+                                  local_model() + " --layout bio-embeddings");
+    ASSERT_EQ(result.status, 0) << result.output;
+    EXPECT_TRUE(fs::exists(directory / "reduced_embeddings_file.h5"));
+    for (const auto& entry : fs::directory_iterator(dir_.path())) {
+        EXPECT_EQ(entry.path(), directory) << "left beside it";
+    }
+}
+
 }  // namespace
 }  // namespace embed

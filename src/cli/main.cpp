@@ -309,6 +309,9 @@ int main(int argc, char** argv) {
         return status == 0 ? 0 : kExitBadInput;
     }
 
+    if (!options.output.empty() && !options.output.has_filename()) {
+        options.output = options.output.parent_path();  // -o dir/ for a bio-embeddings directory
+    }
     embed::keep_freed_memory_for_reuse();
     embed::remove_partial_outputs_on_interrupt();
     setup_logging(quiet, verbose);

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <climits>
 #include <csignal>
 #include <cstdio>
 #include <cstring>
@@ -161,6 +162,29 @@ extern "C" void remove_partials_and_reraise(int signal_number) {
 
 }  // namespace
 
+fs::path partial_path(const fs::path& destination) {
+    const fs::path directory =
+        destination.has_parent_path() ? destination.parent_path() : fs::path(".");
+    return directory /
+           ("." + destination.filename().string() + kPartialInfix + std::to_string(::getpid()));
+}
+
+void check_output_name(const fs::path& output) {
+    const fs::path directory = output.has_parent_path() ? output.parent_path() : fs::path(".");
+    const long limit = ::pathconf(directory.c_str(), _PC_NAME_MAX);
+    const size_t name_max = limit > 0 ? static_cast<size_t>(limit) : NAME_MAX;
+    const std::string longest = partial_path(output).filename().string() + kReplacedSuffix;
+    if (longest.size() > name_max) {
+        const size_t name = output.filename().string().size();
+        throw std::invalid_argument(
+            output.string() + ": a name of " + std::to_string(name) +
+            " bytes leaves no room for the hidden names embed writes beside it (such as " +
+            longest.substr(0, 20) + "..." + longest.substr(longest.size() - 24) +
+            "); this file system allows " + std::to_string(name_max) +
+            " bytes: use a name of at most " + std::to_string(name_max - (longest.size() - name)));
+    }
+}
+
 AtomicOutput::AtomicOutput(fs::path destination) : destination_(std::move(destination)) {
     const fs::path directory =
         destination_.has_parent_path() ? destination_.parent_path() : fs::path(".");
@@ -171,8 +195,7 @@ AtomicOutput::AtomicOutput(fs::path destination) : destination_(std::move(destin
     if (fs::is_directory(destination_)) {
         throw std::runtime_error(destination_.string() + ": is a directory");
     }
-    temporary_ = directory / ("." + destination_.filename().string() + ".partial-" +
-                              std::to_string(::getpid()));
+    temporary_ = partial_path(destination_);
     const int fd = ::open(temporary_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
     if (fd < 0) {
         throw std::runtime_error(destination_.string() + ": cannot write in " + directory.string() +
@@ -183,10 +206,7 @@ AtomicOutput::AtomicOutput(fs::path destination) : destination_(std::move(destin
 }
 
 AtomicDirectory::AtomicDirectory(fs::path destination) : destination_(std::move(destination)) {
-    const fs::path directory =
-        destination_.has_parent_path() ? destination_.parent_path() : fs::path(".");
-    temporary_ = directory / ("." + destination_.filename().string() + ".partial-" +
-                              std::to_string(::getpid()));
+    temporary_ = partial_path(destination_);
     std::error_code error;
     fs::remove_all(temporary_, error);
     if (!fs::create_directory(temporary_, error)) {
@@ -235,7 +255,7 @@ void AtomicDirectory::commit() {
         // old output is moved aside, then the new one in. A crash between the two renames leaves
         // nothing at the destination and the old output in .NAME.partial-PID.replaced, which
         // the next run on this output removes (OutputLock).
-        replaced = temporary_.string() + ".replaced";
+        replaced = temporary_.string() + kReplacedSuffix;
         fs::rename(destination_, replaced, error);
         if (!error) {
             fs::rename(temporary_, destination_, error);

@@ -49,6 +49,17 @@ private:
 /// Whole file as a string (small files: configs, pickles).
 std::string read_text_file(const std::filesystem::path& path);
 
+/// The hidden temporary of this process's AtomicOutput or AtomicDirectory for `destination`:
+/// .NAME.partial-PID beside it; an old directory being replaced gets kReplacedSuffix added.
+std::filesystem::path partial_path(const std::filesystem::path& destination);
+inline constexpr const char* kPartialInfix = ".partial-";
+inline constexpr const char* kReplacedSuffix = ".replaced";
+
+/// Throws std::invalid_argument, before any work, when `output`'s name is legal but leaves no
+/// room within the file system's limit on a name (255 bytes on Linux's) for the longest hidden
+/// name written beside it (.NAME.partial-PID.replaced).
+void check_output_name(const std::filesystem::path& output);
+
 /// Writes to a hidden temporary beside `destination` and renames it into place on commit(),
 /// so a failed run never leaves a partial file, nor touches an existing one. The temporary is
 /// also removed when the process is interrupted (see remove_partial_outputs_on_interrupt).
