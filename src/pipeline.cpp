@@ -22,6 +22,7 @@
 #include "embed/merge.h"
 #include "embed/model_registry.h"
 #include "embed/model_store.h"
+#include "embed/out_of_memory.h"
 #include "embed/output_parts.h"
 #include "embed/progress.h"
 #include "embed/runtime.h"
@@ -192,8 +193,15 @@ std::unique_ptr<Encoder> load_model(const ModelFamily& family, const fs::path& c
     }
 
     const auto start = Clock::now();
-    std::unique_ptr<Encoder> encoder =
-        family.load(checkpoint, LoadOptions{device, dtype, options.contacts});
+    std::unique_ptr<Encoder> encoder;
+    try {
+        encoder = family.load(checkpoint, LoadOptions{device, dtype, options.contacts});
+    } catch (...) {
+        rethrow_out_of_memory(
+            "loading " + checkpoint.string() + " (" + family.name + ") on " + device.str(),
+            device.is_cpu() ? "the model needs a machine or job with more memory"
+                            : "the model needs a device with more memory, or --device cpu");
+    }
     if (device.is_cuda()) {
         // LibTorch's CPU kernels have no float16: the fallback computes in float32 then.
         const LoadOptions on_cpu{torch::kCPU, dtype == torch::kFloat16 ? torch::kFloat32 : dtype,
@@ -316,7 +324,12 @@ public:
             if (stop_requested() != 0) {
                 return false;
             }
-            run_batch(batch, pieces, progress);
+            try {
+                run_batch(batch, pieces, progress);
+            } catch (...) {
+                rethrow_out_of_memory(batch_description(batch, pieces),
+                                      memory_remedy(batch, pieces));
+            }
         }
         for (AliasEntry& alias : aliases_) {
             writer_.write_alias(std::move(alias));
@@ -362,6 +375,60 @@ private:
             return_freed_memory();
             last_memory_return_ = Clock::now();
         }
+    }
+
+    // What a batch that ran out of memory was: "embedding protein 'P' of L residues".
+    std::string batch_description(const Batch& batch, const std::vector<Piece>& pieces) const {
+        const Piece& longest = pieces[batch.items.front()];  // batches come longest first
+        const Protein& p = window_[longest.slot];
+        std::string protein =
+            "protein '" + p.record.id + "' of " + std::to_string(p.length) + " residues";
+        if (!stitching_[longest.slot].windows.empty()) {
+            protein =
+                "a window of " + std::to_string(longest.window.length) + " residues of " + protein;
+            if (options_.contacts) {
+                protein += " (its contacts: " +
+                           human_bytes(static_cast<double>(p.length) *
+                                       static_cast<double>(p.length) * sizeof(float)) +
+                           ")";
+            }
+        }
+        if (batch.items.size() == 1) {
+            return "embedding " + protein;
+        }
+        return "embedding a batch of " + std::to_string(batch.items.size()) + " proteins (" +
+               std::to_string(batch.padded_tokens(encoder_.info().extra_tokens_per_sequence)) +
+               " tokens; the longest: " + protein + ")";
+    }
+
+    // The options that make a batch like this one take less memory.
+    std::string memory_remedy(const Batch& batch, const std::vector<Piece>& pieces) const {
+        std::vector<std::string> changes;
+        if (batch.items.size() > 1) {
+            changes.push_back("a smaller --max-tokens (now " + std::to_string(max_tokens_) + ")");
+        }
+        const Piece& longest = pieces[batch.items.front()];
+        const bool chunking = window_limit_ && options_.long_policy == LongPolicy::chunk;
+        if (!stitching_[longest.slot].windows.empty()) {
+            changes.push_back("a smaller --max-length (now " + std::to_string(*window_limit_) +
+                              ")");
+        } else {
+            const std::string below = std::to_string(window_[longest.slot].length);
+            changes.push_back(chunking ? "a --max-length below " + below + " (now " +
+                                             std::to_string(*window_limit_) + ")"
+                                       : "--max-length below " + below + " with --long chunk");
+        }
+        if (options_.per_residue) {
+            changes.push_back("--no-per-residue");
+        }
+        if (options_.contacts) {
+            changes.push_back("no --contacts");
+        }
+        std::string out = "use ";
+        for (const std::string& change : changes) {
+            out += change + ", ";
+        }
+        return out + "or more memory";
     }
 
     ProteinEmbedding described(const Protein& p) const {
