@@ -258,8 +258,8 @@ struct Stitching {
     size_t remaining = 0;
     torch::Tensor residues_NLD;
     torch::Tensor bos_ND;
-    torch::Tensor contacts_sum_LL;
-    torch::Tensor contacts_count_LL;
+    // Summed over the windows until the last one, then averaged in place: L x L floats once.
+    torch::Tensor contacts_LL;
 };
 
 // Stages 2 to 5 for the proteins of the input, one sort window at a time.
@@ -485,15 +485,13 @@ private:
             s.bos_ND = encoded.bos_NBD.select(1, row).clone();
         }
         if (options_.contacts) {
-            if (!s.contacts_sum_LL.defined()) {
-                s.contacts_sum_LL = torch::zeros({p.length, p.length});
-                s.contacts_count_LL = torch::zeros({p.length, p.length});
+            if (!s.contacts_LL.defined()) {
+                s.contacts_LL = torch::zeros({p.length, p.length});
             }
             const int64_t start = piece.window.start;
             const int64_t length = piece.window.length;
-            s.contacts_sum_LL.narrow(0, start, length).narrow(1, start, length) +=
+            s.contacts_LL.narrow(0, start, length).narrow(1, start, length) +=
                 encoded.contacts_BLL[row].narrow(0, 0, length).narrow(1, 0, length);
-            s.contacts_count_LL.narrow(0, start, length).narrow(1, start, length) += 1;
         }
         if (--s.remaining > 0) {
             return std::nullopt;
@@ -506,7 +504,12 @@ private:
             e.per_protein_ND = options_.pooling == Pooling::bos ? s.bos_ND : s.residues_NLD.mean(1);
         }
         if (options_.contacts) {
-            e.contacts_LL = s.contacts_sum_LL / s.contacts_count_LL.clamp_min(1);
+            for (const PairBlock& b : pairs_in_several_windows(p.length, s.windows)) {
+                s.contacts_LL.narrow(0, b.row, b.rows)
+                    .narrow(1, b.column, b.columns)
+                    .div_(static_cast<double>(b.windows));
+            }
+            e.contacts_LL = s.contacts_LL;
         }
         s = Stitching{};
         return e;
