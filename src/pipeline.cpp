@@ -412,7 +412,7 @@ private:
         if (!stitching_[longest.slot].windows.empty()) {
             changes.push_back("a smaller --max-length (now " + std::to_string(*window_limit_) +
                               ")");
-        } else {
+        } else if (batch.items.size() == 1) {
             const std::string below = std::to_string(window_[longest.slot].length);
             changes.push_back(chunking ? "a --max-length below " + below + " (now " +
                                              std::to_string(*window_limit_) + ")"

@@ -2,8 +2,8 @@
 // options.json that disagrees with its weights, and a protein too long for the memory given
 // must each end in one clear error, not gigabytes of allocations or an allocator's trace.
 #include <cstdlib>
-#include <functional>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <sstream>
 #include <sys/resource.h>
