@@ -48,4 +48,34 @@ std::vector<size_t> central_windows(int64_t length, const std::vector<Window>& w
     return best;
 }
 
+std::vector<PairBlock> pairs_in_several_windows(int64_t length,
+                                                const std::vector<Window>& windows) {
+    // Between consecutive window edges, every residue is in the same windows: the pairs of two
+    // such runs form a block held by the windows that hold both runs.
+    std::vector<int64_t> edges = {0, length};
+    for (const Window& w : windows) {
+        edges.push_back(w.start);
+        edges.push_back(w.start + w.length);
+    }
+    std::sort(edges.begin(), edges.end());
+    edges.erase(std::unique(edges.begin(), edges.end()), edges.end());
+    const auto holds = [](const Window& w, int64_t start, int64_t end) {
+        return w.start <= start && end <= w.start + w.length;
+    };
+    std::vector<PairBlock> blocks;
+    for (size_t a = 0; a + 1 < edges.size(); ++a) {
+        for (size_t b = 0; b + 1 < edges.size(); ++b) {
+            int64_t count = 0;
+            for (const Window& w : windows) {
+                count += holds(w, edges[a], edges[a + 1]) && holds(w, edges[b], edges[b + 1]);
+            }
+            if (count > 1) {
+                blocks.push_back(PairBlock{edges[a], edges[a + 1] - edges[a], edges[b],
+                                           edges[b + 1] - edges[b], count});
+            }
+        }
+    }
+    return blocks;
+}
+
 }  // namespace embed

@@ -22,6 +22,7 @@
 #include "embed/merge.h"
 #include "embed/model_registry.h"
 #include "embed/model_store.h"
+#include "embed/out_of_memory.h"
 #include "embed/output_parts.h"
 #include "embed/progress.h"
 #include "embed/runtime.h"
@@ -207,8 +208,15 @@ std::unique_ptr<Encoder> load_model(const ModelFamily& family, const fs::path& c
     }
 
     const auto start = Clock::now();
-    std::unique_ptr<Encoder> encoder =
-        family.load(checkpoint, LoadOptions{device, dtype, options.contacts});
+    std::unique_ptr<Encoder> encoder;
+    try {
+        encoder = family.load(checkpoint, LoadOptions{device, dtype, options.contacts});
+    } catch (...) {
+        rethrow_out_of_memory(
+            "loading " + checkpoint.string() + " (" + family.name + ") on " + device.str(),
+            device.is_cpu() ? "the model needs a machine or job with more memory"
+                            : "the model needs a device with more memory, or --device cpu");
+    }
     if (device.is_cuda()) {
         // LibTorch's CPU kernels have no float16: the fallback computes in float32 then.
         const LoadOptions on_cpu{torch::kCPU, dtype == torch::kFloat16 ? torch::kFloat32 : dtype,
@@ -265,8 +273,8 @@ struct Stitching {
     size_t remaining = 0;
     torch::Tensor residues_NLD;
     torch::Tensor bos_ND;
-    torch::Tensor contacts_sum_LL;
-    torch::Tensor contacts_count_LL;
+    // Summed over the windows until the last one, then averaged in place: L x L floats once.
+    torch::Tensor contacts_LL;
 };
 
 // Stages 2 to 5 for the proteins of the input, one sort window at a time.
@@ -331,7 +339,12 @@ public:
             if (stop_requested() != 0) {
                 return false;
             }
-            run_batch(batch, pieces, progress);
+            try {
+                run_batch(batch, pieces, progress);
+            } catch (...) {
+                rethrow_out_of_memory(batch_description(batch, pieces),
+                                      memory_remedy(batch, pieces));
+            }
         }
         for (AliasEntry& alias : aliases_) {
             writer_.write_alias(std::move(alias));
@@ -377,6 +390,60 @@ private:
             return_freed_memory();
             last_memory_return_ = Clock::now();
         }
+    }
+
+    // What a batch that ran out of memory was: "embedding protein 'P' of L residues".
+    std::string batch_description(const Batch& batch, const std::vector<Piece>& pieces) const {
+        const Piece& longest = pieces[batch.items.front()];  // batches come longest first
+        const Protein& p = window_[longest.slot];
+        std::string protein =
+            "protein '" + p.record.id + "' of " + std::to_string(p.length) + " residues";
+        if (!stitching_[longest.slot].windows.empty()) {
+            protein =
+                "a window of " + std::to_string(longest.window.length) + " residues of " + protein;
+            if (options_.contacts) {
+                protein += " (its contacts: " +
+                           human_bytes(static_cast<double>(p.length) *
+                                       static_cast<double>(p.length) * sizeof(float)) +
+                           ")";
+            }
+        }
+        if (batch.items.size() == 1) {
+            return "embedding " + protein;
+        }
+        return "embedding a batch of " + std::to_string(batch.items.size()) + " proteins (" +
+               std::to_string(batch.padded_tokens(encoder_.info().extra_tokens_per_sequence)) +
+               " tokens; the longest: " + protein + ")";
+    }
+
+    // The options that make a batch like this one take less memory.
+    std::string memory_remedy(const Batch& batch, const std::vector<Piece>& pieces) const {
+        std::vector<std::string> changes;
+        if (batch.items.size() > 1) {
+            changes.push_back("a smaller --max-tokens (now " + std::to_string(max_tokens_) + ")");
+        }
+        const Piece& longest = pieces[batch.items.front()];
+        const bool chunking = window_limit_ && options_.long_policy == LongPolicy::chunk;
+        if (!stitching_[longest.slot].windows.empty()) {
+            changes.push_back("a smaller --max-length (now " + std::to_string(*window_limit_) +
+                              ")");
+        } else if (batch.items.size() == 1) {
+            const std::string below = std::to_string(window_[longest.slot].length);
+            changes.push_back(chunking ? "a --max-length below " + below + " (now " +
+                                             std::to_string(*window_limit_) + ")"
+                                       : "--max-length below " + below + " with --long chunk");
+        }
+        if (options_.per_residue) {
+            changes.push_back("--no-per-residue");
+        }
+        if (options_.contacts) {
+            changes.push_back("no --contacts");
+        }
+        std::string out = "use ";
+        for (const std::string& change : changes) {
+            out += change + ", ";
+        }
+        return out + "or more memory";
     }
 
     ProteinEmbedding described(const Protein& p) const {
@@ -433,15 +500,13 @@ private:
             s.bos_ND = encoded.bos_NBD.select(1, row).clone();
         }
         if (options_.contacts) {
-            if (!s.contacts_sum_LL.defined()) {
-                s.contacts_sum_LL = torch::zeros({p.length, p.length});
-                s.contacts_count_LL = torch::zeros({p.length, p.length});
+            if (!s.contacts_LL.defined()) {
+                s.contacts_LL = torch::zeros({p.length, p.length});
             }
             const int64_t start = piece.window.start;
             const int64_t length = piece.window.length;
-            s.contacts_sum_LL.narrow(0, start, length).narrow(1, start, length) +=
+            s.contacts_LL.narrow(0, start, length).narrow(1, start, length) +=
                 encoded.contacts_BLL[row].narrow(0, 0, length).narrow(1, 0, length);
-            s.contacts_count_LL.narrow(0, start, length).narrow(1, start, length) += 1;
         }
         if (--s.remaining > 0) {
             return std::nullopt;
@@ -454,7 +519,12 @@ private:
             e.per_protein_ND = options_.pooling == Pooling::bos ? s.bos_ND : s.residues_NLD.mean(1);
         }
         if (options_.contacts) {
-            e.contacts_LL = s.contacts_sum_LL / s.contacts_count_LL.clamp_min(1);
+            for (const PairBlock& b : pairs_in_several_windows(p.length, s.windows)) {
+                s.contacts_LL.narrow(0, b.row, b.rows)
+                    .narrow(1, b.column, b.columns)
+                    .div_(static_cast<double>(b.windows));
+            }
+            e.contacts_LL = s.contacts_LL;
         }
         s = Stitching{};
         return e;

@@ -24,4 +24,19 @@ std::vector<Window> windows_of(int64_t length, int64_t limit);
 /// For each residue, the index of the window it is taken from.
 std::vector<size_t> central_windows(int64_t length, const std::vector<Window>& windows);
 
+/// Pairs of residues (rows [row, row + rows) by columns [column, column + columns)) that the
+/// same number of windows, `windows`, hold both residues of.
+struct PairBlock {
+    int64_t row = 0;
+    int64_t rows = 0;
+    int64_t column = 0;
+    int64_t columns = 0;
+    int64_t windows = 0;
+};
+
+/// The blocks of pairs that more than one of `windows` holds, covering each such pair once.
+/// Contacts summed over the windows are averaged by dividing these blocks in place: no L x L
+/// count is kept beside the L x L sum.
+std::vector<PairBlock> pairs_in_several_windows(int64_t length, const std::vector<Window>& windows);
+
 }  // namespace embed

@@ -90,11 +90,20 @@ enum Opcode : uint8_t {
 // Pickled Python ints wider than this many bytes are kept only approximately (as a double).
 constexpr size_t kMaxExactIntBytes = 8;
 
-// A stream can copy its own values (DUP, memo GETs, list(x), dict(x)): two bytes of opcodes
-// copy a long string once more, so a small file could ask for terabytes. Copies are charged
-// against a budget that real pickles stay far below (torch.save copies short memoised names).
-constexpr uint64_t kCopyBudgetBytes = uint64_t{64} << 20;
-constexpr uint64_t kCopyBudgetPerInputByte = 16;
+// Everything a stream makes is charged against one budget: every value it pushes, every
+// container, every string and every copy (DUP, memo GETs, list(x), dict(x)). One byte of opcode
+// makes a container of about 150 bytes, and two bytes copy a long string once more, so without
+// it a 10 MB file of empty lists took 2.7 GB and a 1 MB file could ask for terabytes. The fixed
+// part covers the values of real checkpoints: torch.save's pickle of a state dict makes about
+// 45 bytes of values per byte, some 130 bytes of pickle a tensor (estimated from the ESM
+// fixtures), so 32 MB holds over 5,000 tensors (ESM-2 15B has about 830). The part per byte lets
+// large pickles of strings and bytes through.
+constexpr uint64_t kValueBudgetBytes = uint64_t{32} << 20;
+constexpr uint64_t kValueBudgetPerInputByte = 4;
+// What the allocator and the Document's list of owners add to each container.
+constexpr uint64_t kContainerOverheadBytes = 32;
+// A memo entry's node in the hash map, beyond its value.
+constexpr uint64_t kMemoEntryOverheadBytes = 32;
 
 class Unpickler {
 public:
@@ -103,7 +112,8 @@ public:
           hooks_(hooks),
           source_(source),
           doc_(doc),
-          copy_budget_(kCopyBudgetBytes + kCopyBudgetPerInputByte * bytes.size()) {}
+          budget_(kValueBudgetBytes + kValueBudgetPerInputByte * bytes.size()),
+          budget_left_(budget_) {}
 
     Value run() {
         while (true) {
@@ -167,13 +177,31 @@ private:
         return out;
     }
 
-    // `v`, charged to the copy budget: strings and bytes are copied deeply, containers are not.
-    Value copy(const Value& v, size_t at) {
+    // What `v` takes in memory: itself, and the characters of a string.
+    static uint64_t footprint(const Value& v) {
+        uint64_t bytes = sizeof(Value);
         if (const std::string* s = v.get_if<std::string>()) {
-            charge(s->size(), at);
+            bytes += s->size();
         } else if (const Bytes* b = v.get_if<Bytes>()) {
-            charge(b->data.size(), at);
+            bytes += b->data.size();
         }
+        return bytes;
+    }
+
+    // A new value on the stack.
+    void push(Value v, size_t at) {
+        charge(footprint(v), at, "makes values");
+        stack_.push_back(std::move(v));
+    }
+
+    // A copy of `v` (strings and bytes deeply, containers by reference) on the stack.
+    void push_copy(const Value& v, size_t at) {
+        Value duplicate = copy(v, at);
+        stack_.push_back(std::move(duplicate));
+    }
+
+    Value copy(const Value& v, size_t at) {
+        charge(footprint(v), at, "copies its own values");
         return v;
     }
 
@@ -181,19 +209,38 @@ private:
         std::vector<Value> out;
         out.reserve(items.size());
         for (const Value& item : items) {
-            charge(sizeof(Value), at);
             out.push_back(copy(item, at));
         }
         return out;
     }
 
-    void charge(uint64_t bytes, size_t at) {
-        if (bytes > copy_budget_) {
-            fail(at, "the stream copies its own values beyond " +
-                         std::to_string(kCopyBudgetBytes + kCopyBudgetPerInputByte * in_.size()) +
-                         " bytes; the file is corrupted or not a checkpoint");
+    List* new_list(List::Kind kind, size_t at) {
+        charge(sizeof(List) + kContainerOverheadBytes, at, "makes values");
+        return doc_.new_list(kind);
+    }
+
+    Dict* new_dict(size_t at) {
+        charge(sizeof(Dict) + kContainerOverheadBytes, at, "makes values");
+        return doc_.new_dict();
+    }
+
+    Object* new_object(Global cls, size_t at) {
+        charge(sizeof(Object) + kContainerOverheadBytes, at, "makes values");
+        return doc_.new_object(std::move(cls));
+    }
+
+    // Charges are never refunded (a popped value's memory may be reused): the budget bounds
+    // everything a stream makes, which is more than it holds at any time. `how`: what the
+    // stream was doing when the budget ran out.
+    void charge(uint64_t bytes, size_t at, const char* how) {
+        if (bytes > budget_left_) {
+            fail(at, std::string("the stream ") + how + " beyond " + std::to_string(budget_) +
+                         " bytes (" + std::to_string(kValueBudgetBytes >> 20) + " MB and " +
+                         std::to_string(kValueBudgetPerInputByte) + " per byte of the " +
+                         std::to_string(in_.size()) +
+                         "-byte stream); the file is corrupted or not a checkpoint");
         }
-        copy_budget_ -= bytes;
+        budget_left_ -= bytes;
     }
 
     Value pop(size_t at) {
@@ -227,20 +274,23 @@ private:
         return items;
     }
 
-    Value tuple(std::vector<Value> items) {
-        List* t = doc_.new_list(List::Kind::tuple);
+    Value tuple(std::vector<Value> items, size_t at) {
+        List* t = new_list(List::Kind::tuple, at);
         t->items = std::move(items);
         return t;
     }
 
-    void memo_put(uint64_t index, size_t at) { memo_[index] = copy(top(at), at); }
+    void memo_put(uint64_t index, size_t at) {
+        charge(kMemoEntryOverheadBytes, at, "makes values");
+        memo_[index] = copy(top(at), at);
+    }
 
-    Value memo_get(uint64_t index, size_t at) {
+    const Value& memo_get(uint64_t index, size_t at) const {
         const auto it = memo_.find(index);
         if (it == memo_.end()) {
             fail(at, "memo key " + std::to_string(index) + " not defined");
         }
-        return copy(it->second, at);
+        return it->second;
     }
 
     static Value signed_int(std::string_view raw) {
@@ -340,12 +390,11 @@ private:
                                         size_t at) {
         const std::string q = g.qualified();
         if (q == "collections.OrderedDict" || q == "builtins.dict" || q == "__builtin__.dict") {
-            Dict* d = doc_.new_dict();
+            Dict* d = new_dict(at);
             if (!args.empty() && args[0].is<List*>()) {
                 for (const Value& pair : args[0].as_list().items) {
                     const auto& kv = pair.as_list().items;
                     if (kv.size() == 2) {
-                        charge(2 * sizeof(Value), at);
                         d->items.emplace_back(copy(kv[0], at), copy(kv[1], at));
                     }
                 }
@@ -354,8 +403,8 @@ private:
         }
         if (q == "builtins.set" || q == "__builtin__.set" || q == "builtins.frozenset" ||
             q == "builtins.list" || q == "__builtin__.list") {
-            List* l = doc_.new_list(q.find("list") != std::string::npos ? List::Kind::list
-                                                                        : List::Kind::set);
+            List* l = new_list(
+                q.find("list") != std::string::npos ? List::Kind::list : List::Kind::set, at);
             if (!args.empty() && args[0].is<List*>()) {
                 l->items = copy(args[0].as_list().items, at);
             }
@@ -364,7 +413,7 @@ private:
         if ((q == "copy_reg._reconstructor" || q == "copyreg._reconstructor") && !args.empty() &&
             args[0].is<Global>()) {
             // Protocols 0 and 1 build plain instances (argparse.Namespace) this way.
-            return Value(doc_.new_object(*args[0].get_if<Global>()));
+            return Value(new_object(*args[0].get_if<Global>(), at));
         }
         if (q == "_codecs.encode" && !args.empty() && args[0].is<std::string>()) {
             // Protocol-2 pickles of Python-3 bytes: _codecs.encode(text, 'latin1').
@@ -397,7 +446,7 @@ private:
                 return *v;
             }
         }
-        Object* o = doc_.new_object(*g);
+        Object* o = new_object(*g, at);
         o->args = std::move(args);
         return o;
     }
@@ -438,25 +487,28 @@ private:
         switch (op) {
             case PROTO: byte(); break;
             case FRAME: take(8); break;  // framing is irrelevant for an in-memory read
-            case MARK: marks_.push_back(stack_.size()); break;
+            case MARK:
+                charge(sizeof(size_t), at, "makes values");
+                marks_.push_back(stack_.size());
+                break;
             case POP: pop(at); break;
             case POP_MARK: pop_mark(at); break;
-            case DUP: stack_.push_back(copy(top(at), at)); break;
-            case NONE: stack_.emplace_back(None{}); break;
-            case NEWTRUE: stack_.emplace_back(true); break;
-            case NEWFALSE: stack_.emplace_back(false); break;
+            case DUP: push_copy(top(at), at); break;
+            case NONE: push(None{}, at); break;
+            case NEWTRUE: push(true, at); break;
+            case NEWFALSE: push(false, at); break;
             case INT:
-            case LONG: stack_.push_back(text_int(line(), at)); break;
+            case LONG: push(text_int(line(), at), at); break;
             case BININT:
-                stack_.emplace_back(static_cast<int64_t>(static_cast<int32_t>(little_endian(4))));
+                push(static_cast<int64_t>(static_cast<int32_t>(little_endian(4))), at);
                 break;
-            case BININT1: stack_.emplace_back(static_cast<int64_t>(little_endian(1))); break;
-            case BININT2: stack_.emplace_back(static_cast<int64_t>(little_endian(2))); break;
-            case LONG1: stack_.push_back(signed_int(take(little_endian(1)))); break;
-            case LONG4: stack_.push_back(signed_int(take(little_endian(4)))); break;
+            case BININT1: push(static_cast<int64_t>(little_endian(1)), at); break;
+            case BININT2: push(static_cast<int64_t>(little_endian(2)), at); break;
+            case LONG1: push(signed_int(take(little_endian(1))), at); break;
+            case LONG4: push(signed_int(take(little_endian(4))), at); break;
             case FLOAT: {
                 const std::string text(line());
-                stack_.emplace_back(std::strtod(text.c_str(), nullptr));
+                push(std::strtod(text.c_str(), nullptr), at);
                 break;
             }
             case BINFLOAT: {
@@ -470,37 +522,35 @@ private:
                 }();
                 double d;
                 std::memcpy(&d, &be, sizeof d);
-                stack_.emplace_back(d);
+                push(d, at);
                 break;
             }
-            case STRING: stack_.emplace_back(quoted(line(), at)); break;
-            case UNICODE: stack_.emplace_back(raw_unicode_escape(line(), at)); break;
-            case BINSTRING: stack_.emplace_back(std::string(take(little_endian(4)))); break;
-            case SHORT_BINSTRING: stack_.emplace_back(std::string(take(little_endian(1)))); break;
-            case BINUNICODE: stack_.emplace_back(std::string(take(little_endian(4)))); break;
-            case SHORT_BINUNICODE: stack_.emplace_back(std::string(take(little_endian(1)))); break;
-            case BINUNICODE8: stack_.emplace_back(std::string(take(little_endian(8)))); break;
-            case BINBYTES: stack_.emplace_back(Bytes{std::string(take(little_endian(4)))}); break;
-            case SHORT_BINBYTES:
-                stack_.emplace_back(Bytes{std::string(take(little_endian(1)))});
-                break;
-            case BINBYTES8: stack_.emplace_back(Bytes{std::string(take(little_endian(8)))}); break;
-            case BYTEARRAY8: stack_.emplace_back(Bytes{std::string(take(little_endian(8)))}); break;
-            case EMPTY_LIST: stack_.emplace_back(doc_.new_list(List::Kind::list)); break;
-            case EMPTY_TUPLE: stack_.push_back(tuple({})); break;
-            case EMPTY_DICT: stack_.emplace_back(doc_.new_dict()); break;
-            case EMPTY_SET: stack_.emplace_back(doc_.new_list(List::Kind::set)); break;
+            case STRING: push(quoted(line(), at), at); break;
+            case UNICODE: push(raw_unicode_escape(line(), at), at); break;
+            case BINSTRING: push(std::string(take(little_endian(4))), at); break;
+            case SHORT_BINSTRING: push(std::string(take(little_endian(1))), at); break;
+            case BINUNICODE: push(std::string(take(little_endian(4))), at); break;
+            case SHORT_BINUNICODE: push(std::string(take(little_endian(1))), at); break;
+            case BINUNICODE8: push(std::string(take(little_endian(8))), at); break;
+            case BINBYTES: push(Bytes{std::string(take(little_endian(4)))}, at); break;
+            case SHORT_BINBYTES: push(Bytes{std::string(take(little_endian(1)))}, at); break;
+            case BINBYTES8: push(Bytes{std::string(take(little_endian(8)))}, at); break;
+            case BYTEARRAY8: push(Bytes{std::string(take(little_endian(8)))}, at); break;
+            case EMPTY_LIST: push(new_list(List::Kind::list, at), at); break;
+            case EMPTY_TUPLE: push(tuple({}, at), at); break;
+            case EMPTY_DICT: push(new_dict(at), at); break;
+            case EMPTY_SET: push(new_list(List::Kind::set, at), at); break;
             case LIST: {
-                List* l = doc_.new_list(List::Kind::list);
+                List* l = new_list(List::Kind::list, at);
                 l->items = pop_mark(at);
-                stack_.emplace_back(l);
+                push(l, at);
                 break;
             }
-            case TUPLE: stack_.push_back(tuple(pop_mark(at))); break;
+            case TUPLE: push(tuple(pop_mark(at), at), at); break;
             case FROZENSET: {
-                List* s = doc_.new_list(List::Kind::set);
+                List* s = new_list(List::Kind::set, at);
                 s->items = pop_mark(at);
-                stack_.emplace_back(s);
+                push(s, at);
                 break;
             }
             case TUPLE1:
@@ -513,13 +563,13 @@ private:
                 std::vector<Value> items(std::make_move_iterator(stack_.end() - n),
                                          std::make_move_iterator(stack_.end()));
                 stack_.resize(stack_.size() - n);
-                stack_.push_back(tuple(std::move(items)));
+                push(tuple(std::move(items), at), at);
                 break;
             }
             case DICT: {
-                Value d = doc_.new_dict();
+                Value d = new_dict(at);
                 set_items(d, pop_mark(at), at);
-                stack_.push_back(d);
+                push(d, at);
                 break;
             }
             case APPEND: {
@@ -558,21 +608,21 @@ private:
             case MEMOIZE: memo_put(memo_.size(), at); break;
             case GET: {
                 const std::string text(line());
-                stack_.push_back(memo_get(std::strtoull(text.c_str(), nullptr, 10), at));
+                push_copy(memo_get(std::strtoull(text.c_str(), nullptr, 10), at), at);
                 break;
             }
-            case BINGET: stack_.push_back(memo_get(little_endian(1), at)); break;
-            case LONG_BINGET: stack_.push_back(memo_get(little_endian(4), at)); break;
+            case BINGET: push_copy(memo_get(little_endian(1), at), at); break;
+            case LONG_BINGET: push_copy(memo_get(little_endian(4), at), at); break;
             case GLOBAL: {
                 std::string module(line());
                 std::string name(line());
-                stack_.emplace_back(Global{std::move(module), std::move(name)});
+                push(Global{std::move(module), std::move(name)}, at);
                 break;
             }
             case STACK_GLOBAL: {
                 Value name = pop(at);
                 Value module = pop(at);
-                stack_.emplace_back(global_from(module, name, at));
+                push(global_from(module, name, at), at);
                 break;
             }
             case REDUCE: {
@@ -581,7 +631,7 @@ private:
                 if (!args.is<List*>()) {
                     fail(at, "REDUCE arguments are not a tuple");
                 }
-                stack_.push_back(reduce(callable, copy(args.as_list().items, at), at));
+                push(reduce(callable, copy(args.as_list().items, at), at), at);
                 break;
             }
             case NEWOBJ: {  // cls.__new__(cls, *args)
@@ -590,7 +640,7 @@ private:
                 if (!args.is<List*>()) {
                     fail(at, "NEWOBJ arguments are not a tuple");
                 }
-                stack_.push_back(reduce(cls, copy(args.as_list().items, at), at));
+                push(reduce(cls, copy(args.as_list().items, at), at), at);
                 break;
             }
             case NEWOBJ_EX: {  // keyword arguments are dropped
@@ -600,14 +650,13 @@ private:
                 if (!args.is<List*>()) {
                     fail(at, "NEWOBJ_EX arguments are not a tuple");
                 }
-                stack_.push_back(reduce(cls, copy(args.as_list().items, at), at));
+                push(reduce(cls, copy(args.as_list().items, at), at), at);
                 break;
             }
             case INST: {  // module\nname\n, arguments since MARK
                 std::string module(line());
                 std::string name(line());
-                stack_.push_back(
-                    reduce(Global{std::move(module), std::move(name)}, pop_mark(at), at));
+                push(reduce(Global{std::move(module), std::move(name)}, pop_mark(at), at), at);
                 break;
             }
             case OBJ: {
@@ -617,7 +666,7 @@ private:
                 }
                 Value cls = items.front();
                 items.erase(items.begin());
-                stack_.push_back(reduce(cls, std::move(items), at));
+                push(reduce(cls, std::move(items), at), at);
                 break;
             }
             case BUILD: {
@@ -635,7 +684,7 @@ private:
                 if (!hooks_.persistent_load) {
                     fail(at, "persistent id without a loader");
                 }
-                stack_.push_back(hooks_.persistent_load(pid));
+                push(hooks_.persistent_load(pid), at);
                 break;
             }
             case PERSID: {
@@ -643,7 +692,7 @@ private:
                 if (!hooks_.persistent_load) {
                     fail(at, "persistent id without a loader");
                 }
-                stack_.push_back(hooks_.persistent_load(pid));
+                push(hooks_.persistent_load(pid), at);
                 break;
             }
             case NEXT_BUFFER:
@@ -663,7 +712,8 @@ private:
     std::vector<Value> stack_;
     std::vector<size_t> marks_;
     std::unordered_map<uint64_t, Value> memo_;
-    uint64_t copy_budget_;
+    const uint64_t budget_;
+    uint64_t budget_left_;
 };
 
 }  // namespace

@@ -170,13 +170,13 @@ void BiLstmLayerImpl::pack_weights() {
     projection_weight.set_data(torch::empty({0}));
 }
 
-void BiLstmLayerImpl::expect_weights(StrictLoader& loader, size_t layer) const {
-    const int64_t projection = options_.projection_dim;
+void BiLstmLayerImpl::expect_weights(const Options& options, StrictLoader& loader, size_t layer) {
+    const int64_t projection = options.projection_dim;
     for (int64_t direction = 0; direction < kDirections; ++direction) {
         const std::string prefix = cell_prefix(direction, layer);
-        loader.expect(prefix + "W_0", {2 * projection, kGates * options_.cell_dim});
-        loader.expect(prefix + "B", {kGates * options_.cell_dim});
-        loader.expect(prefix + "W_P_0", {options_.cell_dim, projection});
+        loader.expect(prefix + "W_0", {2 * projection, kGates * options.cell_dim});
+        loader.expect(prefix + "B", {kGates * options.cell_dim});
+        loader.expect(prefix + "W_P_0", {options.cell_dim, projection});
     }
 }
 
@@ -238,9 +238,9 @@ void BiLstmImpl::forward(const torch::Tensor& tokens_BTP, const std::vector<int6
     }
 }
 
-void BiLstmImpl::expect_weights(StrictLoader& loader) const {
-    for (size_t layer = 0; layer < layers->size(); ++layer) {
-        layers->at<BiLstmLayerImpl>(layer).expect_weights(loader, layer);
+void BiLstmImpl::expect_weights(const Options& options, StrictLoader& loader) {
+    for (int64_t layer = 0; layer < options.lstm_layers; ++layer) {
+        BiLstmLayerImpl::expect_weights(options, loader, static_cast<size_t>(layer));
     }
 }
 

@@ -30,8 +30,9 @@ public:
     torch::Tensor forward(const torch::Tensor& x_2TBP, const std::vector<int64_t>& lengths_B,
                           int64_t input_gate_bytes);
 
-    /// bilm-tf's RNN_<direction>/RNN/MultiRNNCell/Cell<layer>/LSTMCell/{W_0, B, W_P_0}.
-    void expect_weights(StrictLoader& loader, size_t layer) const;
+    /// Declares bilm-tf's RNN_<direction>/RNN/MultiRNNCell/Cell<layer>/LSTMCell/{W_0, B,
+    /// W_P_0} for a layer of `options`, before one is made.
+    static void expect_weights(const Options& options, StrictLoader& loader, size_t layer);
     void load_weights(const StrictLoader& loader, size_t layer);
 
     /// On the CPU in float32, repacks state_weight and projection_weight for the steps' matrix
@@ -74,7 +75,8 @@ public:
     void forward(const torch::Tensor& tokens_BTP, const std::vector<int64_t>& lengths_B,
                  const torch::Tensor& outputs_LBTD);
 
-    void expect_weights(StrictLoader& loader) const;
+    /// Every layer's BiLstmLayerImpl::expect_weights.
+    static void expect_weights(const Options& options, StrictLoader& loader);
     void load_weights(const StrictLoader& loader);
     /// BiLstmLayerImpl::pack_weights for every layer.
     void pack_weights();

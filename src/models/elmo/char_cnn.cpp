@@ -62,24 +62,24 @@ torch::Tensor CharacterEncoderImpl::embed_distinct(const torch::Tensor& ids_UC) 
     return projection(x_UF);
 }
 
-void CharacterEncoderImpl::expect_weights(StrictLoader& loader) const {
-    const int64_t dim = options_.character_embedding_dim;
+void CharacterEncoderImpl::expect_weights(const Options& options, StrictLoader& loader) {
+    const int64_t dim = options.character_embedding_dim;
     // bilm-tf stores no row for id 0, which AllenNLP prepends as zeros.
-    loader.expect("char_embed", {options_.characters - 1, dim});
-    for (size_t i = 0; i < options_.filters.size(); ++i) {
-        const auto [width, count] = options_.filters[i];
+    loader.expect("char_embed", {options.characters - 1, dim});
+    for (size_t i = 0; i < options.filters.size(); ++i) {
+        const auto [width, count] = options.filters[i];
         loader.expect(cnn_weight(i), {1, width, dim, count});
         loader.expect(cnn_bias(i), {count});
     }
-    const int64_t filters = options_.total_filters();
-    for (int64_t k = 0; k < options_.highway_layers; ++k) {
+    const int64_t filters = options.total_filters();
+    for (int64_t k = 0; k < options.highway_layers; ++k) {
         loader.expect(highway(k, "W_transform"), {filters, filters});
         loader.expect(highway(k, "b_transform"), {filters});
         loader.expect(highway(k, "W_carry"), {filters, filters});
         loader.expect(highway(k, "b_carry"), {filters});
     }
-    loader.expect("CNN_proj/W_proj", {filters, options_.projection_dim});
-    loader.expect("CNN_proj/b_proj", {options_.projection_dim});
+    loader.expect("CNN_proj/W_proj", {filters, options.projection_dim});
+    loader.expect("CNN_proj/b_proj", {options.projection_dim});
 }
 
 void CharacterEncoderImpl::load_weights(const StrictLoader& loader) {

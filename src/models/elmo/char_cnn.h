@@ -20,9 +20,11 @@ public:
     /// Identical tokens are embedded once: a protein batch has at most 28 distinct ones.
     torch::Tensor forward(const torch::Tensor& ids_NC);
 
-    /// Declares the bilm-tf datasets this encoder reads (CNN/..., CNN_high_k/..., CNN_proj/...,
-    /// char_embed), then copies them in, converted to LibTorch's layouts.
-    void expect_weights(StrictLoader& loader) const;
+    /// Declares the bilm-tf datasets an encoder of `options` reads (CNN/..., CNN_high_k/...,
+    /// CNN_proj/..., char_embed): before one is made, so that a checkpoint of other sizes is
+    /// an error, not an allocation of the sizes the options claim.
+    static void expect_weights(const Options& options, StrictLoader& loader);
+    /// Copies the declared datasets in, converted to LibTorch's layouts.
     void load_weights(const StrictLoader& loader);
 
     torch::Tensor char_embed;  ///< (characters, dim); row 0, for "no character", is zero

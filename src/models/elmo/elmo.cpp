@@ -1,5 +1,7 @@
 #include "models/elmo/elmo.h"
 
+#include <stdexcept>
+
 #include "embed/checkpoint/hdf5_weights.h"
 
 namespace embed::elmo {
@@ -38,10 +40,22 @@ torch::Tensor ElmoImpl::forward(const torch::Tensor& characters_BTC) {
     return layers_LBTD;
 }
 
+void ElmoImpl::check_weights(const Options& options, const std::string& options_source,
+                             const StateDict& weights) {
+    StrictLoader loader(weights);
+    CharacterEncoderImpl::expect_weights(options, loader);
+    BiLstmImpl::expect_weights(options, loader);
+    try {
+        loader.check();
+    } catch (const std::runtime_error& e) {
+        throw std::runtime_error(options_source + " does not describe " + e.what());
+    }
+}
+
 void ElmoImpl::load_weights(const StateDict& weights) {
     StrictLoader loader(weights);
-    char_cnn->expect_weights(loader);
-    lstm->expect_weights(loader);
+    CharacterEncoderImpl::expect_weights(options_, loader);
+    BiLstmImpl::expect_weights(options_, loader);
     loader.check();
     char_cnn->load_weights(loader);
     lstm->load_weights(loader);

@@ -23,8 +23,13 @@ public:
     /// k-th LSTM's [forward, backward]. Positions past a sentence's end are zero.
     torch::Tensor forward(const torch::Tensor& characters_BTC);
 
-    /// Reads bilm-tf's weights strictly: every dataset must be there with the shape the
-    /// options imply, and no other.
+    /// Throws std::runtime_error unless `weights` hold every dataset `options` imply, with
+    /// its shape, and no other, naming `options_source` and the weights' file, each tensor and
+    /// both shapes. It reads shapes only: call it before making a model of the options' sizes.
+    static void check_weights(const Options& options, const std::string& options_source,
+                              const StateDict& weights);
+
+    /// Reads bilm-tf's weights strictly, as check_weights describes.
     void load_weights(const StateDict& weights);
 
     const Options& options() const { return options_; }

@@ -43,8 +43,11 @@ class SeqVecEncoder : public Encoder {
 public:
     SeqVecEncoder(const ElmoFiles& files, const std::filesystem::path& path,
                   const LoadOptions& options)
-        : model_(parse_options(json::parse_file(files.options.string()), files.options.string())),
-          device_(options.device) {
+        : SeqVecEncoder(files, path, options, read_hdf5_weights(files.weights)) {}
+
+    SeqVecEncoder(const ElmoFiles& files, const std::filesystem::path& path,
+                  const LoadOptions& options, const StateDict& weights)
+        : model_(checked_options(files, weights)), device_(options.device) {
         if (device_.is_cpu() && options.dtype == torch::kBFloat16) {
             // Measured on a CPU with AVX512_BF16 against float32: 626 residues/s against 841 on
             // the first 20 DeepLoc proteins, 1,185 against 1,167 on the first 200 (the LSTM's
@@ -56,7 +59,7 @@ public:
                 "float32, and its LSTM carries the rounding from step to step (per-"
                 "protein cosine to float32 down to 0.975 measured); use --dtype float32");
         }
-        model_->load_weights(read_hdf5_weights(files.weights));
+        model_->load_weights(weights);
         model_->to(device_);
         cast_parameters(*model_, options.dtype);
         model_->eval();
@@ -113,6 +116,15 @@ public:
     }
 
 private:
+    // The options, once the weights are known to have the sizes they claim: a damaged or
+    // crafted options.json must not make a model of sizes the weights do not have.
+    static Options checked_options(const ElmoFiles& files, const StateDict& weights) {
+        Options options =
+            parse_options(json::parse_file(files.options.string()), files.options.string());
+        ElmoImpl::check_weights(options, files.options.string(), weights);
+        return options;
+    }
+
     Elmo model_;
     torch::Device device_;
     ModelInfo info_;
