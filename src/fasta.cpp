@@ -86,8 +86,19 @@ public:
             started = true;
             const char* start = buffer_ + pos_;
             const char* stop = buffer_ + end_;
-            const char* line_end =
-                std::find_if(start, stop, [](char c) { return c == '\n' || c == '\r'; });
+            // memchr, twice, reads a plain-LF file faster than one loop testing for both; the
+            // "\n" found is kept, or a file of CR line ends would search its buffer per line.
+            if (!newline_known_ || newline_ < pos_) {
+                const void* newline = std::memchr(start, '\n', end_ - pos_);
+                newline_ = newline != nullptr
+                               ? static_cast<size_t>(static_cast<const char*>(newline) - buffer_)
+                               : end_;
+                newline_known_ = true;
+            }
+            const char* limit = buffer_ + newline_;
+            const auto* carriage_return =
+                static_cast<const char*>(std::memchr(start, '\r', limit - start));
+            const char* line_end = carriage_return != nullptr ? carriage_return : limit;
             line.append(start, line_end);
             if (line_end == stop) {
                 pos_ = end_;
@@ -125,6 +136,7 @@ private:
     // The next bytes of text into buffer_; false at the end of input.
     bool fill(size_t line_number) {
         pos_ = 0;
+        newline_known_ = false;
         if (!gzip_) {
             if (in_end_ > 0) {  // the bytes read to detect the format
                 std::memcpy(buffer_, in_, in_end_);
@@ -188,6 +200,8 @@ private:
     size_t pos_ = 0;
     size_t end_ = 0;
     bool after_carriage_return_ = false;  // a "\n" next ends no line
+    size_t newline_ = 0;  // of the first "\n" in buffer_ at or after pos_, or end_ if none
+    bool newline_known_ = false;
 };
 
 size_t FastaRecord::line_of_residue(size_t index) const {
