@@ -156,9 +156,9 @@ private:
 // A small tmpfs, for a disk that fills; unmounted at the end of the test.
 class SmallDisk {
 public:
-    SmallDisk(const fs::path& at, const std::string& size) : at_(at) {
+    SmallDisk(const fs::path& at, const std::string& size, unsigned long flags = 0) : at_(at) {
         fs::create_directories(at_);
-        mounted_ = ::mount("tmpfs", at_.c_str(), "tmpfs", 0, ("size=" + size).c_str()) == 0;
+        mounted_ = ::mount("tmpfs", at_.c_str(), "tmpfs", flags, ("size=" + size).c_str()) == 0;
     }
     ~SmallDisk() {
         if (mounted_) {
@@ -427,6 +427,20 @@ TEST(HostileInput, StandardInputCopyOnAFullDiskSaysWhyAndLeavesNothing) {
     EXPECT_TRUE(contains(result.output, (dir / "full/.out.h5.input-").string())) << result.output;
     EXPECT_TRUE(contains(result.output, "No space left on device")) << result.output;
     EXPECT_TRUE(names_in(dir / "full").empty()) << names_in(dir / "full")[0];
+}
+
+TEST(HostileInput, StandardInputCopyInAReadOnlyDirectorySaysWhy) {
+    TempDir dir;
+    const SmallDisk disk(dir / "read_only", "64k", MS_RDONLY);
+    if (!disk.mounted()) {
+        GTEST_SKIP() << "needs to mount a tmpfs (root)";
+    }
+    write_file(dir / "in.fasta", ">a\nMKV\n");
+    const auto result = run_embed("- -o " + (dir / "read_only/out.h5").string() + " -m " +
+                                  local_model() + " < " + (dir / "in.fasta").string());
+    EXPECT_EQ(result.status, kFailure) << result.output;
+    EXPECT_TRUE(contains(result.output, "cannot keep <stdin>")) << result.output;
+    EXPECT_TRUE(contains(result.output, "Read-only file system")) << result.output;
 }
 
 TEST(HostileInput, SigtermWhileCopyingStandardInputLeavesNothing) {
