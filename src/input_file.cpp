@@ -29,8 +29,8 @@ bool is_stream(const std::string& path) {
 // The copy could not be written: the stream, the copy and the system's reason.
 std::runtime_error cannot_keep(const std::string& name, const std::exception& error) {
     return std::runtime_error("cannot keep " + name + " for its second reading: " + error.what() +
-                              " (free some space there, write the output elsewhere, or give "
-                              "the input as a file)");
+                              " (the copy is written beside the output: write the output where "
+                              "there is room and permission, or give the input as a file)");
 }
 
 // Copies what `fd` holds, to its end, into `copy`; `name` is the stream's, for messages.
