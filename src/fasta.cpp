@@ -211,8 +211,11 @@ size_t FastaRecord::line_of_residue(size_t index) const {
     return after == line_starts_.begin() ? header_line : std::prev(after)->second;
 }
 
-FastaReader::FastaReader(const std::string& path)
-    : name_(path == "-" ? "<stdin>" : path), source_(std::make_unique<Source>(path, name_)) {}
+FastaReader::FastaReader(const std::string& path, std::string name)
+    : name_(!name.empty() ? std::move(name)
+            : path == "-" ? "<stdin>"
+                          : path),
+      source_(std::make_unique<Source>(path, name_)) {}
 
 FastaReader::~FastaReader() = default;
 

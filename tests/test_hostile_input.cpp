@@ -409,6 +409,16 @@ TEST(HostileInput, EmptyInputIsNoProteins) {
     EXPECT_TRUE(names_in(dir.path()).empty()) << "a FIFO: left " << names_in(dir.path())[0];
 }
 
+TEST(HostileInput, ErrorsInStandardInputNameItNotItsCopy) {
+    TempDir dir;
+    write_file(dir / "in.fasta", std::string(">a\nMKV\n>b\0c\nMKL\n", 17));
+    const auto result = run_embed("- -o " + (dir / "out.h5").string() + " -m " + local_model() +
+                                  " < " + (dir / "in.fasta").string());
+    EXPECT_EQ(result.status, kBadInput) << result.output;
+    EXPECT_TRUE(contains(result.output, "<stdin>:3: record 'b\\0c': a NUL byte")) << result.output;
+    EXPECT_FALSE(contains(result.output, ".input-")) << result.output;
+}
+
 TEST(HostileInput, StandardInputCopyOnAFullDiskSaysWhyAndLeavesNothing) {
     TempDir dir;
     const SmallDisk disk(dir / "full", "64k");

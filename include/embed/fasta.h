@@ -37,8 +37,9 @@ class FastaReader {
 public:
     /// `path` "-" reads standard input; gzip input is detected from its content. A path that
     /// does not exist, or names a directory, throws InputError; a file that exists but cannot
-    /// be opened throws std::runtime_error.
-    explicit FastaReader(const std::string& path);
+    /// be opened throws std::runtime_error. `name` is the input's in messages, when `path` is
+    /// a copy of it (of standard input, say); by default the path, or "<stdin>" for "-".
+    explicit FastaReader(const std::string& path, std::string name = "");
     ~FastaReader();
     FastaReader(const FastaReader&) = delete;
     FastaReader& operator=(const FastaReader&) = delete;
