@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <stdexcept>
 #include <unistd.h>
+#include <vector>
 
 #include <spdlog/spdlog.h>
 
