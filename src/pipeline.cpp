@@ -1,10 +1,8 @@
 #include "embed/pipeline.h"
 
 #include <algorithm>
-#include <cerrno>
 #include <chrono>
 #include <cstring>
-#include <fstream>
 #include <functional>
 #include <future>
 #include <iostream>
@@ -17,6 +15,7 @@
 #include "embed/encoder.h"
 #include "embed/encoder_backoff.h"
 #include "embed/fasta.h"
+#include "embed/input_file.h"
 #include "embed/layers.h"
 #include "embed/long_proteins.h"
 #include "embed/merge.h"
@@ -73,95 +72,6 @@ private:
     std::atomic<bool> cancel_{false};
     std::shared_future<std::string> result_;
 };
-
-// The input is read twice: once to check and count it before the model loads, once to embed
-// it. Standard input and other streams that can be read only once (a pipe, such as bash's
-// <(zcat x.fasta.gz)) are kept in a temporary file beside the output for the second reading.
-class InputFile {
-public:
-    InputFile(const std::string& input, const fs::path& output) : name_(input), path_(input) {
-        const bool standard_input = input == "-";
-        if (!standard_input && !is_stream(input)) {
-            return;
-        }
-        if (standard_input) {
-            name_ = "<stdin>";
-        }
-        const fs::path directory = output.has_parent_path() ? output.parent_path() : ".";
-        path_ = (directory / ("." + output.filename().string() + ".input-" +
-                              std::to_string(::getpid()) + ".fasta"))
-                    .string();
-        temporary_ = true;
-        std::ofstream copy(path_, std::ios::binary);
-        if (standard_input) {
-            copy << std::cin.rdbuf();
-        } else {
-            std::ifstream stream(input, std::ios::binary);
-            if (!stream) {
-                throw InputError(name_, 0, "", "cannot open: " + std::string(std::strerror(errno)));
-            }
-            copy << stream.rdbuf();
-        }
-        if (!copy.flush()) {
-            throw std::runtime_error("cannot keep " + name_ + " in " + path_);
-        }
-    }
-    ~InputFile() {
-        if (temporary_) {
-            std::error_code ignored;
-            fs::remove(path_, ignored);
-        }
-    }
-    InputFile(const InputFile&) = delete;
-    InputFile& operator=(const InputFile&) = delete;
-
-    const std::string& name() const { return name_; }
-    const std::string& path() const { return path_; }
-
-private:
-    static bool is_stream(const std::string& path) {
-        std::error_code error;
-        const fs::file_type type = fs::status(path, error).type();
-        return type == fs::file_type::fifo || type == fs::file_type::character ||
-               type == fs::file_type::socket;
-    }
-
-    std::string name_;
-    std::string path_;
-    bool temporary_ = false;
-};
-
-// What the first reading learns.
-struct InputScan {
-    std::vector<int32_t> lengths;  // of each accepted protein, in input order
-    int64_t residues = 0;
-    std::string digest;  // over ids and residues
-    size_t lowercase = 0;
-    RecordChecker::Repeats repeats;  // for the second reading
-};
-
-InputScan scan_input(const InputFile& input, const Alphabet& alphabet, InvalidRecords& invalid) {
-    InputScan scan;
-    Sha256 digest;
-    ProteinReader reader(input.path(), input.name(), alphabet, invalid);
-    while (std::optional<Protein> p = reader.next()) {
-        scan.lengths.push_back(static_cast<int32_t>(p->length));
-        scan.residues += p->length;
-        digest.update(p->record.id.data(), p->record.id.size());
-        digest.update("\n", 1);
-        digest.update(p->record.residues.data(), p->record.residues.size());
-        digest.update("\n", 1);
-    }
-    scan.lowercase = reader.lowercase();
-    scan.repeats = reader.repeats();
-    scan.digest = digest.hex_digest();
-    spdlog::info("read {} proteins ({} residues) from {}", scan.lengths.size(), scan.residues,
-                 input.name());
-    if (scan.lowercase > 0) {
-        spdlog::info("{} lower-case residues were read as upper case", scan.lowercase);
-    }
-    return scan;
-}
 
 void check_against_card(const ModelInfo& info) {
     const std::optional<ModelCard> card = find_model_card(info.name);
@@ -829,11 +739,8 @@ RunSummary embed_fasta(const EmbedOptions& options) {
         int64_t before = 0;
         Progress progress("embedding", to_embed, "residues");
         while (std::optional<Protein> p = reader.next()) {
+            scan.check_unchanged(*p, input.name());  // before anything of it is embedded
             const int64_t raw_length = p->length;
-            if (p->index >= scan.lengths.size() || scan.lengths[p->index] != raw_length) {
-                throw InputError(input.name(), p->record.header_line, p->record.id,
-                                 "the file changed while embed was reading it");
-            }
             const bool mine = shard.contains(before, raw_length, scan.residues);
             before += raw_length;
             if (!mine || !length_limit.apply(*p)) {
@@ -858,11 +765,8 @@ RunSummary embed_fasta(const EmbedOptions& options) {
                 break;
             }
         }
-        if (!stopped && reader.accepted() != scan.lengths.size()) {
-            throw InputError(input.name(), 0, "",
-                             fmt::format("the file changed while embed was reading it: {} "
-                                         "proteins the first time, {} the second",
-                                         scan.lengths.size(), reader.accepted()));
+        if (!stopped) {
+            scan.check_count(reader.accepted(), input.name());
         }
         if (!stopped && !run.run_window(progress)) {
             stopped = true;

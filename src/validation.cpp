@@ -152,12 +152,14 @@ bool LengthLimit::apply(Protein& p) {
 
 ProteinReader::ProteinReader(const std::string& path, const std::string& name,
                              const Alphabet& alphabet, InvalidRecords& invalid)
-    : reader_(path), checker_(name, alphabet, invalid), invalid_(invalid) {}
+    : reader_(path, name), checker_(name, alphabet, invalid), invalid_(invalid) {}
 
 ProteinReader::ProteinReader(const std::string& path, const std::string& name,
                              const Alphabet& alphabet, InvalidRecords& invalid,
                              RecordChecker::Repeats repeats)
-    : reader_(path), checker_(name, alphabet, invalid, std::move(repeats)), invalid_(invalid) {}
+    : reader_(path, name),
+      checker_(name, alphabet, invalid, std::move(repeats)),
+      invalid_(invalid) {}
 
 std::optional<Protein> ProteinReader::next() {
     while (true) {

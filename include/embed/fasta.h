@@ -27,15 +27,19 @@ private:
     std::vector<std::pair<size_t, size_t>> line_starts_;
 };
 
-/// Reads records one at a time. Structural problems (text before the first header, a header
-/// without an id, a record without residues) throw InputError after the offending record has
-/// been consumed, so a caller may log it and go on to the next record. A file that cannot be
-/// read (I/O error, truncated or corrupt gzip) throws std::runtime_error: no record after it
-/// can be trusted.
+/// Reads records one at a time. Lines end at "\n", "\r\n" or a lone "\r". Structural problems
+/// (text before the first header, a header without an id, a record without residues, a NUL
+/// byte) throw InputError after the offending record has been consumed, so a caller may log it
+/// and go on to the next record. A file that cannot be read (I/O error, truncated or corrupt
+/// gzip, bytes after the gzip data that are not another gzip member) throws
+/// std::runtime_error: no record after it can be trusted.
 class FastaReader {
 public:
-    /// `path` "-" reads standard input; gzip input is detected from its content.
-    explicit FastaReader(const std::string& path);
+    /// `path` "-" reads standard input; gzip input is detected from its content. A path that
+    /// does not exist, or names a directory, throws InputError; a file that exists but cannot
+    /// be opened throws std::runtime_error. `name` is the input's in messages, when `path` is
+    /// a copy of it (of standard input, say); by default the path, or "<stdin>" for "-".
+    explicit FastaReader(const std::string& path, std::string name = "");
     ~FastaReader();
     FastaReader(const FastaReader&) = delete;
     FastaReader& operator=(const FastaReader&) = delete;
@@ -49,8 +53,8 @@ private:
     bool read_line(std::string& line);
 
     class Source;
-    std::unique_ptr<Source> source_;
     std::string name_;
+    std::unique_ptr<Source> source_;
     size_t line_number_ = 0;
     std::optional<std::string> pending_header_;
     size_t pending_header_line_ = 0;

@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <system_error>
 #include <unistd.h>
+#include <utility>
 
 namespace embed {
 
@@ -300,6 +301,47 @@ void AtomicOutput::commit() {
     committed_ = true;
     unregister_partial(signal_slot_);
     signal_slot_ = -1;
+}
+
+TemporaryFile::TemporaryFile(fs::path path) : path_(std::move(path)) {
+    // Registered first, so that no signal finds the file created but unknown to the handler.
+    signal_slot_ = register_partial(path_);
+    fd_ = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd_ < 0) {
+        const int error = errno;
+        unregister_partial(signal_slot_);
+        throw std::runtime_error(path_.string() + ": cannot create: " + std::strerror(error));
+    }
+}
+
+TemporaryFile::~TemporaryFile() {
+    if (fd_ >= 0) {
+        ::close(fd_);
+    }
+    std::error_code ignored;
+    fs::remove(path_, ignored);
+    unregister_partial(signal_slot_);
+}
+
+void TemporaryFile::write(const char* data, size_t size) {
+    while (size > 0) {
+        const ssize_t written = ::write(fd_, data, size);
+        if (written < 0 && errno == EINTR) {
+            continue;
+        }
+        if (written < 0) {
+            throw std::runtime_error(path_.string() + ": cannot write: " + std::strerror(errno));
+        }
+        data += written;
+        size -= static_cast<size_t>(written);
+    }
+}
+
+void TemporaryFile::close() {
+    const int fd = std::exchange(fd_, -1);
+    if (fd >= 0 && ::close(fd) != 0) {
+        throw std::runtime_error(path_.string() + ": cannot write: " + std::strerror(errno));
+    }
 }
 
 void remove_partial_outputs_on_interrupt() {

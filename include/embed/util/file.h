@@ -106,6 +106,33 @@ private:
     bool committed_ = false;
 };
 
+/// A file the process writes for its own use (a copy of standard input), removed at
+/// destruction, and by the handler of remove_partial_outputs_on_interrupt when a signal ends
+/// the process first.
+class TemporaryFile {
+public:
+    /// Creates `path` for writing, readable by this user only (the name should hold the PID:
+    /// an existing file there is a dead process's and is replaced); throws std::runtime_error
+    /// naming the path and the system's reason.
+    explicit TemporaryFile(std::filesystem::path path);
+    ~TemporaryFile();
+    TemporaryFile(const TemporaryFile&) = delete;
+    TemporaryFile& operator=(const TemporaryFile&) = delete;
+
+    const std::filesystem::path& path() const { return path_; }
+    /// Appends `size` bytes; throws std::runtime_error naming the file and the system's reason
+    /// (such as "No space left on device").
+    void write(const char* data, size_t size);
+    /// Ends the writing, reporting an error the system delayed until then; the file stays
+    /// until destruction.
+    void close();
+
+private:
+    std::filesystem::path path_;
+    int fd_ = -1;
+    int signal_slot_ = -1;
+};
+
 /// Installs SIGINT, SIGTERM and SIGHUP handlers that delete the temporaries of unfinished
 /// AtomicOutputs (and the files given to remove_on_interrupt) and then end the process as the
 /// signal would have. Call once from main().
