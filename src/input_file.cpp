@@ -78,9 +78,7 @@ InputFile::InputFile(const std::string& input, const fs::path& output)
     if (!standard_input && !is_stream(input)) {
         return;
     }
-    const fs::path directory = output.has_parent_path() ? output.parent_path() : ".";
-    const fs::path copy_path = directory / ("." + output.filename().string() + ".input-" +
-                                            std::to_string(::getpid()) + ".fasta");
+    const fs::path copy_path = hidden_path(output, kInputCopy);
     // On an error the copy goes with copy_, as the constructor unwinds.
     try {
         copy_ = std::make_unique<TemporaryFile>(copy_path);

@@ -89,25 +89,6 @@ bool names_open_file(const fs::path& path, int fd) {
            open_file.st_dev == named.st_dev && open_file.st_ino == named.st_ino;
 }
 
-// The PID in the name of a dead run's merge temporary: .OUTPUT.partial-PID or
-// .OUTPUT.partial-PID.replaced; 0 for any other name.
-pid_t temporary_owner(const std::string& name, const std::string& prefix) {
-    if (name.rfind(prefix, 0) != 0) {
-        return 0;
-    }
-    std::string digits = name.substr(prefix.size());
-    const std::string replaced = kReplacedSuffix;
-    if (digits.size() > replaced.size() &&
-        digits.compare(digits.size() - replaced.size(), replaced.size(), replaced) == 0) {
-        digits.resize(digits.size() - replaced.size());
-    }
-    if (digits.empty() || digits.size() > 9 ||
-        digits.find_first_not_of("0123456789") != std::string::npos) {
-        return 0;
-    }
-    return static_cast<pid_t>(std::stol(digits));
-}
-
 }  // namespace
 
 fs::path OutputLock::file_of(const fs::path& output) {
@@ -189,12 +170,11 @@ OutputLock::~OutputLock() {
 
 void OutputLock::remove_dead_runs_files(const fs::path& output) const {
     const fs::path directory = path_.parent_path();
-    const std::string prefix = "." + output.filename().string() + kPartialInfix;
     std::error_code error;
     for (fs::directory_iterator entry(directory, error), end; !error && entry != end;
          entry.increment(error)) {
         const std::string name = entry->path().filename().string();
-        const pid_t pid = temporary_owner(name, prefix);
+        const auto pid = static_cast<pid_t>(hidden_file_owner(name, output));
         if (pid <= 0 || pid == ::getpid()) {
             continue;
         }

@@ -254,11 +254,13 @@ TEST_F(HostileParts, ARunRemovesWhatDeadRunsLeftBesideTheOutputAndKeepsLiveOnes)
     const fs::path dead_file = dir_ / (".out.h5.partial-" + std::to_string(dead));
     const fs::path dead_directory = dir_ / (".out.h5.partial-" + std::to_string(dead) +
                                             ".replaced");
+    const fs::path dead_input = dir_ / (".out.h5.input-" + std::to_string(dead) + ".fasta");
     const fs::path live_file = dir_ / (".out.h5.partial-" + live);
     const fs::path unrelated = dir_ / ".other.h5.partial-1";
     write_file(dead_file, std::string(100000, 'x'));
     fs::create_directories(dead_directory);
     write_file(dead_directory / "embeddings_file.h5", "old");
+    write_file(dead_input, ">kept\nMKV\n");
     write_file(live_file, "being written");
     write_file(unrelated, "another output's");
     write_file(dir_ / ".out.h5.lock", std::to_string(dead) + " " + host_name() + "\n");
@@ -268,6 +270,7 @@ TEST_F(HostileParts, ARunRemovesWhatDeadRunsLeftBesideTheOutputAndKeepsLiveOnes)
     ASSERT_EQ(result.status, 0) << result.output;
     EXPECT_FALSE(fs::exists(dead_file)) << result.output;
     EXPECT_FALSE(fs::exists(dead_directory)) << result.output;
+    EXPECT_FALSE(fs::exists(dead_input)) << result.output;
     EXPECT_TRUE(contains(result.output, "left by an earlier run (process " +
                                             std::to_string(dead) + ") that ended"))
         << result.output;

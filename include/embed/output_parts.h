@@ -26,9 +26,9 @@ public:
     static std::filesystem::path file_of(const std::filesystem::path& output);
 
     /// Takes the lock, or throws std::invalid_argument naming the run that holds it (its PID
-    /// and host). Then removes what dead runs on this output left beside it: the temporaries of
-    /// a final merge (.OUTPUT.partial-PID, .OUTPUT.partial-PID.replaced) whose process is not
-    /// running on this host. Throws std::runtime_error when the lock file cannot be made.
+    /// and host). Then removes what dead runs on this output left beside it: the hidden files of
+    /// util/file.h's HiddenKind (a final merge's temporaries, a kept standard input) whose
+    /// process is not running on this host. Throws std::runtime_error when the lock file cannot be made.
     explicit OutputLock(const std::filesystem::path& output);
     /// Removes the lock file, then releases the lock.
     ~OutputLock();

@@ -163,18 +163,39 @@ extern "C" void remove_partials_and_reraise(int signal_number) {
 
 }  // namespace
 
-fs::path partial_path(const fs::path& destination) {
-    const fs::path directory =
-        destination.has_parent_path() ? destination.parent_path() : fs::path(".");
-    return directory /
-           ("." + destination.filename().string() + kPartialInfix + std::to_string(::getpid()));
+fs::path hidden_path(const fs::path& output, HiddenKind kind, long pid) {
+    const fs::path directory = output.has_parent_path() ? output.parent_path() : fs::path(".");
+    return directory / ("." + output.filename().string() + kind.infix + std::to_string(pid) +
+                        kind.suffix);
+}
+
+long hidden_file_owner(const std::string& name, const fs::path& output) {
+    const std::string stem = "." + output.filename().string();
+    for (const HiddenKind& kind : kHiddenKinds) {
+        const std::string prefix = stem + kind.infix;
+        const std::string suffix = kind.suffix;
+        if (name.size() <= prefix.size() + suffix.size() || name.rfind(prefix, 0) != 0 ||
+            name.compare(name.size() - suffix.size(), suffix.size(), suffix) != 0) {
+            continue;
+        }
+        const std::string digits =
+            name.substr(prefix.size(), name.size() - prefix.size() - suffix.size());
+        if (digits.size() <= 9 && digits.find_first_not_of("0123456789") == std::string::npos) {
+            return std::stol(digits);
+        }
+    }
+    return 0;
 }
 
 void check_output_name(const fs::path& output) {
     const fs::path directory = output.has_parent_path() ? output.parent_path() : fs::path(".");
     const long limit = ::pathconf(directory.c_str(), _PC_NAME_MAX);
     const size_t name_max = limit > 0 ? static_cast<size_t>(limit) : NAME_MAX;
-    const std::string longest = partial_path(output).filename().string() + kReplacedSuffix;
+    std::string longest;
+    for (const HiddenKind& kind : kHiddenKinds) {
+        const std::string name = hidden_path(output, kind).filename().string();
+        longest = name.size() > longest.size() ? name : longest;
+    }
     if (longest.size() > name_max) {
         const size_t name = output.filename().string().size();
         throw std::invalid_argument(
@@ -196,7 +217,7 @@ AtomicOutput::AtomicOutput(fs::path destination) : destination_(std::move(destin
     if (fs::is_directory(destination_)) {
         throw std::runtime_error(destination_.string() + ": is a directory");
     }
-    temporary_ = partial_path(destination_);
+    temporary_ = hidden_path(destination_, kPartial);
     const int fd = ::open(temporary_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
     if (fd < 0) {
         throw std::runtime_error(destination_.string() + ": cannot write in " + directory.string() +
@@ -207,7 +228,7 @@ AtomicOutput::AtomicOutput(fs::path destination) : destination_(std::move(destin
 }
 
 AtomicDirectory::AtomicDirectory(fs::path destination) : destination_(std::move(destination)) {
-    temporary_ = partial_path(destination_);
+    temporary_ = hidden_path(destination_, kPartial);
     std::error_code error;
     fs::remove_all(temporary_, error);
     if (!fs::create_directory(temporary_, error)) {
@@ -256,7 +277,7 @@ void AtomicDirectory::commit() {
         // old output is moved aside, then the new one in. A crash between the two renames leaves
         // nothing at the destination and the old output in .NAME.partial-PID.replaced, which
         // the next run on this output removes (OutputLock).
-        replaced = temporary_.string() + kReplacedSuffix;
+        replaced = hidden_path(destination_, kReplaced);
         fs::rename(destination_, replaced, error);
         if (!error) {
             fs::rename(temporary_, destination_, error);

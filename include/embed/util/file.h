@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <unistd.h>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -49,15 +50,29 @@ private:
 /// Whole file as a string (small files: configs, pickles).
 std::string read_text_file(const std::filesystem::path& path);
 
-/// The hidden temporary of this process's AtomicOutput or AtomicDirectory for `destination`:
-/// .NAME.partial-PID beside it; an old directory being replaced gets kReplacedSuffix added.
-std::filesystem::path partial_path(const std::filesystem::path& destination);
-inline constexpr const char* kPartialInfix = ".partial-";
-inline constexpr const char* kReplacedSuffix = ".replaced";
+/// The hidden files a run writes beside its output NAME, each named .NAME<infix>PID<suffix> after
+/// the process that wrote it, so that a later run can tell a dead run's files by name.
+struct HiddenKind {
+    const char* infix;
+    const char* suffix;
+};
+/// An AtomicOutput's or AtomicDirectory's temporary.
+inline constexpr HiddenKind kPartial{".partial-", ""};
+/// An old output directory that AtomicDirectory moved aside where names cannot be swapped.
+inline constexpr HiddenKind kReplaced{".partial-", ".replaced"};
+/// Standard input (or a pipe) kept for the second reading.
+inline constexpr HiddenKind kInputCopy{".input-", ".fasta"};
+inline constexpr HiddenKind kHiddenKinds[] = {kPartial, kReplaced, kInputCopy};
+
+/// `output`'s hidden file of `kind` for process `pid`.
+std::filesystem::path hidden_path(const std::filesystem::path& output, HiddenKind kind,
+                                  long pid = ::getpid());
+/// The PID in `name` where it names one of `output`'s hidden files; 0 otherwise.
+long hidden_file_owner(const std::string& name, const std::filesystem::path& output);
 
 /// Throws std::invalid_argument, before any work, when `output`'s name is legal but leaves no
 /// room within the file system's limit on a name (255 bytes on Linux's) for the longest hidden
-/// name written beside it (.NAME.partial-PID.replaced).
+/// name written beside it (.NAME.partial-PID.replaced, see HiddenKind).
 void check_output_name(const std::filesystem::path& output);
 
 /// Writes to a hidden temporary beside `destination` and renames it into place on commit(),
