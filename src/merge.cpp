@@ -92,10 +92,38 @@ int64_t protein_attribute(hid_t dataset, const char* name, int64_t min, int64_t 
     return value;
 }
 
+// Where the dataset's values are must lie within the file: libhdf5 1.10.8's H5Ocopy crashes
+// (SIGSEGV in its cleanup) when it cannot read them, as after any failure.
+void check_data_within(hid_t dataset, H5D_layout_t layout, hid_t space, uint64_t file_size) {
+    const auto within = [&](haddr_t address, uint64_t size) {
+        return address != HADDR_UNDEF && address <= file_size && size <= file_size - address;
+    };
+    if (layout == H5D_CONTIGUOUS) {
+        const haddr_t address = H5Dget_offset(dataset);
+        const uint64_t size = H5Dget_storage_size(dataset);
+        if (size > 0 && !within(address, size)) {
+            throw std::invalid_argument("its values lie outside the file");
+        }
+    } else if (layout == H5D_CHUNKED) {
+        hsize_t chunks = 0;
+        h5::check(H5Dget_num_chunks(dataset, space, &chunks), "chunks");
+        for (hsize_t i = 0; i < chunks; ++i) {
+            haddr_t address = HADDR_UNDEF;
+            hsize_t size = 0;
+            h5::check(H5Dget_chunk_info(dataset, space, i, nullptr, nullptr, &address, &size),
+                      "chunk " + std::to_string(i));
+            if (!within(address, size)) {
+                throw std::invalid_argument("chunk " + std::to_string(i) +
+                                            " lies outside the file");
+            }
+        }
+    }
+}
+
 // A protein's dataset as the writer makes it under the file's settings: its type, shape and
 // storage, and nothing that reads data from elsewhere (virtual layout, external raw files).
 void check_protein_dataset(hid_t dataset, const std::string& group, const RunAttributes& settings,
-                           int64_t length) {
+                           int64_t length, uint64_t file_size) {
     const h5::Handle type(H5Dget_type(dataset), H5Tclose, "type");
     const size_t value_bytes = settings.storage_dtype == "float16" ? 2 : 4;
     if (H5Tget_class(type.id()) != H5T_FLOAT || H5Tget_size(type.id()) != value_bytes) {
@@ -123,6 +151,7 @@ void check_protein_dataset(hid_t dataset, const std::string& group, const RunAtt
     if (H5Pget_external_count(properties.id()) != 0) {
         throw std::invalid_argument("stored in external raw files");
     }
+    check_data_within(dataset, layout, space.id(), file_size);
     const int filters = H5Pget_nfilters(properties.id());
     for (int i = 0; i < filters; ++i) {
         unsigned flags = 0;
@@ -150,6 +179,7 @@ void read_entries(hid_t file, const RunAttributes& settings, const fs::path& pat
                   std::vector<Entry>& out) {
     std::string where;
     try {
+        const uint64_t file_size = fs::file_size(path);
         const std::vector<std::string> groups = stored_groups(settings);
         if (present_groups(file) != groups) {
             where = "/";
@@ -197,7 +227,7 @@ void read_entries(hid_t file, const RunAttributes& settings, const fs::path& pat
                 }
                 index = own_index;
                 length = own_length;
-                check_protein_dataset(dataset.id(), groups[g], settings, length);
+                check_protein_dataset(dataset.id(), groups[g], settings, length, file_size);
                 stored_bytes.push_back(H5Dget_storage_size(dataset.id()));
             }
             out.push_back(Entry{static_cast<uint64_t>(index), source, key, false, 0,

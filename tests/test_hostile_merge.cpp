@@ -333,6 +333,28 @@ TEST(MergeShards, AFileLibhdf5CrashesOnIsReportedAsDamaged) {
     EXPECT_FALSE(fs::exists(dir / "out.h5"));
 }
 
+// Also found by fuzzing: a chunk whose address lies past the end of the file. libhdf5 1.10.8
+// crashed in H5Ocopy's cleanup after failing to read it (as after any failure to copy).
+TEST(MergeShards, AChunkOutsideTheFileIsRefusedBeforeTheCopy) {
+    TempDir dir;
+    const fs::path damaged = testing::data_file("output_chunk_outside_file.h5");
+    RunAttributes settings;
+    {
+        const h5::Handle file = h5::open_file(damaged.string());
+        settings = RunAttributes::read(file.id());
+    }
+    const std::string expected =
+        damaged.string() + ": /per_protein/a: chunk 0 lies outside the file";
+    for (const std::string& error :
+         {testing::error_of([&] {
+              merge_files({damaged}, dir / "out.h5", settings, MergeOptions{false, &settings});
+          }),
+          testing::error_of([&] { read_run_attributes(damaged); }),
+          testing::error_of([&] { stored_indices(damaged); })}) {
+        EXPECT_TRUE(contains(error, expected)) << error;
+    }
+}
+
 TEST(MergeShards, ADirectoryOrAFileOtherThanHdf5IsOneClearLine) {
     TempDir dir;
     fs::create_directory(dir / "shards");
