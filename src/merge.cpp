@@ -9,9 +9,11 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <unordered_set>
 #include <limits>
 
 #include <spdlog/spdlog.h>
+#include <sys/stat.h>
 
 #include "embed/util/file.h"
 #include "embed/util/isolated.h"
@@ -333,6 +335,24 @@ std::string describe(const std::vector<std::string>& differences) {
 // found by --resume is therefore read whole first in a child process, and read here only once
 // the child has read it without crashing: libhdf5 reads the same bytes the same way.
 void read_in_child_first(const fs::path& path) {
+    // A file read whole once (a shard's attributes, then its proteins) needs no second child,
+    // unless it changed since.
+    struct stat status {};
+    if (::stat(path.c_str(), &status) != 0) {
+        open_output_file(path);  // says why, in one line
+    }
+    const std::string identity =
+        std::to_string(status.st_dev) + ":" + std::to_string(status.st_ino) + ":" +
+        std::to_string(status.st_size) + ":" + std::to_string(status.st_mtim.tv_sec) + "." +
+        std::to_string(status.st_mtim.tv_nsec);
+    static std::mutex read_mutex;
+    static std::unordered_set<std::string> read_whole;
+    {
+        const std::lock_guard<std::mutex> lock(read_mutex);
+        if (read_whole.count(identity) > 0) {
+            return;
+        }
+    }
     std::string invalid;
     try {
         const std::lock_guard<std::mutex> lock(h5::calls_mutex());
@@ -353,6 +373,8 @@ void read_in_child_first(const fs::path& path) {
     if (!invalid.empty()) {
         throw std::invalid_argument(invalid);
     }
+    const std::lock_guard<std::mutex> lock(read_mutex);
+    read_whole.insert(identity);
 }
 
 }  // namespace
