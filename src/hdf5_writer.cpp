@@ -3,10 +3,9 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <fcntl.h>
 #include <stdexcept>
 #include <type_traits>
-
-#include <fcntl.h>
 #include <unistd.h>
 
 namespace embed {
@@ -106,10 +105,9 @@ std::vector<RunAttributeField> make_fields() {
          "the same)"},
         {"checkpoint_sha256", &R::checkpoint_sha256, true, "other weights, other embeddings"},
         {"layers", &R::layers, true, "other layers, other embeddings", 0, kMaxLayerIndex},
-        {"layer_reduction", &R::layer_reduction, true, "summed layers differ from each layer",
-         0, 0, Strings{"none", "sum"}},
-        {"pooling", &R::pooling, true, "another per-protein vector", 0, 0,
-         Strings{"mean", "bos"}},
+        {"layer_reduction", &R::layer_reduction, true, "summed layers differ from each layer", 0, 0,
+         Strings{"none", "sum"}},
+        {"pooling", &R::pooling, true, "another per-protein vector", 0, 0, Strings{"mean", "bos"}},
         {"embedding_dim", &R::embedding_dim, true, "the width of every dataset", 1,
          kMaxEmbeddingDim},
         {"max_length", &R::max_length, true, "where long proteins are cut or windowed", 0,
@@ -202,9 +200,8 @@ RunAttributes RunAttributes::read(hid_t object) {
                     if (!field.allowed.empty() &&
                         std::find(field.allowed.begin(), field.allowed.end(), value) ==
                             field.allowed.end()) {
-                        throw std::runtime_error("attribute " + std::string(field.name) +
-                                                 " is '" + value + "', not one of " +
-                                                 joined(field.allowed));
+                        throw std::runtime_error("attribute " + std::string(field.name) + " is '" +
+                                                 value + "', not one of " + joined(field.allowed));
                     }
                 } else if constexpr (std::is_same_v<Value, int64_t>) {
                     value = h5::read_int_attribute(object, field.name);
@@ -272,8 +269,7 @@ constexpr uint64_t kFileStructureBytes = 256 << 10;
 
 }  // namespace
 
-uint64_t reserved_dataset_bytes(uint64_t values, size_t text_bytes,
-                                const StorageOptions& storage) {
+uint64_t reserved_dataset_bytes(uint64_t values, size_t text_bytes, const StorageOptions& storage) {
     const bool gzip = storage.compression > 0;
     return static_cast<uint64_t>(static_cast<double>(values) * (gzip ? kGzipExpansion : 1.0)) +
            (gzip ? kGzipChunkBytes + static_cast<uint64_t>(kChunkIndexBytes) : 0) +
@@ -300,9 +296,9 @@ OutputBytes estimated_output_bytes(int64_t residues, int64_t layers, int64_t wid
     const auto L = static_cast<double>(residues);
     const auto values_per_protein = static_cast<double>(layers) * static_cast<double>(width);
     OutputBytes bytes;
-    for (const auto& [wanted, values] : {std::pair{groups.per_residue, L * values_per_protein},
-                                         std::pair{groups.per_protein, values_per_protein},
-                                         std::pair{groups.contacts, L * L}}) {
+    for (const auto& [wanted, values] :
+         {std::pair{groups.per_residue, L * values_per_protein},
+          std::pair{groups.per_protein, values_per_protein}, std::pair{groups.contacts, L * L}}) {
         if (wanted) {
             bytes.values += value_bytes * values;
             bytes.structure +=
@@ -359,10 +355,10 @@ h5::Handle open_output_file(const std::filesystem::path& path) {
         throw std::invalid_argument(path.string() + ": no such file");
     }
     if (!std::filesystem::is_regular_file(status)) {
-        throw std::invalid_argument(path.string() + ": " +
-                                    (std::filesystem::is_directory(status) ? "a directory"
-                                                                           : "not a regular file") +
-                                    ", not an HDF5 file of embeddings");
+        throw std::invalid_argument(
+            path.string() + ": " +
+            (std::filesystem::is_directory(status) ? "a directory" : "not a regular file") +
+            ", not an HDF5 file of embeddings");
     }
     {
         const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -498,8 +494,8 @@ void Hdf5Writer::write_alias(const AliasEntry& alias) {
 }
 
 void Hdf5Writer::finish(const RunAttributes& attributes) {
-    reservation_.extend(reserved_file_bytes(attributes.command_line.size() +
-                                            attributes.checkpoint.size()));
+    reservation_.extend(
+        reserved_file_bytes(attributes.command_line.size() + attributes.checkpoint.size()));
     attributes.write(file_.id());
     h5::write_attribute(file_.id(), "proteins", static_cast<int64_t>(proteins_));
     aliases_.close(path_.string() + ": close /" + kAliasGroup);

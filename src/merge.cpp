@@ -2,18 +2,18 @@
 
 #include <algorithm>
 #include <fstream>
+#include <limits>
 #include <list>
 #include <map>
 #include <mutex>
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <sys/stat.h>
 #include <unordered_map>
 #include <unordered_set>
-#include <limits>
 
 #include <spdlog/spdlog.h>
-#include <sys/stat.h>
 
 #include "embed/util/file.h"
 #include "embed/util/isolated.h"
@@ -166,7 +166,8 @@ void check_protein_dataset(hid_t dataset, const std::string& group, const RunAtt
                                         " (this tool writes shuffle and gzip only)");
         }
     }
-    if ((filters > 0) != (settings.compression > 0) && H5Sget_simple_extent_npoints(space.id()) > 0) {
+    if ((filters > 0) != (settings.compression > 0) &&
+        H5Sget_simple_extent_npoints(space.id()) > 0) {
         throw std::invalid_argument(std::string(filters > 0 ? "compressed" : "not compressed") +
                                     ", but the root's compression is " +
                                     std::to_string(settings.compression));
@@ -218,9 +219,10 @@ void read_entries(hid_t file, const RunAttributes& settings, const fs::path& pat
                 const h5::Handle dataset = h5::open_dataset(handles[g].id(), key);
                 const int64_t own_index = protein_attribute(dataset.id(), "index", 0, last_index);
                 const int64_t own_length =
-                    protein_attribute(dataset.id(), "length", 0, settings.max_length > 0 &&
-                                      settings.long_policy == "truncate" ? settings.max_length
-                                      : std::numeric_limits<int32_t>::max());
+                    protein_attribute(dataset.id(), "length", 0,
+                                      settings.max_length > 0 && settings.long_policy == "truncate"
+                                          ? settings.max_length
+                                          : std::numeric_limits<int32_t>::max());
                 if (g > 0 && (own_index != index || own_length != length)) {
                     throw std::invalid_argument(
                         "index " + std::to_string(own_index) + " and length " +
@@ -261,7 +263,7 @@ void read_entries(hid_t file, const RunAttributes& settings, const fs::path& pat
                                                 ", which is not an earlier one");
                 }
                 out.push_back(Entry{static_cast<uint64_t>(index), source, key, true,
-                                    static_cast<uint64_t>(same_as), {}});
+                                    static_cast<uint64_t>(same_as), std::vector<uint64_t>()});
             }
         }
     } catch (const std::exception& e) {
@@ -681,10 +683,10 @@ size_t merge_shards(const std::vector<fs::path>& shards, const fs::path& output,
         while (owner.count(missing) > 0) {
             ++missing;
         }
-        throw std::invalid_argument("shard " + std::to_string(missing) + " of " +
-                                    std::to_string(merged.shards) + " is missing (" +
-                                    std::to_string(merged.shards - static_cast<int64_t>(owner.size())) +
-                                    " of " + std::to_string(merged.shards) + " are)");
+        throw std::invalid_argument(
+            "shard " + std::to_string(missing) + " of " + std::to_string(merged.shards) +
+            " is missing (" + std::to_string(merged.shards - static_cast<int64_t>(owner.size())) +
+            " of " + std::to_string(merged.shards) + " are)");
     }
     MergeOptions options;
     options.expected = &merged;

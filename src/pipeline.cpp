@@ -633,9 +633,8 @@ RunSummary embed_fasta(const EmbedOptions& options) {
                                            ? std::min<int64_t>(length, *limit)
                                            : length;
                 to_embed += saved[i] ? 0 : stored;
-                const OutputBytes bytes = estimated_output_bytes(stored, layers_out,
-                                                                 info.embed_dim, groups,
-                                                                 options.storage);
+                const OutputBytes bytes = estimated_output_bytes(stored, layers_out, info.embed_dim,
+                                                                 groups, options.storage);
                 expected_bytes += bytes;
                 unsaved_bytes += saved[i] ? OutputBytes{} : bytes;
             }

@@ -60,9 +60,9 @@ RunAttributes settings(int64_t shard, int64_t shards) {
 fs::path write_shard(const TempDir& dir, int64_t shard, const RunAttributes& a, int64_t width) {
     const fs::path path = dir / ("shard" + std::to_string(shard) + ".h5");
     const auto has = [&](const char* group) { return contains(a.groups, group); };
-    Hdf5Writer writer(path, OutputGroups{has(kPerResidueGroup), has(kPerProteinGroup), false},
-                      StorageOptions{parse_storage_dtype(a.storage_dtype),
-                                     static_cast<int>(a.compression)});
+    Hdf5Writer writer(
+        path, OutputGroups{has(kPerResidueGroup), has(kPerProteinGroup), false},
+        StorageOptions{parse_storage_dtype(a.storage_dtype), static_cast<int>(a.compression)});
     writer.write(protein("p" + std::to_string(shard), static_cast<uint64_t>(shard - 1), 3, width,
                          a.stored_layers()));
     writer.finish(a);
@@ -120,9 +120,9 @@ TEST(RunAttributeFields, EveryFieldIsWrittenReadAndEitherComparedOrSaidWhyNot) {
         }
     }
     {
-        const h5::Handle file(H5Fcreate((dir / "a.h5").c_str(), H5F_ACC_TRUNC, H5P_DEFAULT,
-                                        H5P_DEFAULT),
-                              H5Fclose, "create");
+        const h5::Handle file(
+            H5Fcreate((dir / "a.h5").c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), H5Fclose,
+            "create");
         written.write(file.id());
         H5O_info_t info{};
         ASSERT_GE(H5Oget_info(file.id(), &info), 0);
@@ -240,8 +240,9 @@ TEST(MergeShards, ADatasetOfTheWrongShapeOrStorageIsRefused) {
         writer.finish(settings(2, 2));
     }
     const std::string error = merge_error({plain, gzip}, other / "out.h5");
-    EXPECT_TRUE(contains(error, "shard2.h5: /per_residue/p2: compressed, but the root's "
-                                "compression is 0"))
+    EXPECT_TRUE(contains(error,
+                         "shard2.h5: /per_residue/p2: compressed, but the root's "
+                         "compression is 0"))
         << error;
 }
 
@@ -266,13 +267,13 @@ TEST(MergeShards, LinksOfAnyKindAreRefused) {
             // The real dataset stays reachable under another name; p2 becomes a link.
             ASSERT_GE(H5Lmove(group.id(), "p2", group.id(), "kept", H5P_DEFAULT, H5P_DEFAULT), 0);
             if (kind == "external") {
-                ASSERT_GE(H5Lcreate_external(secret.c_str(), "data", group.id(), "p2",
-                                             H5P_DEFAULT, H5P_DEFAULT),
+                ASSERT_GE(H5Lcreate_external(secret.c_str(), "data", group.id(), "p2", H5P_DEFAULT,
+                                             H5P_DEFAULT),
                           0);
             } else {
-                ASSERT_GE(H5Lcreate_soft("/per_residue/kept", group.id(), "p2", H5P_DEFAULT,
-                                         H5P_DEFAULT),
-                          0);
+                ASSERT_GE(
+                    H5Lcreate_soft("/per_residue/kept", group.id(), "p2", H5P_DEFAULT, H5P_DEFAULT),
+                    0);
             }
             ASSERT_GE(H5Ldelete(group.id(), "kept", H5P_DEFAULT), 0);
         }
@@ -421,8 +422,7 @@ public:
     SmallDisk& operator=(const SmallDisk&) = delete;
     bool mounted() const { return mounted_; }
     void resize(const std::string& size) const {
-        ASSERT_EQ(std::system(("mount -o remount,size=" + size + " " + path_.string()).c_str()),
-                  0);
+        ASSERT_EQ(std::system(("mount -o remount,size=" + size + " " + path_.string()).c_str()), 0);
     }
 
 private:
@@ -430,11 +430,11 @@ private:
     bool mounted_ = false;
 };
 
-#define REQUIRE_MOUNTED(disk)                                                   \
-    do {                                                                        \
-        if (!(disk).mounted()) {                                                \
+#define REQUIRE_MOUNTED(disk)                                                  \
+    do {                                                                       \
+        if (!(disk).mounted()) {                                               \
             GTEST_SKIP() << "needs root to mount a small tmpfs (a full disk)"; \
-        }                                                                       \
+        }                                                                      \
     } while (false)
 
 // Runs `scenario` in a child process (libhdf5 used to crash on a full disk, also at exit):
@@ -491,8 +491,11 @@ TEST(DiskFull, AMergeThatDoesNotFitIsAnErrorNamingTheFile) {
         writer.finish(a);
     }
     const fs::path merged = dir / "disk/merged.h5";
-    expect_clean_failure([&] { merge_files({part}, merged, a, MergeOptions{true, &a}); },
-                         {merged.string(), "No space left on device"});
+    expect_clean_failure(
+        [&] {
+            merge_files({part}, merged, a, MergeOptions{true, &a});
+        },
+        {merged.string(), "No space left on device"});
     fs::remove(merged);  // merge_files' callers write through an AtomicOutput, which removes it
     for (const bool bio : {false, true}) {
         const fs::path output = dir / (bio ? "disk/bio" : "disk/out.h5");

@@ -11,8 +11,8 @@
 #include <cstdint>
 #include <filesystem>
 #include <optional>
-#include <variant>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include <torch/torch.h>
@@ -193,8 +193,7 @@ OutputBytes estimated_output_bytes(int64_t residues, int64_t layers, int64_t wid
 
 /// Bytes to claim (DiskReservation) for a dataset of `values` bytes copied or written into a
 /// file of embeddings, with its attributes (`text_bytes` of strings) and link: an upper bound.
-uint64_t reserved_dataset_bytes(uint64_t values, size_t text_bytes,
-                                const StorageOptions& storage);
+uint64_t reserved_dataset_bytes(uint64_t values, size_t text_bytes, const StorageOptions& storage);
 /// ... and for the file's own structure (superblock, root attributes, the groups' heaps, which
 /// grow by blocks of up to 64 kB).
 uint64_t reserved_file_bytes(size_t text_bytes);

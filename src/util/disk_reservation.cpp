@@ -2,14 +2,13 @@
 
 #include <cerrno>
 #include <cstring>
+#include <fcntl.h>
 #include <stdexcept>
 #include <string>
-#include <utility>
-
-#include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
+#include <utility>
 
 namespace embed {
 namespace {
@@ -23,8 +22,8 @@ std::string megabytes(uint64_t bytes) {
 DiskReservation::DiskReservation(const std::filesystem::path& path)
     : path_(path), fd_(::open(path.c_str(), O_WRONLY | O_CLOEXEC)) {
     if (fd_ < 0) {
-        throw std::runtime_error(path_.string() + ": cannot open to reserve disk space: " +
-                                 std::strerror(errno));
+        throw std::runtime_error(path_.string() +
+                                 ": cannot open to reserve disk space: " + std::strerror(errno));
     }
 }
 

@@ -124,8 +124,7 @@ void hdf5_seed(const fs::path& path, bool latest_format) {
 // layers in float16 with gzip, and one of contacts only.
 void output_seeds(const fs::path& dir) {
     fs::create_directories(dir);
-    const auto protein = [](const std::string& id, uint64_t index, int64_t layers,
-                            int64_t length) {
+    const auto protein = [](const std::string& id, uint64_t index, int64_t layers, int64_t length) {
         embed::ProteinEmbedding p;
         p.key = id;
         p.original_id = id;
