@@ -17,7 +17,7 @@ seconds=${1:-60}
 shift || true
 targets=("$@")
 if ((${#targets[@]} == 0)); then
-  targets=(fasta pickle torch_file safetensors json hdf5_weights)
+  targets=(fasta pickle torch_file safetensors json hdf5_weights output_file)
 fi
 jobs=${EMBED_FUZZ_JOBS:-1}
 build=${EMBED_FUZZ_BUILD_DIR:-build-fuzz}
@@ -71,7 +71,7 @@ fuzz_target() {
   local limit=$malloc_limit_mb
   local asan_options=$ASAN_OPTIONS
   local lsan_options=${LSAN_OPTIONS:-}
-  if [[ $target == hdf5_weights ]]; then
+  if [[ $target == hdf5_weights || $target == output_file ]]; then
     # libhdf5 (not ours, not instrumented) allocates the sizes a damaged file claims for its
     # metadata (e.g. a 3.9 GB local heap) before finding they reach past the end of the file,
     # and then fails cleanly. Let such allocations fail or succeed as with glibc's malloc, and

@@ -1,7 +1,12 @@
 #include "embed/hdf5_writer.h"
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <fcntl.h>
 #include <stdexcept>
+#include <type_traits>
+#include <unistd.h>
 
 namespace embed {
 namespace {
@@ -41,6 +46,14 @@ std::string joined(const std::vector<int64_t>& values) {
     return out;
 }
 
+std::string joined(const std::vector<std::string>& values) {
+    std::string out;
+    for (const std::string& v : values) {
+        out += (out.empty() ? "" : ", ") + v;
+    }
+    return out;
+}
+
 }  // namespace
 
 std::string dataset_key(const std::string& record_id) {
@@ -69,80 +82,164 @@ torch::ScalarType parse_storage_dtype(const std::string& name) {
     throw std::invalid_argument("--storage-dtype: '" + name + "' is not float32 or float16");
 }
 
+namespace {
+
+// Plausibility bounds for the integers of a file's root, far beyond any real run but small
+// enough that no count derived from them overflows or exhausts memory.
+constexpr int64_t kMaxLayerIndex = int64_t{1} << 12;
+constexpr int64_t kMaxEmbeddingDim = int64_t{1} << 16;
+constexpr int64_t kMaxResidues = int64_t{1} << 31;
+constexpr int64_t kMaxProteins = int64_t{1} << 40;
+constexpr int64_t kMaxGzipLevel = 9;
+
+using Strings = std::vector<std::string>;
+
+std::vector<RunAttributeField> make_fields() {
+    using R = RunAttributes;
+    return {
+        {"model", &R::model, true, "another model gives other embeddings"},
+        {"model_family", &R::model_family, true, "another family gives other embeddings"},
+        {"model_format", &R::model_format, true, "another file format may hold other weights"},
+        {"checkpoint", &R::checkpoint, false,
+         "the same weights may be read from another path (checkpoint_sha256 says if they are "
+         "the same)"},
+        {"checkpoint_sha256", &R::checkpoint_sha256, true, "other weights, other embeddings"},
+        {"layers", &R::layers, true, "other layers, other embeddings", 0, kMaxLayerIndex},
+        {"layer_reduction", &R::layer_reduction, true, "summed layers differ from each layer", 0, 0,
+         Strings{"none", "sum"}},
+        {"pooling", &R::pooling, true, "another per-protein vector", 0, 0, Strings{"mean", "bos"}},
+        {"embedding_dim", &R::embedding_dim, true, "the width of every dataset", 1,
+         kMaxEmbeddingDim},
+        {"max_length", &R::max_length, true, "where long proteins are cut or windowed", 0,
+         kMaxResidues},
+        {"long_policy", &R::long_policy, true, "what long proteins become", 0, 0,
+         Strings{"chunk", "truncate", "skip", "error"}},
+        {"dtype", &R::dtype, true, "what the model computed in changes the values", 0, 0,
+         Strings{"float32", "bfloat16", "float16"}, "float32"},
+        {"groups", &R::groups, true, "which datasets each protein has"},
+        {"storage_dtype", &R::storage_dtype, true, "the type of every dataset", 0, 0,
+         Strings{"float32", "float16"}},
+        {"compression", &R::compression, true,
+         "the root must say truly how every dataset is stored", 0, kMaxGzipLevel},
+        {"input_digest", &R::input_digest, true, "another input, other proteins"},
+        {"input_proteins", &R::input_proteins, true, "the proteins a complete merge holds", 0,
+         kMaxProteins},
+        {"shard", &R::shard, false, "each shard of an array job has its own", 1, kMaxProteins},
+        {"shards", &R::shards, true, "shards of one array job split the input alike", 1,
+         kMaxProteins},
+        {"tool_version", &R::tool_version, false,
+         "versions that write the same settings write the same embeddings"},
+        {"command_line", &R::command_line, false,
+         "the same settings can be spelled differently (and --resume is added)"},
+    };
+}
+
+void check_range(const RunAttributeField& field, int64_t value) {
+    if (value < field.min || value > field.max) {
+        throw std::runtime_error("attribute " + std::string(field.name) + " is " +
+                                 std::to_string(value) + ", outside " + std::to_string(field.min) +
+                                 ".." + std::to_string(field.max));
+    }
+}
+
+}  // namespace
+
+const std::vector<RunAttributeField>& run_attribute_fields() {
+    static const std::vector<RunAttributeField> fields = make_fields();
+    return fields;
+}
+
+std::string field_text(const RunAttributes& attributes, const RunAttributeField& field) {
+    return std::visit(
+        [&](auto member) -> std::string {
+            const auto& value = attributes.*member;
+            using Value = std::decay_t<decltype(value)>;
+            if constexpr (std::is_same_v<Value, std::string>) {
+                return value;
+            } else if constexpr (std::is_same_v<Value, int64_t>) {
+                return std::to_string(value);
+            } else {
+                return joined(value);
+            }
+        },
+        field.member);
+}
+
 std::vector<std::string> RunAttributes::differences(const RunAttributes& other) const {
     std::vector<std::string> out;
-    const auto compare = [&](const char* name, const std::string& mine, const std::string& theirs) {
-        if (mine != theirs) {
-            out.push_back(std::string(name) + ": " + mine + " vs " + theirs);
+    for (const RunAttributeField& field : run_attribute_fields()) {
+        const std::string mine = field_text(*this, field);
+        const std::string theirs = field_text(other, field);
+        if (field.compared && mine != theirs) {
+            out.push_back(std::string(field.name) + ": " + mine + " vs " + theirs);
         }
-    };
-    compare("model", model, other.model);
-    compare("model_format", model_format, other.model_format);
-    compare("checkpoint_sha256", checkpoint_sha256, other.checkpoint_sha256);
-    compare("layers", joined(layers), joined(other.layers));
-    compare("layer_reduction", layer_reduction, other.layer_reduction);
-    compare("pooling", pooling, other.pooling);
-    compare("max_length", std::to_string(max_length), std::to_string(other.max_length));
-    compare("long_policy", long_policy, other.long_policy);
-    compare("dtype", dtype, other.dtype);
-    compare("groups", groups, other.groups);
-    compare("storage_dtype", storage_dtype, other.storage_dtype);
-    compare("input_digest", input_digest, other.input_digest);
-    compare("input_proteins", std::to_string(input_proteins), std::to_string(other.input_proteins));
-    compare("shards", std::to_string(shards), std::to_string(other.shards));
+    }
     return out;
 }
 
 void RunAttributes::write(hid_t object) const {
-    h5::write_attribute(object, "model", model);
-    h5::write_attribute(object, "model_family", model_family);
-    h5::write_attribute(object, "model_format", model_format);
-    h5::write_attribute(object, "checkpoint", checkpoint);
-    h5::write_attribute(object, "checkpoint_sha256", checkpoint_sha256);
-    h5::write_attribute(object, "layers", layers);
-    h5::write_attribute(object, "layer_reduction", layer_reduction);
-    h5::write_attribute(object, "pooling", pooling);
-    h5::write_attribute(object, "embedding_dim", embedding_dim);
-    h5::write_attribute(object, "max_length", max_length);
-    h5::write_attribute(object, "long_policy", long_policy);
-    h5::write_attribute(object, "dtype", dtype);
-    h5::write_attribute(object, "groups", groups);
-    h5::write_attribute(object, "storage_dtype", storage_dtype);
-    h5::write_attribute(object, "compression", compression);
-    h5::write_attribute(object, "input_digest", input_digest);
-    h5::write_attribute(object, "input_proteins", input_proteins);
-    h5::write_attribute(object, "shard", shard);
-    h5::write_attribute(object, "shards", shards);
-    h5::write_attribute(object, "tool_version", tool_version);
-    h5::write_attribute(object, "command_line", command_line);
+    for (const RunAttributeField& field : run_attribute_fields()) {
+        std::visit([&](auto member) { h5::write_attribute(object, field.name, this->*member); },
+                   field.member);
+    }
 }
 
 RunAttributes RunAttributes::read(hid_t object) {
     RunAttributes a;
-    a.model = h5::read_string_attribute(object, "model");
-    a.model_family = h5::read_string_attribute(object, "model_family");
-    a.model_format = h5::read_string_attribute(object, "model_format");
-    a.checkpoint = h5::read_string_attribute(object, "checkpoint");
-    a.checkpoint_sha256 = h5::read_string_attribute(object, "checkpoint_sha256");
-    a.layers = h5::read_int_array_attribute(object, "layers");
-    a.layer_reduction = h5::read_string_attribute(object, "layer_reduction");
-    a.pooling = h5::read_string_attribute(object, "pooling");
-    a.embedding_dim = h5::read_int_attribute(object, "embedding_dim");
-    a.max_length = h5::read_int_attribute(object, "max_length");
-    a.long_policy = h5::read_string_attribute(object, "long_policy");
-    // Files written before --dtype existed were computed in float32.
-    a.dtype =
-        h5::has_attribute(object, "dtype") ? h5::read_string_attribute(object, "dtype") : "float32";
-    a.groups = h5::read_string_attribute(object, "groups");
-    a.storage_dtype = h5::read_string_attribute(object, "storage_dtype");
-    a.compression = h5::read_int_attribute(object, "compression");
-    a.input_digest = h5::read_string_attribute(object, "input_digest");
-    a.input_proteins = h5::read_int_attribute(object, "input_proteins");
-    a.shard = h5::read_int_attribute(object, "shard");
-    a.shards = h5::read_int_attribute(object, "shards");
-    a.tool_version = h5::read_string_attribute(object, "tool_version");
-    a.command_line = h5::read_string_attribute(object, "command_line");
+    for (const RunAttributeField& field : run_attribute_fields()) {
+        if (field.when_absent != nullptr && !h5::has_attribute(object, field.name)) {
+            a.*std::get<std::string RunAttributes::*>(field.member) = field.when_absent;
+            continue;
+        }
+        std::visit(
+            [&](auto member) {
+                auto& value = a.*member;
+                using Value = std::decay_t<decltype(value)>;
+                if constexpr (std::is_same_v<Value, std::string>) {
+                    value = h5::read_string_attribute(object, field.name);
+                    if (!field.allowed.empty() &&
+                        std::find(field.allowed.begin(), field.allowed.end(), value) ==
+                            field.allowed.end()) {
+                        throw std::runtime_error("attribute " + std::string(field.name) + " is '" +
+                                                 value + "', not one of " + joined(field.allowed));
+                    }
+                } else if constexpr (std::is_same_v<Value, int64_t>) {
+                    value = h5::read_int_attribute(object, field.name);
+                    check_range(field, value);
+                } else {
+                    value = h5::read_int_array_attribute(object, field.name);
+                    for (const int64_t v : value) {
+                        check_range(field, v);
+                    }
+                }
+            },
+            field.member);
+    }
+    if (a.shard > a.shards) {
+        throw std::runtime_error("attribute shard is " + std::to_string(a.shard) + " of " +
+                                 std::to_string(a.shards) + " shards");
+    }
+    if (a.layers.empty()) {
+        throw std::runtime_error("attribute layers is empty");
+    }
+    std::vector<std::string> known = output_group_names();
+    for (size_t begin = 0; begin <= a.groups.size();) {
+        const size_t end = std::min(a.groups.find(',', begin), a.groups.size());
+        const std::string group = a.groups.substr(begin, end - begin);
+        const auto found = std::find(known.begin(), known.end(), group);
+        if (found == known.end()) {
+            throw std::runtime_error("attribute groups is '" + a.groups + "': '" + group +
+                                     "' is not one of " + joined(output_group_names()) +
+                                     " (or named twice)");
+        }
+        known.erase(found);
+        begin = end + 1;
+    }
     return a;
+}
+
+int64_t RunAttributes::stored_layers() const {
+    return layer_reduction == "sum" ? 1 : static_cast<int64_t>(layers.size());
 }
 
 size_t ProteinEmbedding::bytes() const {
@@ -153,6 +250,62 @@ size_t ProteinEmbedding::bytes() const {
         }
     }
     return total;
+}
+
+namespace {
+
+// Measured on 2,000 proteins with ids of 4 characters and no description (issue 16): 557 bytes
+// per dataset beside its values (659 per residue-level one), and 2.1 kB more with gzip, whose
+// chunked datasets each have a B-tree. Rounded up for ids and descriptions of a few hundred
+// characters, which the header holds twice (link name and attribute).
+constexpr double kDatasetStructureBytes = 1024;
+constexpr double kChunkIndexBytes = 2560;
+// Deflate can grow data it cannot compress, by a few bytes per block and per chunk.
+constexpr double kGzipExpansion = 1.01;
+constexpr uint64_t kGzipChunkBytes = 64;
+// Superblock, root group and attributes, and the first blocks of each group's heaps and
+// B-trees, allocated before the proteins that fill them.
+constexpr uint64_t kFileStructureBytes = 256 << 10;
+
+}  // namespace
+
+uint64_t reserved_dataset_bytes(uint64_t values, size_t text_bytes, const StorageOptions& storage) {
+    const bool gzip = storage.compression > 0;
+    return static_cast<uint64_t>(static_cast<double>(values) * (gzip ? kGzipExpansion : 1.0)) +
+           (gzip ? kGzipChunkBytes + static_cast<uint64_t>(kChunkIndexBytes) : 0) +
+           static_cast<uint64_t>(kDatasetStructureBytes) + 2 * text_bytes;
+}
+
+uint64_t reserved_file_bytes(size_t text_bytes) {
+    return kFileStructureBytes + 2 * text_bytes;
+}
+
+OutputBytes& OutputBytes::operator+=(const OutputBytes& other) {
+    values += other.values;
+    structure += other.structure;
+    return *this;
+}
+
+double OutputBytes::at_least(const StorageOptions& storage) const {
+    return storage.compression > 0 ? structure : values + structure;
+}
+
+OutputBytes estimated_output_bytes(int64_t residues, int64_t layers, int64_t width,
+                                   const OutputGroups& groups, const StorageOptions& storage) {
+    const double value_bytes = storage.dtype == torch::kFloat16 ? 2 : 4;
+    const auto L = static_cast<double>(residues);
+    const auto values_per_protein = static_cast<double>(layers) * static_cast<double>(width);
+    OutputBytes bytes;
+    for (const auto& [wanted, values] :
+         {std::pair{groups.per_residue, L * values_per_protein},
+          std::pair{groups.per_protein, values_per_protein}, std::pair{groups.contacts, L * L}}) {
+        if (wanted) {
+            bytes.values += value_bytes * values;
+            bytes.structure +=
+                kDatasetStructureBytes + (storage.compression > 0 ? kChunkIndexBytes : 0);
+        }
+    }
+    return bytes;
 }
 
 const std::vector<std::string>& output_group_names() {
@@ -195,6 +348,28 @@ h5::Handle create_output_file(const std::filesystem::path& path) {
 
 h5::Handle open_output_file(const std::filesystem::path& path) {
     h5::silence_library_errors();
+    // Said in one line here: libhdf5's own reasons for these are a stack of internals.
+    std::error_code error;
+    const std::filesystem::file_status status = std::filesystem::status(path, error);
+    if (!std::filesystem::exists(status)) {
+        throw std::invalid_argument(path.string() + ": no such file");
+    }
+    if (!std::filesystem::is_regular_file(status)) {
+        throw std::invalid_argument(
+            path.string() + ": " +
+            (std::filesystem::is_directory(status) ? "a directory" : "not a regular file") +
+            ", not an HDF5 file of embeddings");
+    }
+    {
+        const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+        if (fd < 0) {
+            throw std::runtime_error(path.string() + ": cannot open: " + std::strerror(errno));
+        }
+        ::close(fd);
+    }
+    if (H5Fis_hdf5(path.c_str()) <= 0) {
+        throw std::invalid_argument(path.string() + ": not an HDF5 file");
+    }
     return h5::Handle(H5Fopen(path.c_str(), H5F_ACC_RDONLY, embeddings_file_access().id()),
                       H5Fclose, path.string() + ": cannot open");
 }
@@ -251,6 +426,15 @@ void write_protein_attributes(hid_t dataset, const std::string& original_id,
 Hdf5Writer::Hdf5Writer(const std::filesystem::path& path, OutputGroups groups,
                        StorageOptions storage)
     : path_(path), storage_(storage), file_(create_output_file(path)) {
+    try {
+        reservation_ = DiskReservation(path);
+        reservation_.extend(reserved_file_bytes(0));
+    } catch (...) {
+        file_ = h5::Handle();
+        std::error_code ignored;
+        std::filesystem::remove(path, ignored);  // nothing of it written: no part to resume
+        throw;
+    }
     const Group candidates[] = {{kPerResidueGroup, per_residue, {}},
                                 {kPerProteinGroup, per_protein, {}},
                                 {kContactsGroup, contacts, {}}};
@@ -267,6 +451,14 @@ Hdf5Writer::~Hdf5Writer() = default;
 
 void Hdf5Writer::write(const ProteinEmbedding& protein) {
     try {
+        const size_t text_bytes = protein.key.size() + protein.original_id.size() +
+                                  protein.description.size() + protein.sequence_md5.size();
+        for (const Group& group : groups_) {
+            const torch::Tensor data = group.data(protein);
+            reservation_.extend(reserved_dataset_bytes(
+                static_cast<uint64_t>(data.numel()) * torch::elementSize(storage_.dtype),
+                text_bytes, storage_));
+        }
         for (const Group& group : groups_) {
             const h5::Handle dataset = write_embedding_dataset(group.handle.id(), protein.key,
                                                                group.data(protein), storage_);
@@ -282,7 +474,11 @@ void Hdf5Writer::write(const ProteinEmbedding& protein) {
 }
 
 void Hdf5Writer::write_alias(const AliasEntry& alias) {
+    reservation_.extend(reserved_dataset_bytes(
+        sizeof(int64_t), alias.key.size() + alias.original_id.size() + alias.description.size(),
+        StorageOptions{}));
     if (aliases_.id() < 0) {
+        reservation_.extend(reserved_file_bytes(0));  // the group's heaps
         aliases_ = create_output_group(file_.id(), kAliasGroup);
     }
     const h5::Handle space(H5Screate(H5S_SCALAR), H5Sclose, "dataspace");
@@ -298,6 +494,8 @@ void Hdf5Writer::write_alias(const AliasEntry& alias) {
 }
 
 void Hdf5Writer::finish(const RunAttributes& attributes) {
+    reservation_.extend(
+        reserved_file_bytes(attributes.command_line.size() + attributes.checkpoint.size()));
     attributes.write(file_.id());
     h5::write_attribute(file_.id(), "proteins", static_cast<int64_t>(proteins_));
     aliases_.close(path_.string() + ": close /" + kAliasGroup);
@@ -305,6 +503,7 @@ void Hdf5Writer::finish(const RunAttributes& attributes) {
         group.handle.close(path_.string() + ": close /" + group.name);
     }
     file_.close(path_.string() + ": close");
+    reservation_.release();
 }
 
 }  // namespace embed

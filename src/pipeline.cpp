@@ -672,11 +672,12 @@ RunSummary embed_fasta(const EmbedOptions& options) {
     // The proteins this run writes: this shard's, less those left out for their length.
     int64_t written_expected = 0;
     int64_t to_embed = 0;  // residues, for the progress
-    double expected_bytes = 0;
+    OutputBytes expected_bytes;
+    OutputBytes unsaved_bytes;  // parts still to write; a resumed run's are on the disk
     {
         const int64_t layers_out =
             selection.sum ? 1 : static_cast<int64_t>(selection.layers.size());
-        const double value_bytes = options.storage.dtype == torch::kFloat16 ? 2 : 4;
+        const OutputGroups groups{options.per_residue, options.per_protein, options.contacts};
         int64_t before = 0;
         for (size_t i = 0; i < scan.lengths.size(); ++i) {
             const int64_t length = scan.lengths[i];
@@ -686,11 +687,10 @@ RunSummary embed_fasta(const EmbedOptions& options) {
                                            ? std::min<int64_t>(length, *limit)
                                            : length;
                 to_embed += saved[i] ? 0 : stored;
-                expected_bytes +=
-                    value_bytes *
-                    ((options.per_residue ? stored * layers_out * info.embed_dim : 0) +
-                     (options.per_protein ? layers_out * info.embed_dim : 0) +
-                     (options.contacts ? static_cast<double>(stored) * stored : 0));
+                const OutputBytes bytes = estimated_output_bytes(stored, layers_out, info.embed_dim,
+                                                                 groups, options.storage);
+                expected_bytes += bytes;
+                unsaved_bytes += saved[i] ? OutputBytes{} : bytes;
             }
             before += length;
         }
@@ -708,15 +708,17 @@ RunSummary embed_fasta(const EmbedOptions& options) {
 
     const auto available = fs::space(output_directory).available;
     // The parts, then the merged file beside them until the parts go.
-    const double needed = 2 * expected_bytes;
-    spdlog::info("expected output: {} ({} proteins{}){}", human_bytes(expected_bytes),
-                 written_expected,
+    const double needed =
+        unsaved_bytes.at_least(options.storage) + expected_bytes.at_least(options.storage);
+    spdlog::info("expected output: {} ({} proteins{}){}",
+                 human_bytes(expected_bytes.values + expected_bytes.structure), written_expected,
                  shard.count > 1 ? fmt::format(", shard {} of {}", shard.index, shard.count) : "",
                  options.storage.compression > 0 ? ", before compression" : "");
-    if (options.storage.compression == 0 && needed > static_cast<double>(available)) {
+    if (needed > static_cast<double>(available)) {
         throw std::runtime_error(fmt::format(
-            "{}: {} free, but the run needs about {} (its parts and the merged file); free some "
-            "space, write elsewhere, or use --storage-dtype float16 / --compress",
+            "{}: no space left for the output: {} free, but the run needs about {} (its parts "
+            "and the merged file); free some space, write elsewhere, or use --storage-dtype "
+            "float16 / --compress",
             output_directory.string(), human_bytes(static_cast<double>(available)),
             human_bytes(needed)));
     }

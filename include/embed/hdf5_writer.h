@@ -12,10 +12,12 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include <torch/torch.h>
 
+#include "embed/util/disk_reservation.h"
 #include "embed/util/hdf5.h"
 
 namespace embed {
@@ -44,7 +46,8 @@ struct StorageOptions {
 /// "float32" or "float16"; throws std::invalid_argument otherwise.
 torch::ScalarType parse_storage_dtype(const std::string& name);
 
-/// Run-wide facts, stored as root attributes. A resumed run and a merge compare settings().
+/// Run-wide facts, stored as root attributes. run_attribute_fields() says which of them a
+/// resumed run and a merge compare, and the range each may take.
 struct RunAttributes {
     std::string model;
     std::string model_family;
@@ -52,11 +55,11 @@ struct RunAttributes {
     std::string checkpoint;
     std::string checkpoint_sha256;
     std::vector<int64_t> layers;
-    std::string layer_reduction;  ///< "none", or "sum" when the layers were added up
-    std::string pooling;
+    std::string layer_reduction = "none";  ///< "none", or "sum" when the layers were added up
+    std::string pooling = "mean";
     int64_t embedding_dim = 0;
     int64_t max_length = 0;  ///< 0: no limit
-    std::string long_policy;
+    std::string long_policy = "chunk";
     std::string dtype = "float32";  ///< what the model computed in (--dtype)
     std::string groups;             ///< e.g. "per_residue,per_protein"
     std::string storage_dtype = "float32";
@@ -64,18 +67,48 @@ struct RunAttributes {
     /// SHA-256 over the accepted records' ids and residues: the same input, in the same order.
     std::string input_digest;
     int64_t input_proteins = 0;  ///< proteins accepted from the input, all shards together
-    int64_t shard = 0;
+    int64_t shard = 1;
     int64_t shards = 1;
     std::string tool_version;
     std::string command_line;
 
-    /// "name: this vs other" for each setting that makes outputs incompatible (everything
-    /// but the checkpoint's path, the shard, the tool version and the command line).
+    /// "name: this vs other" for each compared field (run_attribute_fields()) that differs.
     std::vector<std::string> differences(const RunAttributes& other) const;
     void write(hid_t object) const;
-    /// Throws std::runtime_error naming the missing attribute.
+    /// Throws std::runtime_error naming the attribute that is missing, of the wrong type or
+    /// outside its range.
     static RunAttributes read(hid_t object);
+
+    /// Layers stored per protein: 1 when summed, else one per selected layer.
+    int64_t stored_layers() const;
 };
+
+/// One root attribute of RunAttributes: the single description that differences(), write()
+/// and read() follow, so that a setting cannot be written without being compared, or the
+/// reverse.
+struct RunAttributeField {
+    using Member = std::variant<std::string RunAttributes::*, int64_t RunAttributes::*,
+                                std::vector<int64_t> RunAttributes::*>;
+    const char* name;
+    Member member;
+    /// Files that differ here hold incompatible embeddings: --resume and merge refuse them.
+    bool compared;
+    /// Why it is compared, or why it may differ.
+    const char* why;
+    /// An integer's range (each element's, for a list), checked when read.
+    int64_t min = 0;
+    int64_t max = 0;
+    /// A string's allowed values; empty: any.
+    std::vector<std::string> allowed = {};
+    /// The value files of older versions, which lack the attribute, mean; nullptr: required.
+    const char* when_absent = nullptr;
+};
+
+/// Every field of RunAttributes, in the order they are written.
+const std::vector<RunAttributeField>& run_attribute_fields();
+
+/// The value of `field` in `attributes`, as differences() shows it.
+std::string field_text(const RunAttributes& attributes, const RunAttributeField& field);
 
 /// One protein's output, ready to store.
 struct ProteinEmbedding {
@@ -105,7 +138,9 @@ struct AliasEntry {
     uint64_t same_as = 0;  ///< index of the protein embedded
 };
 
-/// Writes one file. Proteins appear in the order written; `finish` completes the file.
+/// Writes one file. Proteins appear in the order written; `finish` completes the file. Claims
+/// the disk space of each protein before writing it: a full disk is a std::runtime_error
+/// naming the file and "No space left on device", before libhdf5 writes anything of it.
 class Hdf5Writer {
 public:
     /// Creates (truncates) `path` with the groups asked for.
@@ -131,11 +166,37 @@ private:
 
     std::filesystem::path path_;
     StorageOptions storage_;
+    /// Before file_: given back only after the file is closed, which writes its structure.
+    DiskReservation reservation_;
     h5::Handle file_;
     std::vector<Group> groups_;
     h5::Handle aliases_;
     size_t proteins_ = 0;
 };
+
+/// The bytes a file of embeddings takes on disk, as measured with libhdf5 1.10: the values, and
+/// the structure HDF5 keeps for each dataset (object header, attributes, the link in its
+/// group, and with gzip a chunk index), which outweighs a small protein's values.
+struct OutputBytes {
+    double values = 0;     ///< uncompressed
+    double structure = 0;  ///< unaffected by compression
+    OutputBytes& operator+=(const OutputBytes& other);
+    /// What the disk must hold at least: everything, or with gzip (whose ratio cannot be
+    /// known ahead) the structure alone.
+    double at_least(const StorageOptions& storage) const;
+};
+
+/// The bytes of one protein of `residues` stored rows with `layers` layers of `width` in the
+/// groups and storage given, in either layout (the bio-embeddings files hold less).
+OutputBytes estimated_output_bytes(int64_t residues, int64_t layers, int64_t width,
+                                   const OutputGroups& groups, const StorageOptions& storage);
+
+/// Bytes to claim (DiskReservation) for a dataset of `values` bytes copied or written into a
+/// file of embeddings, with its attributes (`text_bytes` of strings) and link: an upper bound.
+uint64_t reserved_dataset_bytes(uint64_t values, size_t text_bytes, const StorageOptions& storage);
+/// ... and for the file's own structure (superblock, root attributes, the groups' heaps, which
+/// grow by blocks of up to 64 kB).
+uint64_t reserved_file_bytes(size_t text_bytes);
 
 /// The groups a file of embeddings may hold, in the order they are created.
 const std::vector<std::string>& output_group_names();

@@ -50,4 +50,13 @@ size_t export_bio_embeddings(const std::vector<std::filesystem::path>& sources,
                              const std::filesystem::path& directory,
                              const RunAttributes& attributes, const MergeOptions& options);
 
+/// `embed merge`: the shards of an array job (`embed --shard I/N`) put together at `output`,
+/// one file, or with `bio_embeddings_layout` a directory; an existing output is replaced only
+/// with `overwrite`, and only once the new one is complete. Throws std::invalid_argument naming
+/// the files unless every shard 1..N is given once, all written with the same settings and
+/// input, and every protein is in one. Returns the number of proteins written.
+size_t merge_shards(const std::vector<std::filesystem::path>& shards,
+                    const std::filesystem::path& output, bool overwrite,
+                    bool bio_embeddings_layout);
+
 }  // namespace embed

@@ -12,7 +12,6 @@
 #include "embed/errors.h"
 #include "embed/merge.h"
 #include "embed/model_store.h"
-#include "embed/output_parts.h"
 #include "embed/pipeline.h"
 #include "embed/runtime.h"
 #include "embed/util/file.h"
@@ -120,52 +119,10 @@ int download_models(const std::vector<std::string>& names,
 // model, settings and input, every shard once, every protein once.
 int merge_shards(const std::vector<std::string>& shards, const std::filesystem::path& output,
                  bool overwrite, bool bio_embeddings_layout) {
-    const embed::OutputLock lock(output);  // no run, nor another merge, writes it meanwhile
-    if (std::filesystem::exists(output) && !overwrite) {
-        throw std::invalid_argument(output.string() + " exists: --overwrite replaces it");
-    }
-    std::vector<std::filesystem::path> sources(shards.begin(), shards.end());
-    embed::RunAttributes merged = embed::read_run_attributes(sources.front());
-    std::vector<std::string> owner(static_cast<size_t>(merged.shards));
-    for (const std::filesystem::path& source : sources) {
-        const embed::RunAttributes found = embed::read_run_attributes(source);
-        if (found.shards != merged.shards || found.shard < 1 || found.shard > found.shards) {
-            throw std::invalid_argument(
-                source.string() + " is shard " + std::to_string(found.shard) + " of " +
-                std::to_string(found.shards) + ", " + sources.front().string() + " one of " +
-                std::to_string(merged.shards));
-        }
-        std::string& first = owner[static_cast<size_t>(found.shard - 1)];
-        if (!first.empty()) {
-            throw std::invalid_argument("shard " + std::to_string(found.shard) +
-                                        " twice: " + first + " and " + source.string());
-        }
-        first = source.string();
-    }
-    for (size_t i = 0; i < owner.size(); ++i) {
-        if (owner[i].empty()) {
-            throw std::invalid_argument("shard " + std::to_string(i + 1) + " of " +
-                                        std::to_string(owner.size()) + " is missing");
-        }
-    }
-    embed::MergeOptions options;
-    options.expected = &merged;
-    options.require_complete = true;
-    embed::RunAttributes whole = merged;
-    whole.shard = 1;
-    whole.shards = 1;
-    size_t proteins = 0;
-    if (bio_embeddings_layout) {
-        embed::AtomicDirectory destination(output);
-        proteins =
-            embed::export_bio_embeddings(sources, destination.temporary_path(), whole, options);
-        destination.commit();
-    } else {
-        embed::AtomicOutput destination(output);
-        proteins = embed::merge_files(sources, destination.temporary_path(), whole, options);
-        destination.commit();
-    }
-    spdlog::info("merged {} shards, {} proteins: {}", sources.size(), proteins, output.string());
+    const size_t proteins =
+        embed::merge_shards(std::vector<std::filesystem::path>(shards.begin(), shards.end()),
+                            output, overwrite, bio_embeddings_layout);
+    spdlog::info("merged {} shards, {} proteins: {}", shards.size(), proteins, output.string());
     return 0;
 }
 

@@ -5,6 +5,9 @@
 namespace embed::h5 {
 namespace {
 
+// No attribute this tool reads holds more integers (a list of layers at most).
+constexpr hssize_t kMaxAttributeValues = 1 << 16;
+
 std::string innermost_error() {
     std::string message;
     H5Ewalk2(
@@ -171,9 +174,19 @@ int64_t read_int_attribute(hid_t object, const std::string& name) {
 
 std::vector<int64_t> read_int_array_attribute(hid_t object, const std::string& name) {
     const Handle attribute = open_attribute(object, name);
+    const Handle stored(H5Aget_type(attribute.id()), H5Tclose, "attribute type " + name);
+    if (H5Tget_class(stored.id()) != H5T_INTEGER) {
+        // HDF5 would convert a float, clipping and rounding it without a word.
+        throw std::runtime_error("attribute " + name + " is not an integer");
+    }
     const Handle space(H5Aget_space(attribute.id()), H5Sclose, "attribute space " + name);
     const hssize_t count = H5Sget_simple_extent_npoints(space.id());
-    std::vector<int64_t> values(static_cast<size_t>(count < 0 ? 0 : count));
+    if (count < 0 || count > kMaxAttributeValues) {
+        throw std::runtime_error("attribute " + name + " holds " + std::to_string(count) +
+                                 " values, more than the " + std::to_string(kMaxAttributeValues) +
+                                 " expected");
+    }
+    std::vector<int64_t> values(static_cast<size_t>(count));
     check(H5Aread(attribute.id(), H5T_NATIVE_INT64, values.data()), "read attribute " + name);
     return values;
 }
@@ -200,6 +213,18 @@ FloatArray read_float_dataset(hid_t location, const std::string& name) {
     check(H5Dread(dataset.id(), H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, out.values.data()),
           "read dataset " + name);
     return out;
+}
+
+void require_hard_link(hid_t location, const std::string& name) {
+    H5L_info_t info{};
+    check(H5Lget_info(location, name.c_str(), &info, H5P_DEFAULT), "link " + name);
+    if (info.type != H5L_TYPE_HARD) {
+        const char* kind = info.type == H5L_TYPE_SOFT       ? "a soft link"
+                           : info.type == H5L_TYPE_EXTERNAL ? "an external link"
+                                                            : "a user-defined link";
+        throw std::runtime_error("'" + name + "' is " + kind +
+                                 ", not an object of the file itself: links are not followed");
+    }
 }
 
 std::vector<std::string> member_names(hid_t group) {

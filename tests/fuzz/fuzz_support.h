@@ -49,6 +49,9 @@ public:
         return path_;
     }
 
+    /// Its path, for naming files beside it.
+    const std::string& path() const { return path_; }
+
 private:
     std::string path_;
     int fd_ = -1;

@@ -3,7 +3,7 @@
 // torch.save archives, and ../shared/testdata's checkpoints when present.
 //
 //   fuzz_make_seeds DIR      -> DIR/fasta/..., DIR/json/..., DIR/safetensors/...,
-//   DIR/hdf5_weights/...
+//   DIR/hdf5_weights/..., DIR/output_file/...
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -13,6 +13,7 @@
 #include <hdf5.h>
 #include <zlib.h>
 
+#include "embed/hdf5_writer.h"
 #include "embed/util/hdf5.h"
 
 namespace {
@@ -119,6 +120,60 @@ void hdf5_seed(const fs::path& path, bool latest_format) {
     H5Dwrite(dataset.id(), H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data());
 }
 
+// Files of embeddings as a run writes them: a part with an alias, a merged output of three
+// layers in float16 with gzip, and one of contacts only.
+void output_seeds(const fs::path& dir) {
+    fs::create_directories(dir);
+    const auto protein = [](const std::string& id, uint64_t index, int64_t layers, int64_t length) {
+        embed::ProteinEmbedding p;
+        p.key = id;
+        p.original_id = id;
+        p.description = "a protein";
+        p.index = index;
+        p.length = length;
+        p.original_length = length;
+        p.sequence_md5 = "0123456789abcdef0123456789abcdef";
+        p.per_residue_NLD = torch::rand({layers, length, 4});
+        p.per_protein_ND = torch::rand({layers, 4});
+        p.contacts_LL = torch::rand({length, length});
+        return p;
+    };
+    embed::RunAttributes a;
+    a.model = "esm2_tiny";
+    a.model_family = "ESM";
+    a.model_format = "fair-esm";
+    a.layers = {2};
+    a.embedding_dim = 4;
+    a.groups = "per_residue,per_protein";
+    a.input_proteins = 3;
+    {
+        embed::Hdf5Writer part(dir / "part.h5", embed::OutputGroups{});
+        part.write(protein("a", 0, 1, 3));
+        part.write_alias(embed::AliasEntry{"b", "b", "", 2, 3, 0});
+        part.write(protein("c", 1, 1, 2));
+        part.finish(a);
+    }
+    a.layers = {0, 1, 2};
+    a.storage_dtype = "float16";
+    a.compression = 4;
+    {
+        embed::Hdf5Writer output(dir / "layers_float16_gzip.h5", embed::OutputGroups{},
+                                 embed::StorageOptions{torch::kFloat16, 4});
+        output.write(protein("a", 0, 3, 3));
+        output.write(protein("c", 2, 3, 5));
+        output.finish(a);
+    }
+    a.layers = {2};
+    a.storage_dtype = "float32";
+    a.compression = 0;
+    a.groups = "contacts";
+    {
+        embed::Hdf5Writer output(dir / "contacts.h5", embed::OutputGroups{false, false, true});
+        output.write(protein("a", 1, 1, 3));
+        output.finish(a);
+    }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -132,5 +187,6 @@ int main(int argc, char** argv) {
     safetensors_seed(dir / "safetensors");
     hdf5_seed(dir / "hdf5_weights/weights.hdf5", false);
     hdf5_seed(dir / "hdf5_weights/weights_latest.hdf5", true);
+    output_seeds(dir / "output_file");
     return 0;
 }

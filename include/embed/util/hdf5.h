@@ -67,6 +67,10 @@ struct FloatArray {
 };
 FloatArray read_float_dataset(hid_t location, const std::string& name);
 
+/// Throws std::runtime_error unless `name` in `location` is a hard link: soft, external and
+/// user-defined links lead elsewhere, an external link into any file the reader may read.
+void require_hard_link(hid_t location, const std::string& name);
+
 /// Names of a group's members, in creation order when the group tracks it, else by name.
 std::vector<std::string> member_names(hid_t group);
 
