@@ -360,16 +360,18 @@ void read_in_child_first(const fs::path& path) {
     std::string invalid;
     try {
         const std::lock_guard<std::mutex> lock(h5::calls_mutex());
-        invalid = run_isolated([&] {
-            try {
-                const h5::Handle file = open_output_file(path);
-                std::vector<Entry> entries;
-                read_entries(file.id(), attributes_of(file.id(), path), path, 0, entries);
-                return std::string();
-            } catch (const std::invalid_argument& e) {
-                return std::string(e.what());
-            }
-        });
+        invalid = run_isolated(
+            [&] {
+                try {
+                    const h5::Handle file = open_output_file(path);
+                    std::vector<Entry> entries;
+                    read_entries(file.id(), attributes_of(file.id(), path), path, 0, entries);
+                    return std::string();
+                } catch (const std::invalid_argument& e) {
+                    return std::string(e.what());
+                }
+            },
+            cpu_seconds_to_read(static_cast<uint64_t>(status.st_size)));
     } catch (const ChildCrashed& e) {
         throw std::invalid_argument(path.string() + ": libhdf5 " + e.what() +
                                     " reading the file; it is damaged");

@@ -334,6 +334,19 @@ TEST(MergeShards, AFileLibhdf5CrashesOnIsReportedAsDamaged) {
     EXPECT_FALSE(fs::exists(dir / "out.h5"));
 }
 
+// Found by fuzzing too: libhdf5 1.10.8 reads this one's global heap in an endless loop. The
+// child reading it first ends at its CPU limit (10 s for a small file).
+TEST(MergeShards, AFileLibhdf5LoopsOnIsReportedAsDamaged) {
+    TempDir dir;
+    const fs::path damaged = testing::data_file("output_libhdf5_loops_on.h5");
+    const std::string error = merge_error({damaged}, dir / "out.h5");
+    EXPECT_TRUE(contains(error, damaged.string() +
+                                    ": libhdf5 ran past its limit of 10 CPU seconds reading the "
+                                    "file; it is damaged"))
+        << error;
+    EXPECT_FALSE(fs::exists(dir / "out.h5"));
+}
+
 // Also found by fuzzing: a chunk whose address lies past the end of the file. libhdf5 1.10.8
 // crashed in H5Ocopy's cleanup after failing to read it (as after any failure to copy).
 TEST(MergeShards, AChunkOutsideTheFileIsRefusedBeforeTheCopy) {

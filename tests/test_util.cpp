@@ -232,6 +232,23 @@ TEST(Isolated, TheChildsErrorsAndCrashesAreErrorsHere) {
               "ended without an answer (exit status 3)");
 }
 
+// libhdf5 1.10.8 loops forever on some damaged files (tests/data/output_libhdf5_loops_on.h5).
+TEST(Isolated, AChildThatLoopsEndsAtItsCpuLimit) {
+    volatile bool forever = true;
+    EXPECT_EQ(error_of([&] {
+                  run_isolated(
+                      [&]() -> std::string {
+                          while (forever) {
+                          }
+                          return "";
+                      },
+                      1);
+              }),
+              "ran past its limit of 1 CPU seconds");
+    EXPECT_EQ(cpu_seconds_to_read(0), 10u);
+    EXPECT_EQ(cpu_seconds_to_read(uint64_t{1} << 30), 10u + 64u);
+}
+
 TEST(Fingerprint, MapKeepsTheFirstValueThroughGrowth) {
     FingerprintMap map;
     for (uint64_t i = 0; i < 10000; ++i) {

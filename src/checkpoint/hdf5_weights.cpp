@@ -242,7 +242,8 @@ StateDict read_hdf5_weights(const std::filesystem::path& path) {
     std::string answer;
     try {
         const std::lock_guard<std::mutex> lock(h5::calls_mutex());
-        answer = run_isolated([&] { return copy_datasets(source, memory_fd, file_size); });
+        answer = run_isolated([&] { return copy_datasets(source, memory_fd, file_size); },
+                              cpu_seconds_to_read(file_size));
     } catch (const ChildCrashed& e) {
         ::close(memory_fd);
         throw std::runtime_error(source + ": libhdf5 " + e.what() +

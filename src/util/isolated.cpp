@@ -1,8 +1,10 @@
 #include "embed/util/isolated.h"
 
 #include <cerrno>
+#include <csignal>
 #include <cstring>
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -58,7 +60,13 @@ std::string read_all(int fd) {
 
 }  // namespace
 
-std::string run_isolated(const std::function<std::string()>& work) {
+unsigned cpu_seconds_to_read(uint64_t bytes) {
+    constexpr unsigned kSeconds = 10;
+    constexpr uint64_t kBytesPerSecond = uint64_t{16} << 20;
+    return kSeconds + static_cast<unsigned>(bytes / kBytesPerSecond);
+}
+
+std::string run_isolated(const std::function<std::string()>& work, unsigned cpu_seconds) {
     int ends[2];
     if (::pipe2(ends, O_CLOEXEC) != 0) {
         throw std::runtime_error(std::string("cannot create a pipe: ") + std::strerror(errno));
@@ -72,6 +80,12 @@ std::string run_isolated(const std::function<std::string()>& work) {
     }
     if (child == 0) {
         ::close(ends[0]);
+        if (cpu_seconds > 0) {
+            // SIGXCPU at the soft limit ends the child (libhdf5 loops forever on some damaged
+            // files); SIGKILL a second later if it ignores that.
+            const rlimit limit{cpu_seconds, cpu_seconds + 1};
+            ::setrlimit(RLIMIT_CPU, &limit);
+        }
         answer_and_exit(ends[1], work);
     }
     ::close(ends[1]);
@@ -82,6 +96,11 @@ std::string run_isolated(const std::function<std::string()>& work) {
         if (errno != EINTR) {
             throw std::runtime_error(std::string("lost a child process: ") + std::strerror(errno));
         }
+    }
+    if (WIFSIGNALED(status) && (WTERMSIG(status) == SIGXCPU || WTERMSIG(status) == SIGKILL) &&
+        cpu_seconds > 0) {
+        throw ChildCrashed("ran past its limit of " + std::to_string(cpu_seconds) +
+                           " CPU seconds");
     }
     if (WIFSIGNALED(status)) {
         throw ChildCrashed(std::string("crashed (") + ::strsignal(WTERMSIG(status)) + ")");
