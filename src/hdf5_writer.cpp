@@ -124,6 +124,8 @@ std::vector<RunAttributeField> make_fields() {
         {"input_digest", &R::input_digest, true, "another input, other proteins"},
         {"input_proteins", &R::input_proteins, true, "the proteins a complete merge holds", 0,
          kMaxProteins},
+        {"input_records", &R::input_records, true, "the bound of every protein's index", 0,
+         kMaxProteins, Strings{}, "0"},
         {"shard", &R::shard, false, "each shard of an array job has its own", 1, kMaxProteins},
         {"shards", &R::shards, true, "shards of one array job split the input alike", 1,
          kMaxProteins},
@@ -188,7 +190,11 @@ RunAttributes RunAttributes::read(hid_t object) {
     RunAttributes a;
     for (const RunAttributeField& field : run_attribute_fields()) {
         if (field.when_absent != nullptr && !h5::has_attribute(object, field.name)) {
-            a.*std::get<std::string RunAttributes::*>(field.member) = field.when_absent;
+            if (const auto* text = std::get_if<std::string RunAttributes::*>(&field.member)) {
+                a.**text = field.when_absent;
+            } else {
+                a.*std::get<int64_t RunAttributes::*>(field.member) = std::stoll(field.when_absent);
+            }
             continue;
         }
         std::visit(
@@ -214,6 +220,11 @@ RunAttributes RunAttributes::read(hid_t object) {
                 }
             },
             field.member);
+    }
+    if (a.input_records != 0 && a.input_records < a.input_proteins) {
+        throw std::runtime_error("attribute input_records is " + std::to_string(a.input_records) +
+                                 ", fewer than input_proteins " +
+                                 std::to_string(a.input_proteins));
     }
     if (a.shard > a.shards) {
         throw std::runtime_error("attribute shard is " + std::to_string(a.shard) + " of " +
@@ -269,11 +280,19 @@ constexpr uint64_t kFileStructureBytes = 256 << 10;
 
 }  // namespace
 
-uint64_t reserved_dataset_bytes(uint64_t values, size_t text_bytes, const StorageOptions& storage) {
+uint64_t reserved_values_bytes(uint64_t values, const StorageOptions& storage) {
     const bool gzip = storage.compression > 0;
     return static_cast<uint64_t>(static_cast<double>(values) * (gzip ? kGzipExpansion : 1.0)) +
-           (gzip ? kGzipChunkBytes + static_cast<uint64_t>(kChunkIndexBytes) : 0) +
+           (gzip ? kGzipChunkBytes : 0);
+}
+
+uint64_t reserved_structure_bytes(size_t text_bytes, const StorageOptions& storage) {
+    return (storage.compression > 0 ? static_cast<uint64_t>(kChunkIndexBytes) : 0) +
            static_cast<uint64_t>(kDatasetStructureBytes) + 2 * text_bytes;
+}
+
+uint64_t reserved_dataset_bytes(uint64_t values, size_t text_bytes, const StorageOptions& storage) {
+    return reserved_values_bytes(values, storage) + reserved_structure_bytes(text_bytes, storage);
 }
 
 uint64_t reserved_file_bytes(size_t text_bytes) {
@@ -425,10 +444,13 @@ void write_protein_attributes(hid_t dataset, const std::string& original_id,
 
 Hdf5Writer::Hdf5Writer(const std::filesystem::path& path, OutputGroups groups,
                        StorageOptions storage)
-    : path_(path), storage_(storage), file_(create_output_file(path)) {
+    : path_(path),
+      storage_(storage),
+      file_((require_free_space(path, reserved_file_bytes(0)), create_output_file(path))) {
     try {
         reservation_ = DiskReservation(path);
-        reservation_.extend(reserved_file_bytes(0));
+        structure_bytes_ = reserved_file_bytes(0);
+        reservation_.reserve_beyond_end(structure_bytes_);
     } catch (...) {
         file_ = h5::Handle();
         std::error_code ignored;
@@ -453,12 +475,14 @@ void Hdf5Writer::write(const ProteinEmbedding& protein) {
     try {
         const size_t text_bytes = protein.key.size() + protein.original_id.size() +
                                   protein.description.size() + protein.sequence_md5.size();
+        uint64_t values = 0;
         for (const Group& group : groups_) {
-            const torch::Tensor data = group.data(protein);
-            reservation_.extend(reserved_dataset_bytes(
-                static_cast<uint64_t>(data.numel()) * torch::elementSize(storage_.dtype),
-                text_bytes, storage_));
+            values += reserved_values_bytes(static_cast<uint64_t>(group.data(protein).numel()) *
+                                                torch::elementSize(storage_.dtype),
+                                            storage_);
+            structure_bytes_ += reserved_structure_bytes(text_bytes, storage_);
         }
+        reservation_.reserve_beyond_end(structure_bytes_ + values);
         for (const Group& group : groups_) {
             const h5::Handle dataset = write_embedding_dataset(group.handle.id(), protein.key,
                                                                group.data(protein), storage_);
@@ -474,11 +498,14 @@ void Hdf5Writer::write(const ProteinEmbedding& protein) {
 }
 
 void Hdf5Writer::write_alias(const AliasEntry& alias) {
-    reservation_.extend(reserved_dataset_bytes(
+    structure_bytes_ += reserved_dataset_bytes(
         sizeof(int64_t), alias.key.size() + alias.original_id.size() + alias.description.size(),
-        StorageOptions{}));
+        StorageOptions{});
     if (aliases_.id() < 0) {
-        reservation_.extend(reserved_file_bytes(0));  // the group's heaps
+        structure_bytes_ += reserved_file_bytes(0);  // the group's heaps
+    }
+    reservation_.reserve_beyond_end(structure_bytes_);
+    if (aliases_.id() < 0) {
         aliases_ = create_output_group(file_.id(), kAliasGroup);
     }
     const h5::Handle space(H5Screate(H5S_SCALAR), H5Sclose, "dataspace");
@@ -494,8 +521,9 @@ void Hdf5Writer::write_alias(const AliasEntry& alias) {
 }
 
 void Hdf5Writer::finish(const RunAttributes& attributes) {
-    reservation_.extend(
-        reserved_file_bytes(attributes.command_line.size() + attributes.checkpoint.size()));
+    structure_bytes_ +=
+        reserved_file_bytes(attributes.command_line.size() + attributes.checkpoint.size());
+    reservation_.reserve_beyond_end(structure_bytes_);
     attributes.write(file_.id());
     h5::write_attribute(file_.id(), "proteins", static_cast<int64_t>(proteins_));
     aliases_.close(path_.string() + ": close /" + kAliasGroup);

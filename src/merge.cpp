@@ -198,10 +198,12 @@ void read_entries(hid_t file, const RunAttributes& settings, const fs::path& pat
             handles.push_back(h5::open_group(file, g));
         }
         // Proteins left out for their length (--long skip, or error with --skip-invalid) keep
-        // their positions: the indices then reach past the count of proteins written.
+        // their positions: the indices then reach past the count of proteins written, up to
+        // the count of records (unknown in files of versions that did not record it).
         const bool sparse = settings.long_policy == "skip" || settings.long_policy == "error";
-        const int64_t last_index =
-            sparse ? std::numeric_limits<int64_t>::max() : settings.input_proteins - 1;
+        const int64_t last_index = !sparse                     ? settings.input_proteins - 1
+                                   : settings.input_records > 0 ? settings.input_records - 1
+                                                                : std::numeric_limits<int64_t>::max();
         const std::vector<std::string> keys = h5::member_names(handles.front().id());
         for (size_t g = 1; g < groups.size(); ++g) {
             const size_t count = h5::member_names(handles[g].id()).size();
@@ -446,6 +448,12 @@ public:
             }
         }
         if (options.require_complete &&
+            entries_.size() > static_cast<size_t>(attributes.input_proteins)) {
+            throw std::invalid_argument(
+                "the files hold " + std::to_string(entries_.size()) + " proteins, more than the " +
+                std::to_string(attributes.input_proteins) + " of the input");
+        }
+        if (options.require_complete &&
             entries_.size() != static_cast<size_t>(attributes.input_proteins)) {
             uint64_t missing = 0;
             while (missing < entries_.size() && entries_[missing].index == missing) {
@@ -503,9 +511,10 @@ size_t merge_files(const std::vector<fs::path>& sources, const fs::path& destina
         }
     }
     DiskReservation reservation;  // before `out`: given back after the file is closed
+    require_free_space(destination, needed);
     h5::Handle out = create_output_file(destination);
     reservation = DiskReservation(destination);
-    reservation.extend(needed);
+    reservation.reserve_beyond_end(needed);
     std::vector<h5::Handle> out_groups;
     for (const std::string& g : groups) {
         out_groups.push_back(create_output_group(out.id(), g));
@@ -594,15 +603,17 @@ size_t export_bio_embeddings(const std::vector<fs::path>& sources, const fs::pat
     DiskReservation reduced_reservation;
     h5::Handle embeddings;
     h5::Handle reduced;
+    require_free_space(per_residue ? embeddings_path : reduced_path,
+                       (per_residue ? embeddings_bytes : 0) + (per_protein ? reduced_bytes : 0));
     if (per_residue) {
         embeddings = create_output_file(embeddings_path);
         embeddings_reservation = DiskReservation(embeddings_path);
-        embeddings_reservation.extend(embeddings_bytes);
+        embeddings_reservation.reserve_beyond_end(embeddings_bytes);
     }
     if (per_protein) {
         reduced = create_output_file(reduced_path);
         reduced_reservation = DiskReservation(reduced_path);
-        reduced_reservation.extend(reduced_bytes);
+        reduced_reservation.reserve_beyond_end(reduced_bytes);
     }
     std::ofstream mapping(mapping_path);
     mapping << ",original_id,sequence_length\n";
@@ -711,17 +722,27 @@ size_t merge_shards(const std::vector<fs::path>& shards, const fs::path& output,
     RunAttributes whole = merged;
     whole.shard = 1;
     whole.shards = 1;
-    if (bio_embeddings_layout) {
-        AtomicDirectory destination(output);
-        const size_t proteins =
-            export_bio_embeddings(shards, destination.temporary_path(), whole, options);
+    // A signal stops the merge between two proteins, so that the unfinished output (a
+    // directory too, which the signal handler cannot remove) goes as the stack unwinds.
+    const GracefulStop graceful;
+    try {
+        if (bio_embeddings_layout) {
+            AtomicDirectory destination(output);
+            const size_t proteins =
+                export_bio_embeddings(shards, destination.temporary_path(), whole, options);
+            destination.commit();
+            return proteins;
+        }
+        AtomicOutput destination(output);
+        const size_t proteins = merge_files(shards, destination.temporary_path(), whole, options);
         destination.commit();
         return proteins;
+    } catch (const Interrupted& e) {
+        throw Interrupted(e.signal_number(),
+                          "stopped by signal " + std::to_string(e.signal_number()) +
+                              " while merging into " + output.string() +
+                              "; nothing was written there. Run the same command again");
     }
-    AtomicOutput destination(output);
-    const size_t proteins = merge_files(shards, destination.temporary_path(), whole, options);
-    destination.commit();
-    return proteins;
 }
 
 }  // namespace embed

@@ -493,16 +493,6 @@ void check_options(const EmbedOptions& options) {
     }
 }
 
-// While it lives, a first SIGINT, SIGTERM or SIGHUP only asks the run to stop: the embedding
-// saves its work, the final merge stops between two proteins, and the run says how to continue.
-class GracefulStop {
-public:
-    GracefulStop() { set_graceful_stop(true); }
-    ~GracefulStop() { set_graceful_stop(false); }
-    GracefulStop(const GracefulStop&) = delete;
-    GracefulStop& operator=(const GracefulStop&) = delete;
-};
-
 // The command that continues a stopped run: its own, with --resume in place of --overwrite
 // (or added). The words are as main() quoted them: single quotes around those that need them.
 std::string how_to_continue(const EmbedOptions& options) {
@@ -656,6 +646,7 @@ RunSummary embed_fasta(const EmbedOptions& options) {
     attributes.compression = options.storage.compression;
     attributes.input_digest = scan.digest;
     attributes.input_proteins = all_expected;
+    attributes.input_records = static_cast<int64_t>(scan.lengths.size());
     attributes.shard = shard.index;
     attributes.shards = shard.count;
     attributes.tool_version = kVersion;
@@ -811,11 +802,11 @@ RunSummary embed_fasta(const EmbedOptions& options) {
             output.commit();
         }
     } catch (const Interrupted& e) {
-        throw Interrupted(e.signal_number(),
-                          fmt::format("stopped by signal {} during the final merge; the work is "
-                                      "saved in {}. {}",
-                                      e.signal_number(), parts.directory().string(),
-                                      how_to_continue(options)));
+        throw Interrupted(
+            e.signal_number(),
+            fmt::format("stopped by signal {} during the final merge; the work is "
+                        "saved in {}. {}",
+                        e.signal_number(), parts.directory().string(), how_to_continue(options)));
     }
     if (summary.proteins != static_cast<size_t>(written_expected)) {
         throw std::logic_error(

@@ -20,34 +20,25 @@ namespace {
 
 namespace fs = std::filesystem;
 using testing::contains;
+using testing::example_fasta;
 using testing::kBatchingTolerance;
+using testing::kExitBadInput;
 using testing::kParityTolerance;
+using testing::local_model;
 using testing::max_abs_diff;
+using testing::random_proteins;
+using testing::read_all;
 using testing::read_tensor;
 using testing::run_embed;
 using testing::TempDir;
 using testing::testdata;
 using testing::write_file;
 
-constexpr int kBadInput = 2;
-
 std::string esm2_pt() {
     return testdata("esm2_tiny/esm2_tiny.pt").string();
 }
 std::string fixture_fasta() {
     return testdata("esm2_tiny/input.fasta").string();
-}
-// The same random weights as esm2_tiny, committed with the tests.
-std::string local_model() {
-    return testing::data_file("esm2_tiny_pytorch_bin").string();
-}
-std::string example_fasta() {
-    return (fs::path(EMBED_SOURCE_DIR) / "examples/proteins.fasta").string();
-}
-
-std::string read_all(const fs::path& path) {
-    std::ifstream in(path, std::ios::binary);
-    return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
 class Cli : public ::testing::Test {
@@ -160,7 +151,7 @@ TEST_F(Cli, NoPerProteinAndNothingAtAll) {
     EXPECT_LT(H5Lexists(file.id(), "per_protein", H5P_DEFAULT), 1);
     const auto none = run_embed(example_fasta() + " -o " + (dir_ / "none.h5").string() + " -m " +
                                 local_model() + " --no-per-protein --no-per-residue");
-    EXPECT_EQ(none.status, kBadInput);
+    EXPECT_EQ(none.status, kExitBadInput);
     EXPECT_TRUE(contains(none.output, "nothing to write")) << none.output;
 }
 
@@ -205,23 +196,6 @@ TEST_F(Cli, LayersAreStoredInTheOrderGiven) {
     const h5::Handle last = h5::open_file(last_only.string());
     EXPECT_EQ(max_abs_diff(both[0], read_tensor(last.id(), "per_residue/sp|P01308|INS_HUMAN")),
               0.0);
-}
-
-// Proteins of random residues and lengths, the same for every call with the same seed.
-std::string random_proteins(size_t count, unsigned seed) {
-    static const char kResidues[] = "ACDEFGHIKLMNPQRSTVWY";
-    std::mt19937 random(seed);
-    std::uniform_int_distribution<int> length(30, 200);
-    std::uniform_int_distribution<int> residue(0, 19);
-    std::string fasta;
-    for (size_t i = 0; i < count; ++i) {
-        fasta += ">p" + std::to_string(i) + " protein " + std::to_string(i) + "\n";
-        for (int n = length(random); n > 0; --n) {
-            fasta += kResidues[residue(random)];
-        }
-        fasta += "\n";
-    }
-    return fasta;
 }
 
 // Starts `embed ARGUMENTS` in the background, sends `signal` once `ready` (a shell test) holds
@@ -273,7 +247,7 @@ TEST_F(Cli, StopSignalsSaveTheWorkAndResumeCompletesIt) {
     ASSERT_TRUE(fs::exists(parts));
 
     const auto again = run_embed(run);
-    EXPECT_EQ(again.status, kBadInput) << "an unfinished run is not silently restarted";
+    EXPECT_EQ(again.status, kExitBadInput) << "an unfinished run is not silently restarted";
     EXPECT_TRUE(contains(again.output, "add --resume to continue it, or --overwrite"))
         << again.output;
 
@@ -294,10 +268,10 @@ TEST_F(Cli, StopSignalsSaveTheWorkAndResumeCompletesIt) {
     EXPECT_EQ(complete.status, 0);
     EXPECT_TRUE(contains(complete.output, "is complete: nothing to resume")) << complete.output;
     const auto other = run_embed(run + " --resume --pooling bos");
-    EXPECT_EQ(other.status, kBadInput);
+    EXPECT_EQ(other.status, kExitBadInput);
     EXPECT_TRUE(contains(other.output, "pooling: bos vs mean")) << other.output;
     const auto rounded = run_embed(run + " --resume --dtype bfloat16");
-    EXPECT_EQ(rounded.status, kBadInput);
+    EXPECT_EQ(rounded.status, kExitBadInput);
     EXPECT_TRUE(contains(rounded.output, "dtype: bfloat16 vs float32")) << rounded.output;
 }
 
@@ -339,7 +313,7 @@ TEST_F(Cli, AnExistingOutputIsReplacedOnlyWithOverwrite) {
     write_file(out_, "previous results");
     const std::string run = example_fasta() + " -o " + out_.string() + " -m " + local_model();
     const auto refused = run_embed(run);
-    EXPECT_EQ(refused.status, kBadInput);
+    EXPECT_EQ(refused.status, kExitBadInput);
     EXPECT_TRUE(contains(refused.output, "exists: --overwrite replaces it")) << refused.output;
     EXPECT_EQ(read_all(out_), "previous results");
     ASSERT_EQ(run_embed(run + " --overwrite").status, 0);
@@ -374,7 +348,7 @@ TEST_F(Cli, Float16AndCompressedStorage) {
 TEST_F(Cli, BFloat16ComputeIsRecordedAndFloat16NeedsAGpu) {
     const std::string run = example_fasta() + " -m " + local_model() + " --device cpu";
     const auto half = run_embed(run + " -o " + out_.string() + " --dtype float16");
-    EXPECT_EQ(half.status, kBadInput);
+    EXPECT_EQ(half.status, kExitBadInput);
     EXPECT_TRUE(contains(half.output, "--dtype float16 needs a CUDA device")) << half.output;
     EXPECT_FALSE(fs::exists(out_));
 
@@ -424,7 +398,7 @@ TEST_F(Cli, ShardsMergeIntoTheSingleRunsFile) {
     }
     const auto missing = run_embed("merge " + (dir_ / "shard_1.h5").string() + " " +
                                    (dir_ / "shard_3.h5").string() + " -o " + out_.string());
-    EXPECT_EQ(missing.status, kBadInput);
+    EXPECT_EQ(missing.status, kExitBadInput);
     EXPECT_TRUE(contains(missing.output, "shard 2 of 3 is missing")) << missing.output;
     const auto merged = run_embed("merge" + shards + " -o " + out_.string());
     ASSERT_EQ(merged.status, 0) << merged.output;
@@ -448,7 +422,7 @@ TEST_F(Cli, ShardAutoReadsTheSlurmArray) {
         expect_same_output(out_, explicit_shard);
     }
     const auto outside = run_embed(input + " -o " + (dir_ / "x.h5").string() + " --shard auto");
-    EXPECT_EQ(outside.status, kBadInput);
+    EXPECT_EQ(outside.status, kExitBadInput);
     EXPECT_TRUE(contains(outside.output, "SLURM_ARRAY_TASK_ID")) << outside.output;
 }
 
@@ -512,7 +486,7 @@ TEST_F(Cli, BioEmbeddingsLayoutKeysDistinctSequencesByMd5) {
     }
 
     const auto again = run_embed(input + " -o " + bio.string() + " --layout bio-embeddings");
-    EXPECT_EQ(again.status, kBadInput);
+    EXPECT_EQ(again.status, kExitBadInput);
     const auto replaced = run_embed(input + " -o " + bio.string() +
                                     " --layout bio-embeddings --overwrite --no-per-residue");
     ASSERT_EQ(replaced.status, 0) << replaced.output;
@@ -620,7 +594,7 @@ TEST_F(Cli, LongProteinsAreChunkedTruncatedSkippedOrRejected) {
     const fs::path rejected_out = dir_ / "rejected.h5";
     const auto rejected = run_embed(example_fasta() + " -o " + rejected_out.string() + " -m " +
                                     local_model() + " --max-length 40 --long error");
-    EXPECT_EQ(rejected.status, kBadInput);
+    EXPECT_EQ(rejected.status, kExitBadInput);
     EXPECT_TRUE(contains(rejected.output,
                          ":1: record 'sp|P0CG48|UBC_HUMAN': 76 residues is longer than "
                          "--max-length 40"))
@@ -658,13 +632,13 @@ TEST_F(CliParity, ContactsNeedTheRegressionWeights) {
     fs::copy_file(esm2_pt(), dir_ / "esm2_tiny.pt");
     const auto missing = run_embed(fixture_fasta() + " -o " + (dir_ / "none.h5").string() + " -m " +
                                    (dir_ / "esm2_tiny.pt").string() + " --contacts");
-    EXPECT_EQ(missing.status, kBadInput);
+    EXPECT_EQ(missing.status, kExitBadInput);
     EXPECT_TRUE(contains(missing.output, "esm2_tiny.pt has no contact regression weights"))
         << missing.output;
     EXPECT_FALSE(fs::exists(dir_ / "none.h5"));
     const auto seqvec = run_embed(fixture_fasta() + " -o " + (dir_ / "none.h5").string() + " -m " +
                                   testdata("seqvec_tiny").string() + " --contacts");
-    EXPECT_EQ(seqvec.status, kBadInput);
+    EXPECT_EQ(seqvec.status, kExitBadInput);
     EXPECT_TRUE(contains(seqvec.output, "SeqVec predicts no contacts")) << seqvec.output;
 }
 
@@ -715,7 +689,7 @@ TEST_F(CliParity, SeqVecDefaultsToTheSumOfItsLayersAndItsMean) {
     const auto bos = run_embed(testdata("seqvec_tiny/input.fasta").string() + " -o " +
                                (dir_ / "bos.h5").string() + " -m " +
                                testdata("seqvec_tiny").string() + " --pooling bos");
-    EXPECT_EQ(bos.status, kBadInput);
+    EXPECT_EQ(bos.status, kExitBadInput);
     EXPECT_TRUE(contains(bos.output, "SeqVec has no BOS token")) << bos.output;
 }
 
@@ -737,7 +711,7 @@ TEST_P(CliBadInput, FailsNamingFileLineAndRecordAndWritesNothing) {
     write_file(out_, "previous results");
     const auto result = run_embed(fasta.string() + " -o " + out_.string() + " -m " + local_model() +
                                   " --overwrite");
-    EXPECT_EQ(result.status, kBadInput) << result.output;
+    EXPECT_EQ(result.status, kExitBadInput) << result.output;
     EXPECT_TRUE(contains(result.output, fasta.string() + GetParam().message)) << result.output;
     EXPECT_FALSE(contains(result.output, "loaded in")) << "input is checked before the model loads";
     EXPECT_EQ(read_all(out_), "previous results") << "an existing output must stay untouched";
@@ -746,7 +720,7 @@ TEST_P(CliBadInput, FailsNamingFileLineAndRecordAndWritesNothing) {
 
     const fs::path fresh = dir_ / "fresh.h5";
     EXPECT_EQ(run_embed(fasta.string() + " -o " + fresh.string() + " -m " + local_model()).status,
-              kBadInput);
+              kExitBadInput);
     EXPECT_FALSE(fs::exists(fresh));
 }
 
@@ -785,7 +759,7 @@ TEST_F(Cli, EmptyInputIsAnError) {
     write_file(dir_ / "empty.fasta", "");
     const auto result = run_embed((dir_ / "empty.fasta").string() + " -o " + out_.string() +
                                   " -m " + local_model());
-    EXPECT_EQ(result.status, kBadInput);
+    EXPECT_EQ(result.status, kExitBadInput);
     EXPECT_TRUE(contains(result.output, "no proteins to embed")) << result.output;
     EXPECT_FALSE(fs::exists(out_));
 }
@@ -793,7 +767,7 @@ TEST_F(Cli, EmptyInputIsAnError) {
 TEST_F(Cli, ModelProblemsAreReportedAndWriteNothing) {
     const auto missing =
         run_embed(example_fasta() + " -o " + out_.string() + " -m /nonexistent.pt");
-    EXPECT_EQ(missing.status, kBadInput);
+    EXPECT_EQ(missing.status, kExitBadInput);
     EXPECT_TRUE(contains(missing.output,
                          "--model /nonexistent.pt: no such file or directory, and not a released "
                          "model's name"))
@@ -813,7 +787,7 @@ TEST_F(Cli, BadFlagsAreUsageErrors) {
     for (const std::string flags : {"--layers 3", "--layers x", "--pooling max", "--long drop",
                                     "--max-tokens 0", "--device tpu", "--bogus"}) {
         const auto result = run_embed(base + " " + flags);
-        EXPECT_EQ(result.status, kBadInput) << flags << "\n" << result.output;
+        EXPECT_EQ(result.status, kExitBadInput) << flags << "\n" << result.output;
         EXPECT_FALSE(fs::exists(out_)) << flags;
     }
     const auto no_dir = run_embed(example_fasta() + " -o /nonexistent/out.h5 -m " + local_model());
@@ -845,7 +819,7 @@ TEST_F(Cli, ExplicitCudaWithoutCudaIsAnError) {
     }
     const auto result = run_embed(example_fasta() + " -o " + out_.string() + " -m " +
                                   local_model() + " --device cuda");
-    EXPECT_EQ(result.status, kBadInput);
+    EXPECT_EQ(result.status, kExitBadInput);
     EXPECT_TRUE(contains(result.output, "CUDA is not available")) << result.output;
 }
 

@@ -19,15 +19,11 @@ namespace fs = std::filesystem;
 using testing::contains;
 using testing::error_of;
 using testing::LocalHttpServer;
+using testing::read_all;
 using testing::TempDir;
 using testing::write_file;
 
 const DownloadOptions kQuiet{3, false, 5, 5};
-
-std::string read_all(const fs::path& path) {
-    std::ifstream in(path, std::ios::binary);
-    return std::string(std::istreambuf_iterator<char>(in), {});
-}
 
 // Pseudo-random bytes, so that a misplaced resume shows.
 std::string fixture_bytes(size_t size) {

@@ -12,17 +12,11 @@ namespace {
 
 namespace fs = std::filesystem;
 using testing::contains;
+using testing::example_fasta;
+using testing::kExitBadInput;
+using testing::local_model;
 using testing::run_embed;
 using testing::TempDir;
-
-constexpr int kBadInput = 2;
-
-std::string local_model() {
-    return testing::data_file("esm2_tiny_pytorch_bin").string();
-}
-std::string example_fasta() {
-    return (fs::path(EMBED_SOURCE_DIR) / "examples/proteins.fasta").string();
-}
 
 class HostileCli : public ::testing::Test {
 protected:
@@ -51,9 +45,8 @@ TEST_F(HostileCli, NumericFlagsRefuseNotANumberAndStateTheirBoundShortly) {
          {"--flush-seconds nan", "--flush-seconds inf", "--flush-seconds -1", "--threads -3",
           "--max-length -5", "--max-tokens 0", "--sort-window nan", "--flush-every 0"}) {
         const auto result = run_embed(base() + " " + flags);
-        EXPECT_EQ(result.status, kBadInput) << flags << "\n" << result.output;
-        EXPECT_TRUE(contains(result.output, "is not a number >")) << flags << "\n"
-                                                                   << result.output;
+        EXPECT_EQ(result.status, kExitBadInput) << flags << "\n" << result.output;
+        EXPECT_TRUE(contains(result.output, "is not a number >")) << flags << "\n" << result.output;
         EXPECT_FALSE(contains(result.output, "17976931348623157")) << flags << "\n"
                                                                    << result.output;
         EXPECT_FALSE(fs::exists(out_)) << flags;
@@ -64,7 +57,7 @@ TEST_F(HostileCli, NumericFlagsRefuseNotANumberAndStateTheirBoundShortly) {
 TEST_F(HostileCli, AnOutputOfTheWrongKindIsRefusedBeforeTheModelLoads) {
     fs::create_directory(out_);
     const auto directory = run_embed(base() + " --overwrite");
-    EXPECT_EQ(directory.status, kBadInput) << directory.output;
+    EXPECT_EQ(directory.status, kExitBadInput) << directory.output;
     EXPECT_TRUE(contains(directory.output, out_.string() + " is a directory")) << directory.output;
     EXPECT_FALSE(contains(directory.output, "loaded in")) << directory.output;
     EXPECT_TRUE(fs::is_directory(out_));
@@ -73,7 +66,7 @@ TEST_F(HostileCli, AnOutputOfTheWrongKindIsRefusedBeforeTheModelLoads) {
     testing::write_file(file, "keep me");
     const auto bio = run_embed(example_fasta() + " -o " + file.string() + " -m " + local_model() +
                                " --layout bio-embeddings --overwrite");
-    EXPECT_EQ(bio.status, kBadInput) << bio.output;
+    EXPECT_EQ(bio.status, kExitBadInput) << bio.output;
     EXPECT_TRUE(contains(bio.output, file.string() + " is a file")) << bio.output;
     EXPECT_FALSE(contains(bio.output, "loaded in")) << bio.output;
 }
@@ -83,17 +76,17 @@ TEST_F(HostileCli, AnOutputNameWithoutRoomForTheHiddenNamesIsRefusedBeforeTheMod
     const fs::path too_long = dir_ / (std::string(250, 'a') + ".h5");
     const auto refused =
         run_embed(example_fasta() + " -o " + too_long.string() + " -m " + local_model());
-    ASSERT_EQ(refused.status, kBadInput) << refused.output;
+    ASSERT_EQ(refused.status, kExitBadInput) << refused.output;
     EXPECT_TRUE(contains(refused.output, "a name of 253 bytes leaves no room")) << refused.output;
     EXPECT_FALSE(contains(refused.output, "loaded in")) << refused.output;
     EXPECT_TRUE(fs::is_empty(dir_.path()));
 
-    // The limit it states works (less one byte, in case the next PID is a digit longer).
+    // The limit it states works.
     const std::string marker = "use a name of at most ";
     const size_t at = refused.output.find(marker);
     ASSERT_NE(at, std::string::npos) << refused.output;
     const size_t limit = std::stoul(refused.output.substr(at + marker.size()));
-    const fs::path longest = dir_ / (std::string(limit - 4, 'b') + ".h5");
+    const fs::path longest = dir_ / (std::string(limit - 3, 'b') + ".h5");
     const auto fits =
         run_embed(example_fasta() + " -o " + longest.string() + " -m " + local_model());
     EXPECT_EQ(fits.status, 0) << fits.output;

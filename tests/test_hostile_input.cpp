@@ -32,18 +32,16 @@ namespace {
 
 namespace fs = std::filesystem;
 using testing::contains;
+using testing::kExitBadInput;
+using testing::kExitFailure;
+using testing::local_model;
+using testing::read_all;
 using testing::run_embed;
 using testing::TempDir;
 using testing::write_file;
 
-constexpr int kFailure = 1;
-constexpr int kBadInput = 2;
 // Only a bound, so that a broken build fails instead of hanging: nothing is timed against it.
 constexpr auto kPatience = std::chrono::seconds(120);
-
-std::string local_model() {
-    return testing::data_file("esm2_tiny_pytorch_bin").string();
-}
 
 // Upper-case letters only, standing in for a model family's alphabet.
 const Alphabet kLetters{"TEST", "A to Z", [](std::string_view residues) {
@@ -71,11 +69,6 @@ std::string gzip_member(const std::string& text) {
     out.resize(stream.total_out);
     deflateEnd(&stream);
     return out;
-}
-
-std::string read_all(const fs::path& path) {
-    std::ifstream in(path, std::ios::binary);
-    return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
 std::vector<std::string> names_in(const fs::path& directory) {
@@ -216,7 +209,7 @@ TEST(HostileInput, GzipWithTextAfterItStopsTheRunWithStatus1) {
     write_file(dir / "x.fasta", gzip_member(">g1\nMKV\n") + ">p1\nMKL\n>p2\nMKA\n");
     const auto result = run_embed((dir / "x.fasta").string() + " -o " + (dir / "out.h5").string() +
                                   " -m " + local_model());
-    EXPECT_EQ(result.status, kFailure) << result.output;
+    EXPECT_EQ(result.status, kExitFailure) << result.output;
     EXPECT_TRUE(contains(result.output, "not gzip data")) << result.output;
     EXPECT_FALSE(fs::exists(dir / "out.h5"));
 }
@@ -291,7 +284,7 @@ TEST(HostileInput, InputEditedBetweenTheReadingsStopsTheRun) {
 
     const int status = run.wait();
     const std::string log = read_all(dir / "log");
-    EXPECT_EQ(status, kBadInput) << log;
+    EXPECT_EQ(status, kExitBadInput) << log;
     EXPECT_TRUE(contains(log, "in.fasta:3: record 'p2': the file changed while embed was reading"))
         << log;
     EXPECT_FALSE(fs::exists(dir / "out.h5"));
@@ -337,7 +330,7 @@ TEST(HostileInput, IdsDifferingAfterANulAreRefusedBeforeTheModelLoads) {
     write_file(dir / "in.fasta", std::string(">ab\0cd\nMKV\n>ab\0ef\nMKL\n", 22));
     const auto result = run_embed((dir / "in.fasta").string() + " -o " + (dir / "out.h5").string() +
                                   " -m " + local_model());
-    EXPECT_EQ(result.status, kBadInput) << result.output;
+    EXPECT_EQ(result.status, kExitBadInput) << result.output;
     EXPECT_TRUE(contains(result.output, "in.fasta:1: record 'ab\\0cd': a NUL byte"))
         << result.output;
     EXPECT_FALSE(contains(result.output, "loaded")) << result.output;
@@ -390,7 +383,7 @@ TEST(HostileInput, EmptyInputIsNoProteins) {
     const std::string rest = " -o " + (dir / "out.h5").string() + " -m " + local_model();
     for (const std::string& input : {std::string("- < /dev/null"), std::string("/dev/null")}) {
         const auto result = run_embed(input + rest);
-        EXPECT_EQ(result.status, kBadInput) << input << result.output;
+        EXPECT_EQ(result.status, kExitBadInput) << input << result.output;
         EXPECT_TRUE(contains(result.output, "no proteins to embed")) << result.output;
         EXPECT_TRUE(names_in(dir.path()).empty()) << input << ": left " << names_in(dir.path())[0];
     }
@@ -404,7 +397,7 @@ TEST(HostileInput, EmptyInputIsNoProteins) {
     const int writer = ::open(fifo.c_str(), O_WRONLY);  // until embed opens it
     ASSERT_GE(writer, 0);
     ::close(writer);
-    EXPECT_EQ(run.wait(), kBadInput) << read_all(log);
+    EXPECT_EQ(run.wait(), kExitBadInput) << read_all(log);
     EXPECT_TRUE(contains(read_all(log), "no proteins to embed")) << read_all(log);
     EXPECT_TRUE(names_in(dir.path()).empty()) << "a FIFO: left " << names_in(dir.path())[0];
 }
@@ -414,7 +407,7 @@ TEST(HostileInput, ErrorsInStandardInputNameItNotItsCopy) {
     write_file(dir / "in.fasta", std::string(">a\nMKV\n>b\0c\nMKL\n", 17));
     const auto result = run_embed("- -o " + (dir / "out.h5").string() + " -m " + local_model() +
                                   " < " + (dir / "in.fasta").string());
-    EXPECT_EQ(result.status, kBadInput) << result.output;
+    EXPECT_EQ(result.status, kExitBadInput) << result.output;
     EXPECT_TRUE(contains(result.output, "<stdin>:3: record 'b\\0c': a NUL byte")) << result.output;
     EXPECT_FALSE(contains(result.output, ".input-")) << result.output;
 }
@@ -432,7 +425,7 @@ TEST(HostileInput, StandardInputCopyOnAFullDiskSaysWhyAndLeavesNothing) {
     write_file(dir / "big.fasta", fasta);
     const auto result = run_embed("- -o " + (dir / "full/out.h5").string() + " -m " +
                                   local_model() + " < " + (dir / "big.fasta").string());
-    EXPECT_EQ(result.status, kFailure) << result.output;
+    EXPECT_EQ(result.status, kExitFailure) << result.output;
     EXPECT_TRUE(contains(result.output, "cannot keep <stdin>")) << result.output;
     EXPECT_TRUE(contains(result.output, (dir / "full/.out.h5.input-").string())) << result.output;
     EXPECT_TRUE(contains(result.output, "No space left on device")) << result.output;
@@ -449,9 +442,9 @@ TEST(HostileInput, StandardInputCopyInAReadOnlyDirectorySaysWhy) {
     const auto result = run_embed("- -o " + (dir / "read_only/out.h5").string() + " -m " +
                                   local_model() + " < " + (dir / "in.fasta").string());
     // The output's lock, taken before the copy, is the first file the run cannot make.
-    EXPECT_EQ(result.status, kFailure) << result.output;
-    EXPECT_TRUE(contains(result.output, (dir / "read_only/.out.h5.lock").string() +
-                                            ": Read-only file system"))
+    EXPECT_EQ(result.status, kExitFailure) << result.output;
+    EXPECT_TRUE(contains(result.output,
+                         (dir / "read_only/.out.h5.lock").string() + ": Read-only file system"))
         << result.output;
 }
 
@@ -485,7 +478,7 @@ TEST(HostileInput, UnreadableInputIsAFileSystemFailure) {
         ::geteuid() == 0 ? "setpriv --bounding-set=-dac_override,-dac_read_search " : "";
     const auto result = run_shell(as_user + EMBED_EXECUTABLE + " " + (dir / "in.fasta").string() +
                                   " -o " + (dir / "out.h5").string() + " -m " + local_model());
-    EXPECT_EQ(result.status, kFailure) << result.output;
+    EXPECT_EQ(result.status, kExitFailure) << result.output;
     EXPECT_TRUE(contains(result.output, (dir / "in.fasta").string() + ": cannot open: Permission "
                                                                       "denied"))
         << result.output;
@@ -495,12 +488,12 @@ TEST(HostileInput, MissingInputOrADirectoryIsBadInput) {
     TempDir dir;
     const std::string rest = " -o " + (dir / "out.h5").string() + " -m " + local_model();
     const auto missing = run_embed((dir / "absent.fasta").string() + rest);
-    EXPECT_EQ(missing.status, kBadInput) << missing.output;
+    EXPECT_EQ(missing.status, kExitBadInput) << missing.output;
     EXPECT_TRUE(contains(missing.output, "absent.fasta: cannot open: No such file"))
         << missing.output;
 
     const auto directory = run_embed(dir.path().string() + rest);
-    EXPECT_EQ(directory.status, kBadInput) << directory.output;
+    EXPECT_EQ(directory.status, kExitBadInput) << directory.output;
     EXPECT_TRUE(contains(directory.output, "is a directory")) << directory.output;
 }
 

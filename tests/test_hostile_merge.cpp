@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <functional>
 #include <random>
+#include <sys/stat.h>
 
 #include "embed/hdf5_writer.h"
 #include "embed/merge.h"
@@ -18,10 +19,11 @@ namespace {
 
 namespace fs = std::filesystem;
 using testing::contains;
+using testing::kExitBadInput;
+using testing::local_model;
+using testing::random_proteins;
 using testing::run_embed;
 using testing::TempDir;
-
-constexpr int kBadInput = 2;
 
 ProteinEmbedding protein(const std::string& id, uint64_t index, int64_t length, int64_t width,
                          int64_t layers = 1) {
@@ -50,6 +52,7 @@ RunAttributes settings(int64_t shard, int64_t shards) {
     a.groups = "per_residue,per_protein";
     a.input_digest = "digest";
     a.input_proteins = 2;
+    a.input_records = 3;
     a.shard = shard;
     a.shards = shards;
     return a;
@@ -221,6 +224,36 @@ TEST(MergeShards, AnIndexOutsideTheInputIsRefused) {
         << error;
 }
 
+// With --long skip the indices of the proteins written are sparse, but below the count of
+// records; and files that hold more proteins than the input are refused by count, not wrapped.
+TEST(MergeShards, AnIndexPastTheRecordsIsRefusedWhenLongProteinsWereSkipped) {
+    TempDir dir;
+    RunAttributes skipping = settings(1, 2);
+    skipping.long_policy = "skip";
+    // settings() says 3 records, 2 proteins: one record was left out for its length
+    const fs::path first = write_shard(dir, 1, skipping);
+    skipping.shard = 2;
+    const fs::path second = dir / "shard2.h5";
+    {
+        Hdf5Writer writer(second, OutputGroups{});
+        writer.write(protein("p2", 7, 3, 4));
+        writer.finish(skipping);
+    }
+    const std::string error = merge_error({first, second}, dir / "out.h5");
+    EXPECT_TRUE(contains(error, "shard2.h5: /per_residue/p2: attribute index is 7, outside 0..2"))
+        << error;
+
+    fs::remove(second);
+    {
+        Hdf5Writer writer(second, OutputGroups{});
+        writer.write(protein("p2", 1, 3, 4));
+        writer.write(protein("p3", 2, 3, 4));
+        writer.finish(skipping);
+    }
+    const std::string more = merge_error({first, second}, dir / "out.h5");
+    EXPECT_TRUE(contains(more, "the files hold 3 proteins, more than the 2 of the input")) << more;
+}
+
 TEST(MergeShards, ADatasetOfTheWrongShapeOrStorageIsRefused) {
     TempDir dir;
     const fs::path first = write_shard(dir, 1, settings(1, 2));
@@ -375,14 +408,14 @@ TEST(MergeShards, ADirectoryOrAFileOtherThanHdf5IsOneClearLine) {
     testing::write_file(dir / "text.h5", "not HDF5\n");
     const auto directory =
         run_embed("merge " + (dir / "shards").string() + " -o " + (dir / "o.h5").string());
-    EXPECT_EQ(directory.status, kBadInput);
+    EXPECT_EQ(directory.status, kExitBadInput);
     EXPECT_TRUE(contains(directory.output, "shards: a directory, not an HDF5 file of embeddings"))
         << directory.output;
     EXPECT_EQ(std::count(directory.output.begin(), directory.output.end(), '\n'), 1)
         << directory.output;
     const auto text =
         run_embed("merge " + (dir / "text.h5").string() + " -o " + (dir / "o.h5").string());
-    EXPECT_EQ(text.status, kBadInput);
+    EXPECT_EQ(text.status, kExitBadInput);
     EXPECT_TRUE(contains(text.output, "text.h5: not an HDF5 file")) << text.output;
     EXPECT_EQ(std::count(text.output.begin(), text.output.end(), '\n'), 1) << text.output;
 }
@@ -399,7 +432,7 @@ TEST(ResumeAndMerge, AnotherCompressIsRefused) {
     fs::create_directory(OutputParts::directory_of(output));
     fs::copy_file(earlier, OutputParts::directory_of(output) / "part-000001.h5");
     const auto resumed = run_embed(input + " -o " + output.string() + " --resume --compress 4");
-    EXPECT_EQ(resumed.status, kBadInput) << resumed.output;
+    EXPECT_EQ(resumed.status, kExitBadInput) << resumed.output;
     EXPECT_TRUE(contains(resumed.output, "compression: 4 vs 0")) << resumed.output;
     EXPECT_FALSE(fs::exists(output));
 
@@ -412,7 +445,7 @@ TEST(ResumeAndMerge, AnotherCompressIsRefused) {
         shards += " " + shard.string();
     }
     const auto merged = run_embed("merge" + shards + " -o " + output.string());
-    EXPECT_EQ(merged.status, kBadInput) << merged.output;
+    EXPECT_EQ(merged.status, kExitBadInput) << merged.output;
     EXPECT_TRUE(contains(merged.output, "compression: 0 vs 4")) << merged.output;
     EXPECT_FALSE(fs::exists(output));
 }
@@ -494,6 +527,7 @@ TEST(DiskFull, AMergeThatDoesNotFitIsAnErrorNamingTheFile) {
     REQUIRE_MOUNTED(disk);
     RunAttributes a = settings(1, 1);
     a.input_proteins = 40;
+    a.input_records = 40;
     a.embedding_dim = 32;
     const fs::path part = dir / "part.h5";
     {
@@ -553,6 +587,38 @@ TEST(DiskFull, ARunThatDoesNotFitStopsBeforeAndResumesOnceThereIsSpace) {
     EXPECT_EQ(resumed.status, 0) << resumed.output;
     const h5::Handle file = h5::open_file(output.string());
     EXPECT_EQ(h5::read_int_attribute(file.id(), "proteins"), 2000);
+}
+
+// The estimate logged before a run bounds what HDF5 writes (it counted the values alone: 354 KB
+// for 1.9 MB written), without claiming several times too much; and once the output is in
+// place, no block claimed for it is left past its end (ext4 keeps those a hole-punch misses).
+TEST(DiskSpace, TheEstimateBoundsTheOutputAndNoClaimOutlivesTheRun) {
+    TempDir dir;
+    testing::write_file(dir / "in.fasta", random_proteins(500, 3));
+    for (const std::string flags : {"--no-per-residue", "", "--no-per-residue --compress 4"}) {
+        const fs::path out = dir / "out.h5";
+        fs::remove(out);
+        const auto result = run_embed((dir / "in.fasta").string() + " -o " + out.string() +
+                                      " -m " + local_model() + " " + flags);
+        ASSERT_EQ(result.status, 0) << flags << "\n" << result.output;
+        const std::string marker = "expected output: ";
+        const size_t at = result.output.find(marker);
+        ASSERT_NE(at, std::string::npos) << result.output;
+        char unit[8] = {};
+        double estimate = 0;
+        ASSERT_EQ(std::sscanf(result.output.c_str() + at + marker.size(), "%lf %7s", &estimate,
+                              unit),
+                  2);
+        estimate *= std::string(unit) == "MB" ? 1e6 : std::string(unit) == "KB" ? 1e3 : 1;
+        struct stat written {};
+        ASSERT_EQ(::stat(out.c_str(), &written), 0);
+        const auto size = static_cast<double>(written.st_size);
+        if (!contains(flags, "--compress")) {  // a compressed size cannot be known ahead
+            EXPECT_GE(estimate, size) << flags;
+            EXPECT_LE(estimate, 2.5 * size) << flags;
+        }
+        EXPECT_LE(static_cast<double>(written.st_blocks) * 512, size + (64 << 10)) << flags;
+    }
 }
 
 }  // namespace

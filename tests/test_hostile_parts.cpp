@@ -17,44 +17,21 @@ namespace {
 
 namespace fs = std::filesystem;
 using testing::contains;
+using testing::example_fasta;
+using testing::kExitBadInput;
+using testing::local_model;
+using testing::random_proteins;
+using testing::read_all;
 using testing::run_embed;
 using testing::TempDir;
 using testing::write_file;
 
-constexpr int kBadInput = 2;
 constexpr int kStoppedBySigterm = 128 + 15;
 // How long strace holds the system call that opens a moment: ample for the test's shell to act.
 constexpr const char* kHoldMicroseconds = "4000000";
 
-std::string local_model() {
-    return testing::data_file("esm2_tiny_pytorch_bin").string();
-}
-std::string example_fasta() {
-    return (fs::path(EMBED_SOURCE_DIR) / "examples/proteins.fasta").string();
-}
 std::string embed_executable() {
     return EMBED_EXECUTABLE;
-}
-
-std::string random_proteins(size_t count, unsigned seed) {
-    static const char kResidues[] = "ACDEFGHIKLMNPQRSTVWY";
-    std::mt19937 random(seed);
-    std::uniform_int_distribution<int> length(30, 200);
-    std::uniform_int_distribution<int> residue(0, 19);
-    std::string fasta;
-    for (size_t i = 0; i < count; ++i) {
-        fasta += ">p" + std::to_string(i) + "\n";
-        for (int n = length(random); n > 0; --n) {
-            fasta += kResidues[residue(random)];
-        }
-        fasta += "\n";
-    }
-    return fasta;
-}
-
-std::string read_all(const fs::path& path) {
-    std::ifstream in(path, std::ios::binary);
-    return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
 // The value printed by the script as "NAME=value" (the last one), or "".
@@ -119,9 +96,8 @@ protected:
         return "strace -f -o /dev/null -P " + path.string() + " -e trace=" + syscalls +
                " -e inject=" + syscalls + ":delay_" + when + "=" + kHoldMicroseconds +
                ":when=1 sh -c 'echo $$ > " + pid_file.string() + "; exec \"$0\" \"$@\"' $EMBED " +
-               arguments + " & tracer=$!\n" + "for i in $(seq 200); do [ -s " +
-               pid_file.string() + " ] && break; sleep 0.05; done\nrun=$(cat " +
-               pid_file.string() + ")\n";
+               arguments + " & tracer=$!\n" + "for i in $(seq 200); do [ -s " + pid_file.string() +
+               " ] && break; sleep 0.05; done\nrun=$(cat " + pid_file.string() + ")\n";
     }
 
     static bool can_trace() {
@@ -133,11 +109,11 @@ protected:
     fs::path parts_ = out_.string() + ".parts";
 };
 
-#define REQUIRE_STRACE()                                                          \
-    do {                                                                          \
-        if (!can_trace()) {                                                       \
+#define REQUIRE_STRACE()                                                            \
+    do {                                                                            \
+        if (!can_trace()) {                                                         \
             GTEST_SKIP() << "needs strace, and ptrace allowed, to open the moment"; \
-        }                                                                         \
+        }                                                                           \
     } while (false)
 
 // Item 5: a second run on an output a live run writes (here a --resume, which used to delete
@@ -146,17 +122,16 @@ TEST_F(HostileParts, ASecondRunOnALiveRunsOutputIsRefusedNamingItsPidAndHost) {
     write_file(dir_ / "many.fasta", random_proteins(3000, 5));
     const std::string run = (dir_ / "many.fasta").string() + " -o " + out_.string() + " -m " +
                             local_model() + " --flush-every 20 --sort-window 100";
-    const auto result = shell(
-        "$EMBED " + run + " > " + (dir_ / "first.log").string() + " 2>&1 & first=$!\n" +
-        "for i in $(seq 600); do ls " + parts_.string() +
-        " 2>/dev/null | grep -q 'h5$' && break; sleep 0.05; done\n" +
-        "$EMBED " + run + " --resume; echo second=$?\n" +
-        "kill -0 $first 2>/dev/null && echo alive=yes\n" +
-        "wait $first; echo first=$?; echo pid=$first\n");
-    EXPECT_EQ(printed(result.output, "second"), std::to_string(kBadInput)) << result.output;
+    const auto result =
+        shell("$EMBED " + run + " > " + (dir_ / "first.log").string() + " 2>&1 & first=$!\n" +
+              "for i in $(seq 600); do ls " + parts_.string() +
+              " 2>/dev/null | grep -q 'h5$' && break; sleep 0.05; done\n" + "$EMBED " + run +
+              " --resume; echo second=$?\n" + "kill -0 $first 2>/dev/null && echo alive=yes\n" +
+              "wait $first; echo first=$?; echo pid=$first\n");
+    EXPECT_EQ(printed(result.output, "second"), std::to_string(kExitBadInput)) << result.output;
     const std::string pid = printed(result.output, "pid");
-    EXPECT_TRUE(contains(result.output, "is being written by another run (PID and host: " + pid +
-                                            " " + host_name()))
+    EXPECT_TRUE(contains(
+        result.output, "is being written by another run (PID and host: " + pid + " " + host_name()))
         << result.output;
     EXPECT_EQ(printed(result.output, "alive"), "yes")
         << "the first run ended before the second one did: either no overlap was tested or the "
@@ -179,8 +154,9 @@ TEST(OutputLock, ASecondLockOnTheSameOutputIsRefusedAndTheLockFileGoesWithTheFir
         EXPECT_EQ(read_all(dir / ".out.h5.lock"),
                   std::to_string(::getpid()) + " " + host_name() + "\n");
         const std::string refused = testing::error_of([&] { const OutputLock second(out); });
-        EXPECT_TRUE(contains(refused, out.string() + " is being written by another run (PID and "
-                                                     "host: " +
+        EXPECT_TRUE(contains(refused, out.string() +
+                                          " is being written by another run (PID and "
+                                          "host: " +
                                           std::to_string(::getpid()) + " " + host_name()))
             << refused;
     }
@@ -199,13 +175,13 @@ TEST_F(HostileParts, TheFinalMergeChecksEveryPartsSettings) {
               0);
     // Held just after the run's only part is renamed into place, before the merge lists them
     // (strace 6.1 matches the rename(2) of -P by its first path).
-    const auto result = shell(
-        traced_embed("rename,renameat,renameat2", parts_ / "part-000001.h5.tmp", "exit",
-                     example_fasta() + " -o " + out_.string() + " -m " + local_model()) +
-        "for i in $(seq 200); do [ -e " + (parts_ / "part-000001.h5").string() +
-        " ] && break; sleep 0.05; done\n" + "cp " + other.string() + " " +
-        (parts_ / "part-000002.h5").string() + "\nwait $tracer; echo status=$?\n");
-    EXPECT_EQ(printed(result.output, "status"), std::to_string(kBadInput)) << result.output;
+    const auto result =
+        shell(traced_embed("rename,renameat,renameat2", parts_ / "part-000001.h5.tmp", "exit",
+                           example_fasta() + " -o " + out_.string() + " -m " + local_model()) +
+              "for i in $(seq 200); do [ -e " + (parts_ / "part-000001.h5").string() +
+              " ] && break; sleep 0.05; done\n" + "cp " + other.string() + " " +
+              (parts_ / "part-000002.h5").string() + "\nwait $tracer; echo status=$?\n");
+    EXPECT_EQ(printed(result.output, "status"), std::to_string(kExitBadInput)) << result.output;
     EXPECT_TRUE(contains(result.output, "part-000002.h5 was written with other settings"))
         << result.output;
     EXPECT_TRUE(contains(result.output, "pooling: mean vs bos")) << result.output;
@@ -252,8 +228,8 @@ TEST_F(HostileParts, ARunRemovesWhatDeadRunsLeftBesideTheOutputAndKeepsLiveOnes)
     ::waitpid(dead, nullptr, 0);
     const std::string live = std::to_string(::getpid());
     const fs::path dead_file = dir_ / (".out.h5.partial-" + std::to_string(dead));
-    const fs::path dead_directory = dir_ / (".out.h5.partial-" + std::to_string(dead) +
-                                            ".replaced");
+    const fs::path dead_directory =
+        dir_ / (".out.h5.partial-" + std::to_string(dead) + ".replaced");
     const fs::path dead_input = dir_ / (".out.h5.input-" + std::to_string(dead) + ".fasta");
     const fs::path live_file = dir_ / (".out.h5.partial-" + live);
     const fs::path unrelated = dir_ / ".other.h5.partial-1";
@@ -271,8 +247,8 @@ TEST_F(HostileParts, ARunRemovesWhatDeadRunsLeftBesideTheOutputAndKeepsLiveOnes)
     EXPECT_FALSE(fs::exists(dead_file)) << result.output;
     EXPECT_FALSE(fs::exists(dead_directory)) << result.output;
     EXPECT_FALSE(fs::exists(dead_input)) << result.output;
-    EXPECT_TRUE(contains(result.output, "left by an earlier run (process " +
-                                            std::to_string(dead) + ") that ended"))
+    EXPECT_TRUE(contains(
+        result.output, "left by an earlier run (process " + std::to_string(dead) + ") that ended"))
         << result.output;
     EXPECT_TRUE(fs::exists(live_file));
     EXPECT_TRUE(fs::exists(unrelated));
@@ -286,13 +262,13 @@ TEST_F(HostileParts, ARefusedRunLeavesNoPartsAndAnEmptyPartsDirectoryIsNoUnfinis
     const std::string run = example_fasta() + " -o " + out_.string() + " -m " + local_model();
     ASSERT_EQ(run_embed(run).status, 0);
     const auto refused = run_embed(run + " --resume --pooling bos");
-    EXPECT_EQ(refused.status, kBadInput) << refused.output;
+    EXPECT_EQ(refused.status, kExitBadInput) << refused.output;
     EXPECT_FALSE(fs::exists(parts_)) << "the refused run left " << parts_;
 
     const fs::path second = dir_ / "second.h5";
     fs::create_directories(second.string() + ".parts");
-    const auto after = run_embed(example_fasta() + " -o " + second.string() + " -m " +
-                                 local_model());
+    const auto after =
+        run_embed(example_fasta() + " -o " + second.string() + " -m " + local_model());
     EXPECT_EQ(after.status, 0) << after.output;
     EXPECT_FALSE(fs::exists(second.string() + ".parts"));
 }
@@ -306,8 +282,8 @@ TEST_F(HostileParts, AFailedSpaceCheckLeavesNoPartsDirectory) {
     }
     write_file(dir_ / "many.fasta", random_proteins(2000, 7));
     const fs::path out = small / "out.h5";
-    const auto result = run_embed((dir_ / "many.fasta").string() + " -o " + out.string() +
-                                  " -m " + local_model());
+    const auto result =
+        run_embed((dir_ / "many.fasta").string() + " -o " + out.string() + " -m " + local_model());
     std::vector<std::string> left;
     for (const auto& entry : fs::directory_iterator(small)) {
         left.push_back(entry.path().filename().string());
@@ -323,16 +299,15 @@ TEST_F(HostileParts, AStopDuringTheFinalMergeSavesTheWorkAndSaysHowToContinue) {
     REQUIRE_STRACE();
     const std::string run = example_fasta() + " -o " + out_.string() + " -m " + local_model();
     // Held when the merge opens the run's only part: the merge's temporary exists by then.
-    const auto result = shell(
-        traced_embed("open,openat", parts_ / "part-000001.h5", "enter", run) +
-        "for i in $(seq 200); do ls -a " + dir_.path().string() +
-        " | grep -q partial && break; sleep 0.05; done\n" +
-        "kill -TERM $run; wait $tracer; echo status=$?\n");
-    EXPECT_EQ(printed(result.output, "status"), std::to_string(kStoppedBySigterm))
-        << result.output;
-    EXPECT_TRUE(contains(result.output, "stopped by signal 15 during the final merge; the work "
-                                        "is saved in " +
-                                            parts_.string()))
+    const auto result = shell(traced_embed("open,openat", parts_ / "part-000001.h5", "enter", run) +
+                              "for i in $(seq 200); do ls -a " + dir_.path().string() +
+                              " | grep -q partial && break; sleep 0.05; done\n" +
+                              "kill -TERM $run; wait $tracer; echo status=$?\n");
+    EXPECT_EQ(printed(result.output, "status"), std::to_string(kStoppedBySigterm)) << result.output;
+    EXPECT_TRUE(contains(result.output,
+                         "stopped by signal 15 during the final merge; the work "
+                         "is saved in " +
+                             parts_.string()))
         << result.output;
     EXPECT_TRUE(contains(result.output, "run the same command with --resume: ")) << result.output;
     EXPECT_FALSE(fs::exists(out_));
@@ -345,24 +320,58 @@ TEST_F(HostileParts, AStopDuringTheFinalMergeSavesTheWorkAndSaysHowToContinue) {
     EXPECT_FALSE(fs::exists(parts_));
 }
 
+// Item 12 for `embed merge`: SIGTERM while it copies ends it with 143 and a message, and the
+// unfinished output, a directory too (which a signal handler cannot remove), goes.
+TEST_F(HostileParts, AStoppedMergeOfShardsSaysSoAndLeavesNothing) {
+    REQUIRE_STRACE();
+    const std::string input = example_fasta() + " -m " + local_model();
+    for (const char* shard : {"1", "2"}) {
+        ASSERT_EQ(run_embed(input + " --shard " + shard + "/2 -o " +
+                            (dir_ / ("shard" + std::string(shard) + ".h5")).string())
+                      .status,
+                  0);
+    }
+    for (const std::string layout : {"embed", "bio-embeddings"}) {
+        const fs::path out = dir_ / ("merged-" + layout);
+        const fs::path pid_file = dir_ / "merge.pid";
+        fs::remove(pid_file);
+        // Held as the merge claims the disk space of its output, which then exists.
+        const auto result = shell(
+            "strace -f -o /dev/null -e trace=fallocate -e inject=fallocate:delay_exit=" +
+            std::string(kHoldMicroseconds) + ":when=1 sh -c 'echo $$ > " + pid_file.string() +
+            "; exec \"$0\" \"$@\"' $EMBED merge " + (dir_ / "shard1.h5").string() + " " +
+            (dir_ / "shard2.h5").string() + " --layout " + layout + " -o " + out.string() +
+            " & tracer=$!\nfor i in $(seq 200); do ls -a " + dir_.path().string() +
+            " | grep -q 'merged-.*partial' && break; sleep 0.05; done\n" + "kill -TERM $(cat " +
+            pid_file.string() + "); wait $tracer; echo status=$?\n");
+        EXPECT_EQ(printed(result.output, "status"), std::to_string(kStoppedBySigterm))
+            << layout << "\n"
+            << result.output;
+        EXPECT_TRUE(contains(result.output, "stopped by signal 15 while merging into " +
+                                                out.string() + "; nothing was written there"))
+            << layout << "\n"
+            << result.output;
+        EXPECT_FALSE(fs::exists(out)) << layout;
+        EXPECT_TRUE(merge_temporaries(out).empty()) << layout;
+    }
+}
+
 // Item 7: kill -9 during the final merge leaves the merge's temporary (up to the output's
 // size); the --resume that follows removes it.
 TEST_F(HostileParts, AResumeRemovesTheTemporaryOfAMergeKilledMidway) {
     REQUIRE_STRACE();
     const std::string run = example_fasta() + " -o " + out_.string() + " -m " + local_model();
-    const auto result = shell(
-        traced_embed("open,openat", parts_ / "part-000001.h5", "enter", run) +
-        "for i in $(seq 200); do ls -a " + dir_.path().string() +
-        " | grep -q partial && break; sleep 0.05; done\n" +
-        "kill -KILL $run; wait $tracer; echo status=$?\n");
+    const auto result = shell(traced_embed("open,openat", parts_ / "part-000001.h5", "enter", run) +
+                              "for i in $(seq 200); do ls -a " + dir_.path().string() +
+                              " | grep -q partial && break; sleep 0.05; done\n" +
+                              "kill -KILL $run; wait $tracer; echo status=$?\n");
     ASSERT_EQ(printed(result.output, "status"), "137") << result.output;
     ASSERT_FALSE(merge_temporaries(out_).empty()) << "killed before the merge began";
 
     const auto resumed = run_embed(run + " --resume");
     ASSERT_EQ(resumed.status, 0) << resumed.output;
-    EXPECT_TRUE(merge_temporaries(out_).empty())
-        << merge_temporaries(out_).front() << " left\n"
-        << resumed.output;
+    EXPECT_TRUE(merge_temporaries(out_).empty()) << merge_temporaries(out_).front() << " left\n"
+                                                 << resumed.output;
     EXPECT_EQ(proteins_in(out_), 5u);
 }
 
@@ -373,18 +382,18 @@ TEST_F(HostileParts, AStoppedOverwriteRunGivesTheCommandThatContinuesIt) {
     write_file(out_, "an earlier output");
     const std::string run = (dir_ / "many.fasta").string() + " -o " + out_.string() + " -m " +
                             local_model() + " --flush-every 40 --sort-window 200";
-    const auto stopped = shell("$EMBED " + run + " --overwrite & run=$!\n" +
-                               "for i in $(seq 600); do ls " + parts_.string() +
-                               " 2>/dev/null | grep -q 'h5$' && break; sleep 0.05; done\n" +
-                               "kill -TERM $run; wait $run; echo status=$?\n");
+    const auto stopped =
+        shell("$EMBED " + run + " --overwrite & run=$!\n" + "for i in $(seq 600); do ls " +
+              parts_.string() + " 2>/dev/null | grep -q 'h5$' && break; sleep 0.05; done\n" +
+              "kill -TERM $run; wait $run; echo status=$?\n");
     ASSERT_EQ(printed(stopped.output, "status"), std::to_string(kStoppedBySigterm))
         << stopped.output;
     const std::string hint = "run the same command with --resume: ";
     const size_t at = stopped.output.find(hint);
     ASSERT_NE(at, std::string::npos) << stopped.output;
     const size_t start = at + hint.size();
-    const std::string command = stopped.output.substr(start, stopped.output.find('\n', start) -
-                                                                 start);
+    const std::string command =
+        stopped.output.substr(start, stopped.output.find('\n', start) - start);
     EXPECT_FALSE(contains(command, "--overwrite")) << command;
     EXPECT_TRUE(contains(command, " --resume")) << command;
     EXPECT_EQ(read_all(out_), "an earlier output") << "replaced only when complete";
@@ -406,10 +415,10 @@ TEST_F(HostileParts, AStopCommitsTheBatchInFlightAsOnePartNotOnePerProtein) {
                             " --flush-every 100000 --flush-seconds 1000 --sort-window 1500 "
                             "--max-tokens 40000";
     // Stopped as the first batch goes into the model: nothing is committed before the stop.
-    const auto stopped = shell("$EMBED " + run + " > " + log.string() + " 2>&1 & run=$!\n" +
-                               "for i in $(seq 600); do grep -q 'residues in' " + log.string() +
-                               " && break; sleep 0.02; done\n" +
-                               "kill -TERM $run; wait $run; echo status=$?\n");
+    const auto stopped =
+        shell("$EMBED " + run + " > " + log.string() + " 2>&1 & run=$!\n" +
+              "for i in $(seq 600); do grep -q 'residues in' " + log.string() +
+              " && break; sleep 0.02; done\n" + "kill -TERM $run; wait $run; echo status=$?\n");
     ASSERT_EQ(printed(stopped.output, "status"), std::to_string(kStoppedBySigterm))
         << stopped.output << read_all(log);
     size_t parts = 0;

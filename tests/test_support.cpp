@@ -52,6 +52,35 @@ void write_file(const fs::path& path, const std::string& content) {
     out << content;
 }
 
+std::string read_all(const fs::path& path) {
+    std::ifstream in(path, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+std::string local_model() {
+    return data_file("esm2_tiny_pytorch_bin").string();
+}
+
+std::string example_fasta() {
+    return (fs::path(EMBED_SOURCE_DIR) / "examples/proteins.fasta").string();
+}
+
+std::string random_proteins(size_t count, unsigned seed) {
+    static const char kResidues[] = "ACDEFGHIKLMNPQRSTVWY";
+    std::mt19937 random(seed);
+    std::uniform_int_distribution<int> length(30, 200);
+    std::uniform_int_distribution<int> residue(0, 19);
+    std::string fasta;
+    for (size_t i = 0; i < count; ++i) {
+        fasta += ">p" + std::to_string(i) + " protein " + std::to_string(i) + "\n";
+        for (int n = length(random); n > 0; --n) {
+            fasta += kResidues[residue(random)];
+        }
+        fasta += "\n";
+    }
+    return fasta;
+}
+
 torch::Tensor read_tensor(hid_t file, const std::string& path) {
     const h5::FloatArray array = h5::read_float_dataset(file, path);
     return torch::tensor(array.values)

@@ -39,6 +39,20 @@ private:
 };
 
 void write_file(const std::filesystem::path& path, const std::string& content);
+/// A file's bytes ("" when it cannot be read).
+std::string read_all(const std::filesystem::path& path);
+
+/// `embed`'s exit statuses (README, "Logs and exit status").
+inline constexpr int kExitFailure = 1;
+inline constexpr int kExitBadInput = 2;
+/// tests/data/esm2_tiny_pytorch_bin: the tiny ESM-2 committed with the tests (the upstream
+/// fixture's random weights as a Hugging Face directory), so end-to-end tests need no ../shared.
+std::string local_model();
+/// examples/proteins.fasta: five proteins.
+std::string example_fasta();
+/// FASTA of `count` proteins of random residues and lengths (30-200), ids p0, p1, ...; the same
+/// for every call with the same seed.
+std::string random_proteins(size_t count, unsigned seed);
 
 struct CommandResult {
     int status;

@@ -246,7 +246,7 @@ TEST(Isolated, AChildThatLoopsEndsAtItsCpuLimit) {
               }),
               "ran past its limit of 1 CPU seconds");
     EXPECT_EQ(cpu_seconds_to_read(0), 10u);
-    EXPECT_EQ(cpu_seconds_to_read(uint64_t{1} << 30), 10u + 64u);
+    EXPECT_EQ(cpu_seconds_to_read(uint64_t{1} << 30), 10u + 1024u);
 }
 
 TEST(Fingerprint, MapKeepsTheFirstValueThroughGrowth) {

@@ -67,6 +67,9 @@ struct RunAttributes {
     /// SHA-256 over the accepted records' ids and residues: the same input, in the same order.
     std::string input_digest;
     int64_t input_proteins = 0;  ///< proteins accepted from the input, all shards together
+    /// Records accepted from the input, those left out for their length included: every
+    /// protein's index is below it. 0 in files of versions that did not write it.
+    int64_t input_records = 0;
     int64_t shard = 1;
     int64_t shards = 1;
     std::string tool_version;
@@ -172,6 +175,9 @@ private:
     std::vector<Group> groups_;
     h5::Handle aliases_;
     size_t proteins_ = 0;
+    /// The structure of every dataset so far: claimed past the file's end until the file is
+    /// closed, as libhdf5 writes it only then.
+    uint64_t structure_bytes_ = 0;
 };
 
 /// The bytes a file of embeddings takes on disk, as measured with libhdf5 1.10: the values, and
@@ -192,8 +198,13 @@ OutputBytes estimated_output_bytes(int64_t residues, int64_t layers, int64_t wid
                                    const OutputGroups& groups, const StorageOptions& storage);
 
 /// Bytes to claim (DiskReservation) for a dataset of `values` bytes copied or written into a
-/// file of embeddings, with its attributes (`text_bytes` of strings) and link: an upper bound.
+/// file of embeddings, with its attributes (`text_bytes` of strings) and link: an upper bound,
+/// the sum of the two below.
 uint64_t reserved_dataset_bytes(uint64_t values, size_t text_bytes, const StorageOptions& storage);
+/// Its values (gzip may expand what it cannot compress), written when the dataset is.
+uint64_t reserved_values_bytes(uint64_t values, const StorageOptions& storage);
+/// Its structure, which libhdf5 may keep in its metadata cache until the file is closed.
+uint64_t reserved_structure_bytes(size_t text_bytes, const StorageOptions& storage);
 /// ... and for the file's own structure (superblock, root attributes, the groups' heaps, which
 /// grow by blocks of up to 64 kB).
 uint64_t reserved_file_bytes(size_t text_bytes);

@@ -28,7 +28,8 @@ public:
     /// Takes the lock, or throws std::invalid_argument naming the run that holds it (its PID
     /// and host). Then removes what dead runs on this output left beside it: the hidden files of
     /// util/file.h's HiddenKind (a final merge's temporaries, a kept standard input) whose
-    /// process is not running on this host. Throws std::runtime_error when the lock file cannot be made.
+    /// process is not running on this host. Throws std::runtime_error when the lock file cannot be
+    /// made.
     explicit OutputLock(const std::filesystem::path& output);
     /// Removes the lock file, then releases the lock.
     ~OutputLock();

@@ -19,6 +19,21 @@ std::string megabytes(uint64_t bytes) {
 
 }  // namespace
 
+void require_free_space(const std::filesystem::path& path, uint64_t bytes) {
+    const std::filesystem::path directory =
+        path.has_parent_path() ? path.parent_path() : std::filesystem::path(".");
+    struct statvfs disk {};
+    if (::statvfs(directory.c_str(), &disk) != 0) {
+        return;  // creating the file will say why
+    }
+    const uint64_t free = static_cast<uint64_t>(disk.f_bavail) * disk.f_frsize;
+    if (free < bytes) {
+        throw std::runtime_error(path.string() + ": " + std::strerror(ENOSPC) + " (" +
+                                 megabytes(bytes) + " needed to create it, " + megabytes(free) +
+                                 " free)");
+    }
+}
+
 DiskReservation::DiskReservation(const std::filesystem::path& path)
     : path_(path), fd_(::open(path.c_str(), O_WRONLY | O_CLOEXEC)) {
     if (fd_ < 0) {
@@ -48,37 +63,44 @@ DiskReservation& DiskReservation::operator=(DiskReservation&& other) noexcept {
     return *this;
 }
 
-void DiskReservation::extend(uint64_t bytes) {
+void DiskReservation::reserve_beyond_end(uint64_t bytes) {
     if (fd_ < 0 || bytes == 0) {
+        return;
+    }
+    struct stat status {};
+    const uint64_t end =
+        ::fstat(fd_, &status) == 0 ? static_cast<uint64_t>(status.st_size) : reserved_;
+    // A compressed file grows by less than the values it is given: claim from its real end,
+    // not by adding up every claim.
+    const uint64_t target = end + bytes;
+    if (target <= reserved_) {
         return;
     }
     if (can_reserve_) {
         if (::fallocate(fd_, FALLOC_FL_KEEP_SIZE, static_cast<off_t>(reserved_),
-                        static_cast<off_t>(bytes)) == 0) {
-            reserved_ += bytes;
+                        static_cast<off_t>(target - reserved_)) == 0) {
+            reserved_ = target;
             return;
         }
         const int error = errno;
         if (error != EOPNOTSUPP && error != ENOSYS) {
-            struct statvfs disk {};
-            const uint64_t free = ::fstatvfs(fd_, &disk) == 0
-                                      ? static_cast<uint64_t>(disk.f_bavail) * disk.f_frsize
-                                      : 0;
             throw std::runtime_error(path_.string() + ": " + std::strerror(error) + " (" +
-                                     megabytes(reserved_ + bytes) + " needed for it, " +
-                                     megabytes(free) + " more free)");
+                                     megabytes(target) + " needed for it, " +
+                                     megabytes(free_bytes()) + " more free)");
         }
         can_reserve_ = false;
     }
-    struct statvfs disk {};
-    if (::fstatvfs(fd_, &disk) == 0 &&
-        static_cast<uint64_t>(disk.f_bavail) * disk.f_frsize < bytes) {
+    if (free_bytes() < bytes) {
         throw std::runtime_error(path_.string() + ": " + std::strerror(ENOSPC) + " (" +
                                  megabytes(bytes) + " more needed for it, " +
-                                 megabytes(static_cast<uint64_t>(disk.f_bavail) * disk.f_frsize) +
-                                 " free)");
+                                 megabytes(free_bytes()) + " free)");
     }
-    reserved_ += bytes;
+    reserved_ = target;
+}
+
+uint64_t DiskReservation::free_bytes() const {
+    struct statvfs disk {};
+    return ::fstatvfs(fd_, &disk) == 0 ? static_cast<uint64_t>(disk.f_bavail) * disk.f_frsize : 0;
 }
 
 void DiskReservation::release() {
@@ -88,10 +110,14 @@ void DiskReservation::release() {
     struct stat status {};
     if (can_reserve_ && ::fstat(fd_, &status) == 0 &&
         reserved_ > static_cast<uint64_t>(status.st_size)) {
-        // Blocks past the end stay allocated until given back; failing that, a later truncate
-        // or removal of the file frees them.
+        // Blocks claimed past the end stay allocated until given back. tmpfs and XFS free them
+        // by punching a hole; ext4 ignores a hole past the end but frees them when the file is
+        // truncated to its own size.
         ::fallocate(fd_, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, status.st_size,
                     static_cast<off_t>(reserved_ - static_cast<uint64_t>(status.st_size)));
+        if (::ftruncate(fd_, status.st_size) != 0) {
+            // The blocks then go with the file, when it is removed.
+        }
     }
     ::close(fd_);
     fd_ = -1;

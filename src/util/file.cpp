@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
-#include <climits>
 #include <csignal>
 #include <cstdio>
 #include <cstring>
@@ -16,6 +15,8 @@
 #include <system_error>
 #include <unistd.h>
 #include <utility>
+
+#include <climits>
 
 namespace embed {
 
@@ -165,8 +166,8 @@ extern "C" void remove_partials_and_reraise(int signal_number) {
 
 fs::path hidden_path(const fs::path& output, HiddenKind kind, long pid) {
     const fs::path directory = output.has_parent_path() ? output.parent_path() : fs::path(".");
-    return directory / ("." + output.filename().string() + kind.infix + std::to_string(pid) +
-                        kind.suffix);
+    return directory /
+           ("." + output.filename().string() + kind.infix + std::to_string(pid) + kind.suffix);
 }
 
 long hidden_file_owner(const std::string& name, const fs::path& output) {
@@ -187,13 +188,22 @@ long hidden_file_owner(const std::string& name, const fs::path& output) {
     return 0;
 }
 
+namespace {
+
+// Linux's largest PID (PID_MAX_LIMIT on 64-bit systems, 2^22): its decimal width bounds the
+// PIDs in hidden names.
+constexpr long kWidestPid = 4194304;
+
+}  // namespace
+
 void check_output_name(const fs::path& output) {
     const fs::path directory = output.has_parent_path() ? output.parent_path() : fs::path(".");
     const long limit = ::pathconf(directory.c_str(), _PC_NAME_MAX);
     const size_t name_max = limit > 0 ? static_cast<size_t>(limit) : NAME_MAX;
     std::string longest;
     for (const HiddenKind& kind : kHiddenKinds) {
-        const std::string name = hidden_path(output, kind).filename().string();
+        // Another run on this output may have a longer PID than this one.
+        const std::string name = hidden_path(output, kind, kWidestPid).filename().string();
         longest = name.size() > longest.size() ? name : longest;
     }
     if (longest.size() > name_max) {

@@ -62,7 +62,7 @@ std::string read_all(int fd) {
 
 unsigned cpu_seconds_to_read(uint64_t bytes) {
     constexpr unsigned kSeconds = 10;
-    constexpr uint64_t kBytesPerSecond = uint64_t{16} << 20;
+    constexpr uint64_t kBytesPerSecond = uint64_t{1} << 20;
     return kSeconds + static_cast<unsigned>(bytes / kBytesPerSecond);
 }
 
@@ -99,8 +99,7 @@ std::string run_isolated(const std::function<std::string()>& work, unsigned cpu_
     }
     if (WIFSIGNALED(status) && (WTERMSIG(status) == SIGXCPU || WTERMSIG(status) == SIGKILL) &&
         cpu_seconds > 0) {
-        throw ChildCrashed("ran past its limit of " + std::to_string(cpu_seconds) +
-                           " CPU seconds");
+        throw ChildCrashed("ran past its limit of " + std::to_string(cpu_seconds) + " CPU seconds");
     }
     if (WIFSIGNALED(status)) {
         throw ChildCrashed(std::string("crashed (") + ::strsignal(WTERMSIG(status)) + ")");

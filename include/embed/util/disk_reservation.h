@@ -9,6 +9,11 @@
 
 namespace embed {
 
+/// Throws std::runtime_error "PATH: no space left on device ..." unless the directory of `path`,
+/// a file about to be created, has `bytes` free: libhdf5 writes a new file's first structures
+/// when it closes it, also after an error, so its first claim is checked before it exists.
+void require_free_space(const std::filesystem::path& path, uint64_t bytes);
+
 class DiskReservation {
 public:
     DiskReservation() = default;
@@ -20,15 +25,18 @@ public:
     DiskReservation(const DiskReservation&) = delete;
     DiskReservation& operator=(const DiskReservation&) = delete;
 
-    /// Claims `bytes` more beyond what is claimed (the file's blocks, its size unchanged).
-    /// Throws std::runtime_error "PATH: no space left on device ..." when the disk has not
-    /// that much. Where the file system cannot reserve (fallocate unsupported, as on some NFS
-    /// and Lustre versions), checks the free space instead, which another writer can still take.
-    void extend(uint64_t bytes);
+    /// Makes sure `bytes` past the file's current end are claimed (its blocks, its size
+    /// unchanged): what the next write may need, however much the file has grown since. Throws
+    /// std::runtime_error "PATH: no space left on device ..." when the disk has not that much.
+    /// Where the file system cannot reserve (fallocate unsupported, as on some NFS and Lustre
+    /// versions), checks the free space instead, which another writer can still take.
+    void reserve_beyond_end(uint64_t bytes);
     /// Gives back the blocks the file did not use; call once the file is closed.
     void release();
 
 private:
+    uint64_t free_bytes() const;
+
     std::filesystem::path path_;
     int fd_ = -1;
     uint64_t reserved_ = 0;

@@ -5,10 +5,10 @@
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
-#include <unistd.h>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <unistd.h>
 
 namespace embed {
 
@@ -161,6 +161,15 @@ void keep_on_interrupt(int slot);
 /// With graceful stops on, the first SIGINT, SIGTERM or SIGHUP is only recorded (a long run
 /// saves its work and exits); a second one ends the process at once, as when off.
 void set_graceful_stop(bool enabled);
+/// Graceful stops on while it lives: the embedding saves its work, a merge stops between two
+/// proteins, and the run says how to continue.
+class GracefulStop {
+public:
+    GracefulStop() { set_graceful_stop(true); }
+    ~GracefulStop() { set_graceful_stop(false); }
+    GracefulStop(const GracefulStop&) = delete;
+    GracefulStop& operator=(const GracefulStop&) = delete;
+};
 /// The signal that asked the run to stop, or 0.
 int stop_requested();
 

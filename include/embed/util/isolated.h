@@ -16,7 +16,7 @@ public:
 };
 
 /// CPU seconds a child reading a file of `bytes` may take: far more than reading it needs (10 s,
-/// and a second per 16 MB), so that only a library looping on damaged bytes reaches it.
+/// and a second per MB), so that only a library looping on damaged bytes reaches it.
 unsigned cpu_seconds_to_read(uint64_t bytes);
 
 /// Runs `work` in a forked child process and returns the bytes it returns. An exception it
