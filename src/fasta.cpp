@@ -45,7 +45,12 @@ public:
             ::close(fd_);
             throw InputError(name_, 0, "", "is a directory, not a FASTA file");
         }
-        in_end_ = read_some(in_, sizeof in_, 1);
+        try {
+            in_end_ = read_some(in_, sizeof in_, 1);
+        } catch (...) {
+            ::close(fd_);  // the destructor does not run for a constructor that throws
+            throw;
+        }
         gzip_ = in_end_ >= 2 && static_cast<unsigned char>(in_[0]) == kGzipMagic[0] &&
                 static_cast<unsigned char>(in_[1]) == kGzipMagic[1];
         if (gzip_) {

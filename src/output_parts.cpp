@@ -92,13 +92,13 @@ bool names_open_file(const fs::path& path, int fd) {
 }  // namespace
 
 fs::path OutputLock::file_of(const fs::path& output) {
-    const fs::path directory = output.has_parent_path() ? output.parent_path() : fs::path(".");
+    const fs::path directory = parent_directory(output);
     return directory / ("." + output.filename().string() + ".lock");
 }
 
 OutputLock::OutputLock(const fs::path& output) : path_(file_of(output)) {
     while (true) {
-        const int fd = ::open(path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+        const int fd = ::open(path_.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0666);
         if (fd < 0) {
             const int error = errno;
             if (error == ENOENT) {

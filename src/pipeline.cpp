@@ -565,8 +565,7 @@ std::vector<bool> saved_proteins(const std::vector<fs::path>& parts, const RunAt
 RunSummary embed_fasta(const EmbedOptions& options) {
     const auto start = Clock::now();
     check_options(options);
-    const fs::path output_directory =
-        options.output.has_parent_path() ? options.output.parent_path() : fs::path(".");
+    const fs::path output_directory = parent_directory(options.output);
     if (!fs::is_directory(output_directory)) {
         throw std::runtime_error(options.output.string() + ": directory " +
                                  output_directory.string() + " does not exist");

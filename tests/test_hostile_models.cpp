@@ -65,6 +65,7 @@ std::vector<std::string> lines_of(const std::string& text) {
 // against the budget, not the values and containers the stream made. In a child given 256 MB
 // more address space than it holds, the stream is now refused, naming the file and the place.
 TEST(HostileModels, APickleOfEmptyListsIsRefusedWithinItsBudget) {
+    SKIP_UNDER_ASAN_FOR_ADDRESS_LIMITS();
     ::testing::GTEST_FLAG(death_test_style) = "threadsafe";
     const std::string stream = "\x80\x02" + std::string(size_t{10} << 20, ']') + ".";
     EXPECT_EXIT(
@@ -101,6 +102,7 @@ TEST(HostileModels, APickleOfLongStringsStillReads) {
 // trace; the shapes are now compared first, and the error names both files, the tensors and
 // both shapes. A 4 GB address space shows nothing of the options' sizes is allocated.
 TEST(HostileModels, SeqVecOptionsThatDisagreeWithTheWeightsAreRefusedBeforeAnyAllocation) {
+    SKIP_UNDER_ASAN_FOR_ADDRESS_LIMITS();
     REQUIRE_SHARED_TESTDATA();
     const TempDir dir;
     fs::copy_file(testdata("seqvec_tiny/weights.hdf5"), dir / "weights.hdf5");
@@ -166,6 +168,7 @@ TEST(HostileModels, AllocationFailuresBecomeOneLine) {
 // 25-frame trace were all a user saw. Now one line names the protein, the size that did not fit
 // and the options that need less memory, and the exit status is 1.
 TEST(HostileModels, AProteinTooLongForTheMemoryIsOneLineNamingIt) {
+    SKIP_UNDER_ASAN_FOR_ADDRESS_LIMITS();
     REQUIRE_SHARED_TESTDATA();
     const TempDir dir;
     std::string protein;

@@ -80,6 +80,27 @@ CommandResult run_embed_with_environment(const std::string& environment,
 
 }  // namespace embed::testing
 
+/// Whether this build runs under AddressSanitizer (scripts/sanitize.sh), whose allocator keeps
+/// freed memory in quarantine and whose shadow memory needs terabytes of address space.
+#if defined(__SANITIZE_ADDRESS__)
+#define EMBED_UNDER_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define EMBED_UNDER_ASAN 1
+#endif
+#endif
+#ifndef EMBED_UNDER_ASAN
+#define EMBED_UNDER_ASAN 0
+#endif
+
+/// Skips a test that limits a process's address space, which AddressSanitizer cannot run in.
+#define SKIP_UNDER_ASAN_FOR_ADDRESS_LIMITS()                                                   \
+    do {                                                                                       \
+        if (EMBED_UNDER_ASAN) {                                                                \
+            GTEST_SKIP() << "limits the address space, which AddressSanitizer's shadow needs"; \
+        }                                                                                      \
+    } while (false)
+
 /// Skips the test, saying what is missing, when ../shared/testdata is not beside the repository.
 #define REQUIRE_SHARED_TESTDATA()                                       \
     do {                                                                \

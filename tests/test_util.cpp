@@ -30,13 +30,9 @@ int64_t resident_megabytes() {
 
 // Under embed's allocator settings a freed block stays resident until return_freed_memory().
 TEST(Runtime, FreedMemoryStaysForReuseUntilReturned) {
-#if defined(__SANITIZE_ADDRESS__)
-    GTEST_SKIP() << "AddressSanitizer's allocator keeps freed memory in quarantine";
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-    GTEST_SKIP() << "AddressSanitizer's allocator keeps freed memory in quarantine";
-#endif
-#endif
+    if (EMBED_UNDER_ASAN) {
+        GTEST_SKIP() << "AddressSanitizer's allocator keeps freed memory in quarantine";
+    }
     keep_freed_memory_for_reuse();
     constexpr size_t kBytes = size_t{256} << 20;
     auto* block = static_cast<char*>(std::malloc(kBytes));

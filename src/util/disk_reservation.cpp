@@ -10,6 +10,8 @@
 #include <unistd.h>
 #include <utility>
 
+#include "embed/util/file.h"
+
 namespace embed {
 namespace {
 
@@ -20,8 +22,7 @@ std::string megabytes(uint64_t bytes) {
 }  // namespace
 
 void require_free_space(const std::filesystem::path& path, uint64_t bytes) {
-    const std::filesystem::path directory =
-        path.has_parent_path() ? path.parent_path() : std::filesystem::path(".");
+    const std::filesystem::path directory = parent_directory(path);
     struct statvfs disk {};
     if (::statvfs(directory.c_str(), &disk) != 0) {
         return;  // creating the file will say why

@@ -164,8 +164,12 @@ extern "C" void remove_partials_and_reraise(int signal_number) {
 
 }  // namespace
 
+fs::path parent_directory(const fs::path& path) {
+    return path.has_parent_path() ? path.parent_path() : fs::path(".");
+}
+
 fs::path hidden_path(const fs::path& output, HiddenKind kind, long pid) {
-    const fs::path directory = output.has_parent_path() ? output.parent_path() : fs::path(".");
+    const fs::path directory = parent_directory(output);
     return directory /
            ("." + output.filename().string() + kind.infix + std::to_string(pid) + kind.suffix);
 }
@@ -197,7 +201,7 @@ constexpr long kWidestPid = 4194304;
 }  // namespace
 
 void check_output_name(const fs::path& output) {
-    const fs::path directory = output.has_parent_path() ? output.parent_path() : fs::path(".");
+    const fs::path directory = parent_directory(output);
     const long limit = ::pathconf(directory.c_str(), _PC_NAME_MAX);
     const size_t name_max = limit > 0 ? static_cast<size_t>(limit) : NAME_MAX;
     std::string longest;
@@ -218,8 +222,7 @@ void check_output_name(const fs::path& output) {
 }
 
 AtomicOutput::AtomicOutput(fs::path destination) : destination_(std::move(destination)) {
-    const fs::path directory =
-        destination_.has_parent_path() ? destination_.parent_path() : fs::path(".");
+    const fs::path directory = parent_directory(destination_);
     if (!fs::is_directory(directory)) {
         throw std::runtime_error(destination_.string() + ": directory " + directory.string() +
                                  " does not exist");
@@ -337,7 +340,9 @@ void AtomicOutput::commit() {
 TemporaryFile::TemporaryFile(fs::path path) : path_(std::move(path)) {
     // Registered first, so that no signal finds the file created but unknown to the handler.
     signal_slot_ = register_partial(path_);
-    fd_ = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    // Never through a link someone else planted under this name in a shared directory.
+    ::unlink(path_.c_str());
+    fd_ = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd_ < 0) {
         const int error = errno;
         unregister_partial(signal_slot_);

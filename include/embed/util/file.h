@@ -50,6 +50,9 @@ private:
 /// Whole file as a string (small files: configs, pickles).
 std::string read_text_file(const std::filesystem::path& path);
 
+/// The directory `path` is in ("." for a bare name).
+std::filesystem::path parent_directory(const std::filesystem::path& path);
+
 /// The hidden files a run writes beside its output NAME, each named .NAME<infix>PID<suffix> after
 /// the process that wrote it, so that a later run can tell a dead run's files by name.
 struct HiddenKind {
