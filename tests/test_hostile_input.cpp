@@ -271,7 +271,8 @@ TEST(HostileInput, InputEditedBetweenTheReadingsStopsTheRun) {
     write_file(dir / "in.fasta", original);
     constexpr int kHoldMicroseconds = 3'000'000;
     Background run(
-        "exec strace -f -qq -o /dev/null -P " + (dir / "in.fasta").string() +
+        "exec strace -f -qq -o /dev/null " + std::string(testing::kStraceSanitizerOptions) +
+        " -P " + (dir / "in.fasta").string() +
         " -e trace=openat -e inject=openat:delay_enter=" + std::to_string(kHoldMicroseconds) +
         ":when=2 " + EMBED_EXECUTABLE + " " + (dir / "in.fasta").string() + " -o " +
         (dir / "out.h5").string() + " -m " + local_model() + " 2> " + (dir / "log").string());

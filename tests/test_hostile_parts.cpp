@@ -93,10 +93,11 @@ protected:
     std::string traced_embed(const std::string& syscalls, const fs::path& path,
                              const std::string& when, const std::string& arguments) const {
         const fs::path pid_file = dir_ / "embed.pid";
-        return "strace -f -o /dev/null -P " + path.string() + " -e trace=" + syscalls +
-               " -e inject=" + syscalls + ":delay_" + when + "=" + kHoldMicroseconds +
-               ":when=1 sh -c 'echo $$ > " + pid_file.string() + "; exec \"$0\" \"$@\"' $EMBED " +
-               arguments + " & tracer=$!\n" + "for i in $(seq 200); do [ -s " + pid_file.string() +
+        return "strace -f -o /dev/null " + std::string(testing::kStraceSanitizerOptions) + " -P " +
+               path.string() + " -e trace=" + syscalls + " -e inject=" + syscalls + ":delay_" +
+               when + "=" + kHoldMicroseconds + ":when=1 sh -c 'echo $$ > " + pid_file.string() +
+               "; exec \"$0\" \"$@\"' $EMBED " + arguments + " & tracer=$!\n" +
+               "for i in $(seq 200); do [ -s " + pid_file.string() +
                " ] && break; sleep 0.05; done\nrun=$(cat " + pid_file.string() + ")\n";
     }
 
@@ -337,8 +338,9 @@ TEST_F(HostileParts, AStoppedMergeOfShardsSaysSoAndLeavesNothing) {
         fs::remove(pid_file);
         // Held as the merge claims the disk space of its output, which then exists.
         const auto result = shell(
-            "strace -f -o /dev/null -e trace=fallocate -e inject=fallocate:delay_exit=" +
-            std::string(kHoldMicroseconds) + ":when=1 sh -c 'echo $$ > " + pid_file.string() +
+            "strace -f -o /dev/null " + std::string(testing::kStraceSanitizerOptions) +
+            " -e trace=fallocate -e inject=fallocate:delay_exit=" + std::string(kHoldMicroseconds) +
+            ":when=1 sh -c 'echo $$ > " + pid_file.string() +
             "; exec \"$0\" \"$@\"' $EMBED merge " + (dir_ / "shard1.h5").string() + " " +
             (dir_ / "shard2.h5").string() + " --layout " + layout + " -o " + out.string() +
             " & tracer=$!\nfor i in $(seq 200); do ls -a " + dir_.path().string() +

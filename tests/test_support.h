@@ -72,6 +72,10 @@ std::string error_of(const std::function<void()>& f);
 void write_safetensors(const std::filesystem::path& path,
                        const std::vector<std::pair<std::string, torch::Tensor>>& tensors);
 
+/// strace's options for a traced `embed`: LeakSanitizer cannot work under ptrace and ends
+/// the process with status 1 at exit, so a traced run under scripts/sanitize.sh goes without it.
+inline constexpr const char* kStraceSanitizerOptions = "-E ASAN_OPTIONS=detect_leaks=0";
+
 /// Runs the built `embed` executable with `arguments` (a shell word list) in a shell.
 CommandResult run_embed(const std::string& arguments);
 /// The same with `environment` ("NAME=value ...") set for the command.
