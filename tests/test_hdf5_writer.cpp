@@ -13,16 +13,7 @@ using testing::TempDir;
 
 ProteinEmbedding protein(const std::string& id, uint64_t index, int64_t layers, int64_t length,
                          float fill) {
-    ProteinEmbedding p;
-    p.key = dataset_key(id);
-    p.original_id = id;
-    p.description = "about " + id;
-    p.index = index;
-    p.length = length;
-    p.original_length = length;
-    p.per_residue_NLD = torch::full({layers, length, 4}, fill);
-    p.per_protein_ND = torch::full({layers, 4}, fill);
-    return p;
+    return testing::filled_protein(id, index, layers, length, 4, fill);
 }
 
 RunAttributes attributes(int64_t proteins) {

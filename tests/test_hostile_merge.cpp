@@ -25,19 +25,10 @@ using testing::random_proteins;
 using testing::run_embed;
 using testing::TempDir;
 
+// Its values are its index.
 ProteinEmbedding protein(const std::string& id, uint64_t index, int64_t length, int64_t width,
                          int64_t layers = 1) {
-    ProteinEmbedding p;
-    p.key = dataset_key(id);
-    p.original_id = id;
-    p.description = "about " + id;
-    p.index = index;
-    p.length = length;
-    p.original_length = length;
-    p.sequence_md5 = "md5 of " + id;
-    p.per_residue_NLD = torch::full({layers, length, width}, static_cast<float>(index));
-    p.per_protein_ND = torch::full({layers, width}, static_cast<float>(index));
-    return p;
+    return testing::filled_protein(id, index, layers, length, width, static_cast<float>(index));
 }
 
 RunAttributes settings(int64_t shard, int64_t shards) {

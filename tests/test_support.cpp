@@ -81,6 +81,21 @@ std::string random_proteins(size_t count, unsigned seed) {
     return fasta;
 }
 
+ProteinEmbedding filled_protein(const std::string& id, uint64_t index, int64_t layers,
+                                int64_t length, int64_t width, float fill) {
+    ProteinEmbedding p;
+    p.key = dataset_key(id);
+    p.original_id = id;
+    p.description = "about " + id;
+    p.index = index;
+    p.length = length;
+    p.original_length = length;
+    p.sequence_md5 = "md5 of " + id;
+    p.per_residue_NLD = torch::full({layers, length, width}, fill);
+    p.per_protein_ND = torch::full({layers, width}, fill);
+    return p;
+}
+
 torch::Tensor read_tensor(hid_t file, const std::string& path) {
     const h5::FloatArray array = h5::read_float_dataset(file, path);
     return torch::tensor(array.values)

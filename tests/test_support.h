@@ -9,6 +9,8 @@
 #include <hdf5.h>
 #include <torch/torch.h>
 
+#include "embed/hdf5_writer.h"
+
 namespace embed::testing {
 
 /// Agreement with the upstream Python the project holds itself to (fp32 reaches about 1e-6).
@@ -67,6 +69,11 @@ double min_cosine(const torch::Tensor& a, const torch::Tensor& b);
 bool contains(const std::string& text, const std::string& part);
 /// The message of the exception `f` throws, or "(no error)".
 std::string error_of(const std::function<void()>& f);
+
+/// A protein's output for the writer: `layers` x `length` x `width` per-residue values and
+/// `layers` x `width` per-protein ones, all `fill`; key, description and MD5 made from `id`.
+ProteinEmbedding filled_protein(const std::string& id, uint64_t index, int64_t layers,
+                                int64_t length, int64_t width, float fill);
 
 /// Writes float32 tensors as a .safetensors file.
 void write_safetensors(const std::filesystem::path& path,
