@@ -9,6 +9,7 @@ cd "$(dirname "$0")/.."
 packages=(
   build-essential cmake
   libtorch-dev libcli11-dev libhdf5-dev libspdlog-dev libgtest-dev zlib1g-dev libcurl4-openssl-dev
+  nlohmann-json3-dev libssl-dev
   # LibTorch's matrix products run on the system BLAS; Debian's default reference BLAS is
   # about 30x slower than OpenBLAS on the same machine.
   libopenblas0-pthread

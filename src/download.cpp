@@ -14,8 +14,7 @@
 #include <spdlog/spdlog.h>
 
 #include "embed/progress.h"
-#include "embed/util/md5.h"
-#include "embed/util/sha256.h"
+#include "embed/util/digest.h"
 #include "embed/version.h"
 
 namespace embed {
@@ -116,8 +115,8 @@ void check_content(const fs::path& file, const ExpectedContent& expected, const 
     if (expected.sha256.empty() && expected.md5.empty()) {
         return;
     }
-    Sha256 sha256;
-    Md5 md5;
+    Digest sha256(Digest::Algorithm::sha256);
+    Digest md5(Digest::Algorithm::md5);
     std::unique_ptr<FILE, int (*)(FILE*)> in(std::fopen(file.c_str(), "rb"), &std::fclose);
     if (!in) {
         throw std::runtime_error(file.string() + ": cannot read back the download");
@@ -139,10 +138,10 @@ void check_content(const fs::path& file, const ExpectedContent& expected, const 
         }
     };
     if (!expected.sha256.empty()) {
-        verify("SHA-256", expected.sha256, sha256.hex_digest());
+        verify("SHA-256", expected.sha256, sha256.hex());
     }
     if (!expected.md5.empty()) {
-        verify("MD5", expected.md5, md5.hex_digest());
+        verify("MD5", expected.md5, md5.hex());
     }
 }
 

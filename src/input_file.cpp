@@ -10,8 +10,8 @@
 #include <spdlog/spdlog.h>
 
 #include "embed/errors.h"
+#include "embed/util/digest.h"
 #include "embed/util/fingerprint.h"
-#include "embed/util/sha256.h"
 
 namespace embed {
 namespace {
@@ -126,7 +126,7 @@ void InputScan::check_count(size_t accepted, const std::string& file) const {
 
 InputScan scan_input(const InputFile& input, const Alphabet& alphabet, InvalidRecords& invalid) {
     InputScan scan;
-    Sha256 digest;
+    Digest digest(Digest::Algorithm::sha256);
     ProteinReader reader(input.path(), input.name(), alphabet, invalid);
     while (std::optional<Protein> p = reader.next()) {
         scan.lengths.push_back(static_cast<int32_t>(p->length));
@@ -139,7 +139,7 @@ InputScan scan_input(const InputFile& input, const Alphabet& alphabet, InvalidRe
     }
     scan.lowercase = reader.lowercase();
     scan.repeats = reader.repeats();
-    scan.digest = digest.hex_digest();
+    scan.digest = digest.hex();
     spdlog::info("read {} proteins ({} residues) from {}", scan.lengths.size(), scan.residues,
                  input.name());
     if (scan.lowercase > 0) {

@@ -26,9 +26,8 @@
 #include "embed/progress.h"
 #include "embed/runtime.h"
 #include "embed/sharding.h"
+#include "embed/util/digest.h"
 #include "embed/util/file.h"
-#include "embed/util/md5.h"
-#include "embed/util/sha256.h"
 #include "embed/util/text.h"
 #include "embed/version.h"
 

@@ -8,9 +8,8 @@
 
 #include "embed/pipeline.h"
 #include "embed/runtime.h"
+#include "embed/util/digest.h"
 #include "embed/util/hdf5.h"
-#include "embed/util/md5.h"
-#include "embed/util/sha256.h"
 #include "models/simd.h"
 
 #include "test_support.h"

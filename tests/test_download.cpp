@@ -6,8 +6,7 @@
 
 #include "embed/download.h"
 #include "embed/model_store.h"
-#include "embed/util/md5.h"
-#include "embed/util/sha256.h"
+#include "embed/util/digest.h"
 
 #include "http_server.h"
 #include "test_support.h"
@@ -37,11 +36,11 @@ std::string fixture_bytes(size_t size) {
 }
 
 ExpectedContent checksums_of(const std::string& content) {
-    Sha256 sha256;
+    Digest sha256(Digest::Algorithm::sha256);
     sha256.update(content.data(), content.size());
-    Md5 md5;
+    Digest md5(Digest::Algorithm::md5);
     md5.update(content.data(), content.size());
-    return {content.size(), sha256.hex_digest(), md5.hex_digest()};
+    return {content.size(), sha256.hex(), md5.hex()};
 }
 
 class Download : public ::testing::Test {
