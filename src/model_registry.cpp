@@ -15,24 +15,24 @@ const std::vector<std::pair<std::string_view, std::string_view>>& model_card_tex
 
 namespace {
 
-std::string optional_string(const json::Value& object, const char* key) {
-    const json::Value* v = object.find(key);
-    return v != nullptr && !v->is_null() ? v->as_string() : std::string();
+std::string optional_string(const nlohmann::json& object, const char* key) {
+    const nlohmann::json* v = json::find(object, key);
+    return v != nullptr && !v->is_null() ? json::as_string(*v) : std::string();
 }
 
-ModelFile parse_file(const json::Value& file) {
+ModelFile parse_file(const nlohmann::json& file) {
     ModelFile out;
-    out.name = file.at("name").as_string();
-    for (const json::Value& url : file.at("urls").as_array()) {
-        out.urls.push_back(url.as_string());
+    out.name = json::as_string(json::at(file, "name"));
+    for (const nlohmann::json& url : json::as_array(json::at(file, "urls"))) {
+        out.urls.push_back(json::as_string(url));
     }
     out.sha256 = optional_string(file, "sha256");
     out.md5 = optional_string(file, "md5");
-    if (const json::Value* size = file.find("size"); size != nullptr && !size->is_null()) {
-        out.size = static_cast<uint64_t>(size->as_int());
+    if (const nlohmann::json* size = json::find(file, "size"); size && !size->is_null()) {
+        out.size = static_cast<uint64_t>(json::as_int(*size));
     }
-    if (const json::Value* optional = file.find("optional")) {
-        out.optional = optional->as_bool();
+    if (const nlohmann::json* optional = json::find(file, "optional")) {
+        out.optional = json::as_bool(*optional);
     }
     out.purpose = optional_string(file, "purpose");
     if (out.name.empty() || out.name.find('/') != std::string::npos || out.urls.empty()) {
@@ -43,24 +43,29 @@ ModelFile parse_file(const json::Value& file) {
 
 ModelCard parse_card(std::string_view file, std::string_view text) {
     try {
-        const json::Value card = json::parse(text);
+        const nlohmann::json card = json::parse(text);
+        const auto string = [&card](const char* key) {
+            return json::as_string(json::at(card, key));
+        };
+        const auto integer = [&card](const char* key) { return json::as_int(json::at(card, key)); };
         ModelCard out;
-        out.name = card.at("name").as_string();
-        out.family = card.at("family").as_string();
-        out.description = card.at("description").as_string();
-        out.parameters = card.at("parameters").as_int();
-        out.layers = card.at("layers").as_int();
-        out.embedding_dim = card.at("embedding_dim").as_int();
-        if (const json::Value* heads = card.find("attention_heads")) {
-            out.attention_heads = heads->as_int();
+        out.name = string("name");
+        out.family = string("family");
+        out.description = string("description");
+        out.parameters = integer("parameters");
+        out.layers = integer("layers");
+        out.embedding_dim = integer("embedding_dim");
+        if (const nlohmann::json* heads = json::find(card, "attention_heads")) {
+            out.attention_heads = json::as_int(*heads);
         }
-        if (const json::Value* limit = card.find("max_residues"); limit && !limit->is_null()) {
-            out.max_residues = limit->as_int();
+        if (const nlohmann::json* limit = json::find(card, "max_residues");
+            limit && !limit->is_null()) {
+            out.max_residues = json::as_int(*limit);
         }
-        out.license = card.at("license").as_string();
-        out.citation = card.at("citation").as_string();
-        out.checkpoint = card.at("checkpoint").as_string();
-        for (const json::Value& file : card.at("files").as_array()) {
+        out.license = string("license");
+        out.citation = string("citation");
+        out.checkpoint = string("checkpoint");
+        for (const nlohmann::json& file : json::as_array(json::at(card, "files"))) {
             out.files.push_back(parse_file(file));
         }
         out.hugging_face = optional_string(card, "hugging_face");

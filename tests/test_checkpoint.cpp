@@ -223,6 +223,16 @@ TEST(Safetensors, BadFilesNameTheProblem) {
     EXPECT_TRUE(contains(error_of([&] { read_safetensors(path); }), "does not fit"));
 }
 
+// A header nested beyond the JSON reader's limit is a malformed header of that file.
+TEST(Safetensors, HostileNestingIsAMalformedHeader) {
+    TempDir dir;
+    const auto path = dir / "deep.safetensors";
+    write_raw_safetensors(path, std::string(100000, '[') + std::string(100000, ']'), "");
+    const std::string error = error_of([&] { read_safetensors(path); });
+    EXPECT_TRUE(contains(error, path.string() + ": malformed header")) << error;
+    EXPECT_TRUE(contains(error, "nesting deeper than")) << error;
+}
+
 struct Tiny : torch::nn::Module {
     Tiny() { fc = register_module("fc", torch::nn::Linear(2, 3)); }
     torch::nn::Linear fc{nullptr};

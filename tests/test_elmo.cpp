@@ -56,9 +56,9 @@ protected:
         model_->load_weights(read_hdf5_weights(dir_ / "lm_weights.hdf5"));
         model_->eval();
 
-        const json::Value sentences = json::parse_file((dir_ / "sentences.json").string());
-        for (const json::Value& list : sentences.as_array()) {
-            sentences_.push_back(list.as_array()[0].as_string());
+        const nlohmann::json sentences = json::parse_file((dir_ / "sentences.json").string());
+        for (const nlohmann::json& list : json::as_array(sentences)) {
+            sentences_.push_back(json::as_string(json::as_array(list).at(0)));
         }
         for (const std::string& sentence : sentences_) {
             std::vector<std::string_view> words;

@@ -364,7 +364,7 @@ TEST(EsmCheckpoint, ReadsTheConfigurationFromTheFile) {
 // configuration readers' fuzz targets); they are implausible configurations now.
 TEST(EsmConfig, DamagedNumbersAreErrorsNotOverflows) {
     const auto hf_error = [](const std::string& members) {
-        const json::Value config = json::parse(
+        const nlohmann::json config = json::parse(
             R"({"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 4,
                 "intermediate_size": 128, "position_embedding_type": "absolute",
                 "emb_layer_norm_before": true, )" +

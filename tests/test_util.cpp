@@ -45,25 +45,26 @@ TEST(Runtime, FreedMemoryStaysForReuseUntilReturned) {
 }
 
 TEST(Json, ParsesNestedDocuments) {
-    const json::Value v =
+    const nlohmann::json v =
         json::parse(R"({"a": 1, "b": [true, null, "x\u00e9\n"], "c": {"d": -2.5e1}, "e": NaN})");
-    EXPECT_EQ(v.at("a").as_int(), 1);
-    EXPECT_TRUE(v.at("b").as_array()[0].as_bool());
-    EXPECT_TRUE(v.at("b").as_array()[1].is_null());
-    EXPECT_EQ(v.at("b").as_array()[2].as_string(), "x\xc3\xa9\n");
-    EXPECT_DOUBLE_EQ(v.at("c").at("d").as_number(), -25.0);
-    EXPECT_TRUE(std::isnan(v.at("e").as_number()));
-    EXPECT_EQ(v.find("missing"), nullptr);
+    const nlohmann::json::array_t& b = json::as_array(json::at(v, "b"));
+    EXPECT_EQ(json::as_int(json::at(v, "a")), 1);
+    EXPECT_TRUE(json::as_bool(b[0]));
+    EXPECT_TRUE(b[1].is_null());
+    EXPECT_EQ(json::as_string(b[2]), "x\xc3\xa9\n");
+    EXPECT_DOUBLE_EQ(json::as_number(json::at(json::at(v, "c"), "d")), -25.0);
+    EXPECT_TRUE(std::isnan(json::as_number(json::at(v, "e"))));
+    EXPECT_EQ(json::find(v, "missing"), nullptr);
 }
 
 TEST(Json, SurrogatePairsAndUnpairedHalves) {
-    EXPECT_EQ(json::parse(R"("\ud83d\ude00")").as_string(), "\xF0\x9F\x98\x80");
+    EXPECT_EQ(json::as_string(json::parse(R"("\ud83d\ude00")")), "\xF0\x9F\x98\x80");
     // A high surrogate followed by another escape: each stands alone (it used to be combined
     // with whatever followed into a code point beyond Unicode).
-    EXPECT_EQ(json::parse(R"("\ud800\u0041")").as_string(),
+    EXPECT_EQ(json::as_string(json::parse(R"("\ud800\u0041")")),
               "\xED\xA0\x80"
               "A");
-    EXPECT_EQ(json::parse(R"("\ud800x")").as_string(),
+    EXPECT_EQ(json::as_string(json::parse(R"("\ud800x")")),
               "\xED\xA0\x80"
               "x");
 }
@@ -74,13 +75,42 @@ TEST(Json, ErrorsSayWhereAndWhat) {
     }
     EXPECT_THROW(json::parse(std::string(100000, '[')), std::runtime_error);
     try {
-        json::parse(R"({"a": 1})").at("b");
+        json::at(json::parse(R"({"a": 1})"), "b");
         FAIL();
     } catch (const std::runtime_error& e) {
         EXPECT_NE(std::string(e.what()).find("\"b\""), std::string::npos);
     }
-    EXPECT_THROW(json::parse("1.5").as_int(), std::runtime_error);
-    EXPECT_THROW(json::parse("\"s\"").as_number(), std::runtime_error);
+    EXPECT_THROW(json::as_int(json::parse("1.5")), std::runtime_error);
+    EXPECT_THROW(json::as_number(json::parse("\"s\"")), std::runtime_error);
+}
+
+// What Python's json module writes beyond the standard (nlohmann refuses it) reads as Python
+// reads it, and the mark that carries it through nlohmann stays invisible in the values.
+TEST(Json, PythonExtensionsAndTheirMark) {
+    const nlohmann::json v =
+        json::parse(R"({"i": [Infinity, -Infinity], "\udc00": "\udbff\udfff\ud800", "m": ")"
+                    "\xF4\x8F\xBF\xBF"
+                    R"(NaN"})");
+    const nlohmann::json::array_t& infinities = json::as_array(json::at(v, "i"));
+    EXPECT_EQ(json::as_number(infinities[0]), HUGE_VAL);
+    EXPECT_EQ(json::as_number(infinities[1]), -HUGE_VAL);
+    EXPECT_EQ(json::as_string(json::at(v, "\xED\xB0\x80")),
+              "\xF4\x8F\xBF\xBF"
+              "\xED\xA0\x80");
+    EXPECT_EQ(json::as_string(json::at(v, "m")), "\xF4\x8F\xBF\xBFNaN");
+    EXPECT_THROW(json::parse("{NaN: 1}"), std::runtime_error);
+    EXPECT_THROW(json::parse("1e999"), std::runtime_error);
+}
+
+// Hostile nesting is refused at a fixed depth, with a message rather than the library's
+// exception; real configurations nest a few levels.
+TEST(Json, NestingDeeperThanTheLimitIsAnError) {
+    const auto nested = [](int depth) { return std::string(depth, '[') + std::string(depth, ']'); };
+    EXPECT_NO_THROW(json::parse(nested(json::kMaxDepth + 1)));
+    EXPECT_NE(error_of([&] {
+                  json::parse(nested(json::kMaxDepth + 2));
+              }).find("nesting deeper than " + std::to_string(json::kMaxDepth)),
+              std::string::npos);
 }
 
 TEST(Sha256, KnownVectors) {

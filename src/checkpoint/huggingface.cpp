@@ -21,11 +21,11 @@ StateDict read_weight_file(const fs::path& file) {
 
 // Shards named by `<weights>.index.json` ({"weight_map": {tensor: shard file}}), in name order.
 std::vector<fs::path> shards_from_index(const fs::path& index_file) {
-    const json::Value index = json::parse_file(index_file.string());
+    const nlohmann::json index = json::parse_file(index_file.string());
     std::set<std::string> shards;
     try {
-        for (const auto& [tensor, shard] : index.at("weight_map").as_object()) {
-            shards.insert(shard.as_string());
+        for (const auto& [tensor, shard] : json::as_object(json::at(index, "weight_map"))) {
+            shards.insert(json::as_string(shard));
         }
     } catch (const std::runtime_error& e) {
         throw std::runtime_error(index_file.string() + ": " + e.what());
@@ -43,7 +43,7 @@ std::vector<fs::path> shards_from_index(const fs::path& index_file) {
     return out;
 }
 
-std::string model_name(const fs::path& directory, const json::Value& config) {
+std::string model_name(const fs::path& directory, const nlohmann::json& config) {
     const fs::path canonical = fs::weakly_canonical(directory);
     // Hub cache: .../models--facebook--esm2_t6_8M_UR50D/snapshots/<revision>
     if (canonical.parent_path().filename() == "snapshots") {
@@ -53,9 +53,9 @@ std::string model_name(const fs::path& directory, const json::Value& config) {
             return repo.substr(separator + 2);
         }
     }
-    if (const json::Value* name = config.find("_name_or_path");
-        name != nullptr && name->is_string() && !name->as_string().empty()) {
-        return fs::path(name->as_string()).filename().string();
+    if (const nlohmann::json* name = json::find(config, "_name_or_path");
+        name != nullptr && name->is_string() && !json::as_string(*name).empty()) {
+        return fs::path(json::as_string(*name)).filename().string();
     }
     return canonical.filename().string();
 }

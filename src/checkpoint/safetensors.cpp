@@ -46,10 +46,10 @@ StateDict read_safetensors(const std::filesystem::path& path) {
     }
     std::string header_text(header_length, '\0');
     file->read_at(kHeaderLengthBytes, header_text.data(), header_text.size());
-    json::Value header;
+    nlohmann::json header;
     try {
         header = json::parse(header_text);
-        header.as_object();
+        json::as_object(header);
     } catch (const std::runtime_error& e) {
         throw std::runtime_error(source + ": malformed header: " + e.what());
     }
@@ -57,28 +57,29 @@ StateDict read_safetensors(const std::filesystem::path& path) {
     const uint64_t data_start = kHeaderLengthBytes + header_length;
     const uint64_t data_size = file->size() - data_start;
     StateDict out(source);
-    for (const auto& [name, entry] : header.as_object()) {
+    for (const auto& [name, entry] : json::as_object(header)) {
         if (name == "__metadata__") {
             continue;
         }
         const std::string where = source + ": tensor " + name;
         try {
-            const torch::Dtype dtype = parse_dtype(entry.at("dtype").as_string(), where);
+            const torch::Dtype dtype =
+                parse_dtype(json::as_string(json::at(entry, "dtype")), where);
             std::vector<int64_t> shape;
             uint64_t bytes = c10::elementSize(dtype);
-            for (const json::Value& d : entry.at("shape").as_array()) {
-                shape.push_back(d.as_int());
+            for (const nlohmann::json& d : json::as_array(json::at(entry, "shape"))) {
+                shape.push_back(json::as_int(d));
                 if (shape.back() < 0 ||
                     __builtin_mul_overflow(bytes, static_cast<uint64_t>(shape.back()), &bytes)) {
                     throw std::runtime_error("impossible shape " + shape_string(shape));
                 }
             }
-            const json::Array& range = entry.at("data_offsets").as_array();
+            const nlohmann::json::array_t& range = json::as_array(json::at(entry, "data_offsets"));
             if (range.size() != 2) {
                 throw std::runtime_error("data_offsets must hold two numbers");
             }
-            const auto begin = static_cast<uint64_t>(range[0].as_int());
-            const auto end = static_cast<uint64_t>(range[1].as_int());
+            const auto begin = static_cast<uint64_t>(json::as_int(range[0]));
+            const auto end = static_cast<uint64_t>(json::as_int(range[1]));
             if (begin > end || end > data_size || end - begin != bytes) {
                 throw std::runtime_error("byte range [" + std::to_string(begin) + ", " +
                                          std::to_string(end) + ") does not hold " +

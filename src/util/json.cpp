@@ -1,322 +1,235 @@
 #include "embed/util/json.h"
 
 #include <cmath>
-#include <cstdlib>
 #include <fstream>
+#include <limits>
+#include <optional>
 #include <sstream>
 #include <stdexcept>
+#include <utility>
+#include <vector>
 
 #include "embed/util/text.h"
 
 namespace embed::json {
 namespace {
 
-// Deeply nested input would otherwise exhaust the stack of the recursive parser.
-constexpr int kMaxDepth = 256;
+using Json = nlohmann::json;
 
-class Parser {
-public:
-    explicit Parser(std::string_view text) : text_(text) {}
+// nlohmann refuses what Python's json module writes beyond the standard, so parse() rewrites it
+// into strings that carry this mark (U+10FFFF, a noncharacter no configuration holds) and
+// restores it from the parsed values: NaN and the infinities become the mark and their word, an
+// unpaired surrogate escape the mark and its four hex digits, and a mark in the text two marks.
+constexpr std::string_view kMark = "\xF4\x8F\xBF\xBF";
+constexpr std::string_view kMarkEscape = "\\uDBFF\\uDFFF";
+constexpr std::string_view kPythonWords[] = {"NaN", "Infinity", "-Infinity"};
 
-    Value document() {
-        Value v = value(0);
-        skip_space();
-        if (pos_ != text_.size()) {
-            fail("unexpected text after the JSON value");
-        }
-        return v;
+std::optional<unsigned> hex4(std::string_view text, size_t pos) {
+    if (pos + 4 > text.size()) {
+        return std::nullopt;
     }
-
-private:
-    [[noreturn]] void fail(const std::string& what) const {
-        throw std::runtime_error("JSON error at byte " + std::to_string(pos_) + ": " + what);
-    }
-
-    void skip_space() {
-        while (pos_ < text_.size() && (text_[pos_] == ' ' || text_[pos_] == '\t' ||
-                                       text_[pos_] == '\n' || text_[pos_] == '\r')) {
-            ++pos_;
+    unsigned code = 0;
+    for (size_t i = pos; i < pos + 4; ++i) {
+        const char h = text[i];
+        code <<= 4;
+        if (h >= '0' && h <= '9') {
+            code |= static_cast<unsigned>(h - '0');
+        } else if (h >= 'a' && h <= 'f') {
+            code |= static_cast<unsigned>(h - 'a' + 10);
+        } else if (h >= 'A' && h <= 'F') {
+            code |= static_cast<unsigned>(h - 'A' + 10);
+        } else {
+            return std::nullopt;
         }
     }
+    return code;
+}
 
-    char peek() {
-        skip_space();
-        if (pos_ >= text_.size()) {
-            fail("unexpected end of input");
-        }
-        return text_[pos_];
-    }
+bool is_high_surrogate(unsigned code) {
+    return code >= 0xD800 && code < 0xDC00;
+}
 
-    void expect(char c) {
-        if (peek() != c) {
-            fail(std::string("expected '") + c + "'");
-        }
-        ++pos_;
-    }
+bool is_low_surrogate(unsigned code) {
+    return code >= 0xDC00 && code < 0xE000;
+}
 
-    bool consume_literal(std::string_view word) {
-        if (text_.substr(pos_, word.size()) == word) {
-            pos_ += word.size();
-            return true;
-        }
-        return false;
-    }
-
-    Value value(int depth) {
-        if (depth > kMaxDepth) {
-            fail("nesting deeper than " + std::to_string(kMaxDepth));
-        }
-        const char c = peek();
-        if (c == '{') {
-            return object(depth);
-        }
-        if (c == '[') {
-            return array(depth);
-        }
-        if (c == '"') {
-            return Value(string());
-        }
-        if (consume_literal("true")) {
-            return Value(true);
-        }
-        if (consume_literal("false")) {
-            return Value(false);
-        }
-        if (consume_literal("null")) {
-            return Value();
-        }
-        // Python's json module writes these for non-finite floats; configs occasionally hold them.
-        if (consume_literal("NaN")) {
-            return Value(std::nan(""));
-        }
-        if (consume_literal("Infinity")) {
-            return Value(HUGE_VAL);
-        }
-        if (consume_literal("-Infinity")) {
-            return Value(-HUGE_VAL);
-        }
-        return Value(number());
-    }
-
-    Value object(int depth) {
-        expect('{');
-        Object members;
-        if (peek() == '}') {
-            ++pos_;
-            return Value(std::move(members));
-        }
-        while (true) {
-            if (peek() != '"') {
-                fail("expected a string key");
-            }
-            std::string key = string();
-            expect(':');
-            members.insert_or_assign(std::move(key), value(depth + 1));
-            if (peek() == ',') {
-                ++pos_;
+// The text with Python's extensions marked (see kMark), or nothing when it has none. Only
+// string boundaries and escapes are followed; the syntax is nlohmann's to check.
+std::optional<std::string> mark_python_extensions(std::string_view text) {
+    std::string out;
+    size_t copied = 0;  // text[0, copied) is in `out`
+    bool changed = false;
+    const auto replace = [&](size_t at, size_t length, const std::string& with) {
+        out.append(text.substr(copied, at - copied));
+        out += with;
+        copied = at + length;
+        changed = true;
+    };
+    const std::string doubled_mark = std::string(kMarkEscape) + std::string(kMarkEscape);
+    bool in_string = false;
+    for (size_t i = 0; i < text.size(); ++i) {
+        if (!in_string) {
+            if (text[i] == '"') {
+                in_string = true;
                 continue;
             }
-            expect('}');
-            return Value(std::move(members));
-        }
-    }
-
-    Value array(int depth) {
-        expect('[');
-        Array items;
-        if (peek() == ']') {
-            ++pos_;
-            return Value(std::move(items));
-        }
-        while (true) {
-            items.push_back(value(depth + 1));
-            if (peek() == ',') {
-                ++pos_;
-                continue;
-            }
-            expect(']');
-            return Value(std::move(items));
-        }
-    }
-
-    double number() {
-        const size_t start = pos_;
-        if (pos_ < text_.size() && (text_[pos_] == '-' || text_[pos_] == '+')) {
-            ++pos_;
-        }
-        while (pos_ < text_.size() &&
-               (std::isdigit(static_cast<unsigned char>(text_[pos_])) || text_[pos_] == '.' ||
-                text_[pos_] == 'e' || text_[pos_] == 'E' || text_[pos_] == '-' ||
-                text_[pos_] == '+')) {
-            ++pos_;
-        }
-        if (start == pos_) {
-            fail("unexpected character '" + std::string(1, text_[pos_]) + "'");
-        }
-        const std::string token(text_.substr(start, pos_ - start));
-        char* end = nullptr;
-        const double d = std::strtod(token.c_str(), &end);
-        if (end != token.c_str() + token.size()) {
-            pos_ = start;
-            fail("malformed number '" + token + "'");
-        }
-        return d;
-    }
-
-    unsigned hex4() {
-        if (pos_ + 4 > text_.size()) {
-            fail("truncated \\u escape");
-        }
-        unsigned code = 0;
-        for (int i = 0; i < 4; ++i) {
-            const char h = text_[pos_++];
-            code <<= 4;
-            if (h >= '0' && h <= '9') {
-                code |= static_cast<unsigned>(h - '0');
-            } else if (h >= 'a' && h <= 'f') {
-                code |= static_cast<unsigned>(h - 'a' + 10);
-            } else if (h >= 'A' && h <= 'F') {
-                code |= static_cast<unsigned>(h - 'A' + 10);
-            } else {
-                fail("bad hex digit in \\u escape");
-            }
-        }
-        return code;
-    }
-
-    std::string string() {
-        expect('"');
-        std::string out;
-        while (true) {
-            if (pos_ >= text_.size()) {
-                fail("unterminated string");
-            }
-            const char c = text_[pos_++];
-            if (c == '"') {
-                return out;
-            }
-            if (c != '\\') {
-                out += c;
-                continue;
-            }
-            if (pos_ >= text_.size()) {
-                fail("unterminated escape");
-            }
-            const char e = text_[pos_++];
-            switch (e) {
-                case '"': out += '"'; break;
-                case '\\': out += '\\'; break;
-                case '/': out += '/'; break;
-                case 'b': out += '\b'; break;
-                case 'f': out += '\f'; break;
-                case 'n': out += '\n'; break;
-                case 'r': out += '\r'; break;
-                case 't': out += '\t'; break;
-                case 'u': {
-                    unsigned code = hex4();
-                    // A high surrogate and a low one make one code point. An unpaired half is
-                    // kept as it is, as Python's json does, and the escape after it read alone.
-                    if (code >= 0xD800 && code < 0xDC00 && text_.substr(pos_, 2) == "\\u") {
-                        const size_t after_high = pos_;
-                        pos_ += 2;
-                        const unsigned low = hex4();
-                        if (low >= 0xDC00 && low < 0xE000) {
-                            code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00);
-                        } else {
-                            pos_ = after_high;
-                        }
-                    }
-                    append_utf8(out, code);
+            for (const std::string_view word : kPythonWords) {
+                if (text.substr(i, word.size()) == word) {
+                    replace(i, word.size(),
+                            '"' + std::string(kMarkEscape) + std::string(word) + '"');
+                    i += word.size() - 1;
                     break;
                 }
-                default: fail(std::string("unknown escape '\\") + e + "'");
             }
+            continue;
+        }
+        if (text[i] == '"') {
+            in_string = false;
+        } else if (text.substr(i, kMark.size()) == kMark) {
+            replace(i, kMark.size(), doubled_mark);
+            i += kMark.size() - 1;
+        } else if (text[i] == '\\' && text.substr(i + 1, 1) == "u") {
+            const std::optional<unsigned> code = hex4(text, i + 2);
+            if (!code) {
+                continue;  // nlohmann reports the bad escape
+            }
+            if (is_high_surrogate(*code) && text.substr(i + 6, 2) == "\\u") {
+                const std::optional<unsigned> low = hex4(text, i + 8);
+                if (low && is_low_surrogate(*low)) {
+                    if (*code == 0xDBFF && *low == 0xDFFF) {
+                        replace(i, 12, doubled_mark);  // an escaped U+10FFFF
+                    }
+                    i += 11;
+                    continue;
+                }
+            }
+            if (is_high_surrogate(*code) || is_low_surrogate(*code)) {
+                // Upper case, so that equal code points make equal keys.
+                static constexpr char kHex[] = "0123456789ABCDEF";
+                std::string digits;
+                for (int shift = 12; shift >= 0; shift -= 4) {
+                    digits += kHex[(*code >> shift) & 0xF];
+                }
+                replace(i, 6, std::string(kMarkEscape) + digits);
+            }
+            i += 5;
+        } else if (text[i] == '\\') {
+            ++i;  // the escaped character, which may be a quote
         }
     }
+    if (!changed) {
+        return std::nullopt;
+    }
+    out.append(text.substr(copied));
+    return out;
+}
 
-    std::string_view text_;
-    size_t pos_ = 0;
-};
+// A marked string as the text had it: surrogates as their three-byte encoding.
+std::string unmarked(const std::string& marked) {
+    std::string out;
+    size_t pos = 0;
+    for (size_t mark; (mark = marked.find(kMark, pos)) != std::string::npos;) {
+        out.append(marked, pos, mark - pos);
+        pos = mark + kMark.size();
+        if (marked.compare(pos, kMark.size(), kMark) == 0) {
+            out += kMark;
+            pos += kMark.size();
+        } else if (const std::optional<unsigned> code = hex4(marked, pos)) {
+            append_utf8(out, *code);
+            pos += 4;
+        } else {
+            // A Python word, which stands only where a value does.
+            throw std::runtime_error("JSON error: expected a string key, found " +
+                                     marked.substr(pos));
+        }
+    }
+    out.append(marked, pos, std::string::npos);
+    return out;
+}
 
-[[noreturn]] void type_error(const char* expected, const Value& v) {
+void unmark_value(Json& value) {
+    const std::string& text = value.get_ref<const std::string&>();
+    if (text.find(kMark) == std::string::npos) {
+        return;
+    }
+    const std::string_view rest = std::string_view(text).substr(kMark.size());
+    if (rest == "NaN") {
+        value = std::numeric_limits<double>::quiet_NaN();
+    } else if (rest == "Infinity") {
+        value = std::numeric_limits<double>::infinity();
+    } else if (rest == "-Infinity") {
+        value = -std::numeric_limits<double>::infinity();
+    } else {
+        value = unmarked(text);
+    }
+}
+
+void unmark_keys(Json& object) {
+    Json::object_t& members = object.get_ref<Json::object_t&>();
+    std::vector<Json::object_t::node_type> marked;
+    for (auto it = members.begin(); it != members.end();) {
+        if (it->first.find(kMark) == std::string::npos) {
+            ++it;
+        } else {
+            marked.push_back(members.extract(it++));
+        }
+    }
+    for (Json::object_t::node_type& member : marked) {
+        member.key() = unmarked(member.key());
+        members.insert(std::move(member));
+    }
+}
+
+// nlohmann's messages start with "[json.exception.parse_error.101] parse error at ...".
+std::string reason(const Json::exception& e) {
+    std::string_view what = e.what();
+    if (const size_t end = what.find("] "); !what.empty() && what[0] == '[' && end != what.npos) {
+        what.remove_prefix(end + 2);
+    }
+    constexpr std::string_view kParseError = "parse error";
+    if (what.substr(0, kParseError.size()) == kParseError) {
+        what.remove_prefix(kParseError.size());
+    } else {
+        return "JSON error: " + std::string(what);
+    }
+    return "JSON error" + std::string(what);
+}
+
+[[noreturn]] void type_error(const char* expected, const Json& value) {
     throw std::runtime_error(std::string("JSON: expected ") + expected + ", found " +
-                             v.type_name());
+                             value.type_name());
 }
 
 }  // namespace
 
-bool Value::as_bool() const {
-    if (!is_bool()) {
-        type_error("a boolean", *this);
+Json parse(std::string_view text) {
+    const std::optional<std::string> standard = mark_python_extensions(text);
+    const bool marked = standard.has_value();
+    // nlohmann's parser keeps its own stack, but copying or printing a document recurses.
+    const Json::parser_callback_t callback = [marked](int depth, Json::parse_event_t event,
+                                                      Json& parsed) {
+        if ((event == Json::parse_event_t::object_start ||
+             event == Json::parse_event_t::array_start) &&
+            depth > kMaxDepth) {
+            throw std::runtime_error("JSON error: nesting deeper than " +
+                                     std::to_string(kMaxDepth));
+        }
+        if (marked && event == Json::parse_event_t::value && parsed.is_string()) {
+            unmark_value(parsed);
+        }
+        if (marked && event == Json::parse_event_t::object_end) {
+            unmark_keys(parsed);
+        }
+        return true;
+    };
+    try {
+        return Json::parse(marked ? std::string_view(*standard) : text, callback);
+    } catch (const Json::exception& e) {
+        throw std::runtime_error(reason(e));
     }
-    return std::get<bool>(data_);
 }
 
-double Value::as_number() const {
-    if (!is_number()) {
-        type_error("a number", *this);
-    }
-    return std::get<double>(data_);
-}
-
-int64_t Value::as_int() const {
-    const double d = as_number();
-    // 2^63 is exactly representable; anything at or above it does not fit.
-    if (d != std::floor(d) || d < -9223372036854775808.0 || d >= 9223372036854775808.0) {
-        throw std::runtime_error("JSON: expected an integer, found " + std::to_string(d));
-    }
-    return static_cast<int64_t>(d);
-}
-
-const std::string& Value::as_string() const {
-    if (!is_string()) {
-        type_error("a string", *this);
-    }
-    return std::get<std::string>(data_);
-}
-
-const Array& Value::as_array() const {
-    if (!is_array()) {
-        type_error("an array", *this);
-    }
-    return *std::get<std::shared_ptr<Array>>(data_);
-}
-
-const Object& Value::as_object() const {
-    if (!is_object()) {
-        type_error("an object", *this);
-    }
-    return *std::get<std::shared_ptr<Object>>(data_);
-}
-
-const Value* Value::find(std::string_view key) const {
-    if (!is_object()) {
-        return nullptr;
-    }
-    const Object& members = as_object();
-    const auto it = members.find(key);
-    return it == members.end() ? nullptr : &it->second;
-}
-
-const Value& Value::at(std::string_view key) const {
-    const Value* v = find(key);
-    if (v == nullptr) {
-        throw std::runtime_error("JSON: missing key \"" + std::string(key) + "\"");
-    }
-    return *v;
-}
-
-const char* Value::type_name() const {
-    static constexpr const char* kNames[] = {"null",   "boolean", "number",
-                                             "string", "array",   "object"};
-    return kNames[data_.index()];
-}
-
-Value parse(std::string_view text) {
-    return Parser(text).document();
-}
-
-Value parse_file(const std::string& path) {
+Json parse_file(const std::string& path) {
     std::ifstream in(path, std::ios::binary);
     if (!in) {
         throw std::runtime_error(path + ": cannot open");
@@ -328,6 +241,77 @@ Value parse_file(const std::string& path) {
     } catch (const std::runtime_error& e) {
         throw std::runtime_error(path + ": " + e.what());
     }
+}
+
+const Json* find(const Json& object, std::string_view key) {
+    if (!object.is_object()) {
+        return nullptr;
+    }
+    const Json::object_t& members = object.get_ref<const Json::object_t&>();
+    const auto it = members.find(key);
+    return it == members.end() ? nullptr : &it->second;
+}
+
+const Json& at(const Json& object, std::string_view key) {
+    const Json* value = find(object, key);
+    if (value == nullptr) {
+        throw std::runtime_error("JSON: missing key \"" + std::string(key) + "\"");
+    }
+    return *value;
+}
+
+bool as_bool(const Json& value) {
+    if (!value.is_boolean()) {
+        type_error("a boolean", value);
+    }
+    return value.get<bool>();
+}
+
+double as_number(const Json& value) {
+    if (!value.is_number()) {
+        type_error("a number", value);
+    }
+    return value.get<double>();
+}
+
+int64_t as_int(const Json& value) {
+    if (value.is_number_unsigned()) {
+        const auto u = value.get<uint64_t>();
+        if (u > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
+            throw std::runtime_error("JSON: expected an integer, found " + std::to_string(u));
+        }
+        return static_cast<int64_t>(u);
+    }
+    if (value.is_number_integer()) {
+        return value.get<int64_t>();
+    }
+    const double d = as_number(value);
+    // 2^63 is exactly representable; anything at or above it does not fit.
+    if (d != std::floor(d) || d < -9223372036854775808.0 || d >= 9223372036854775808.0) {
+        throw std::runtime_error("JSON: expected an integer, found " + std::to_string(d));
+    }
+    return static_cast<int64_t>(d);
+}
+
+const std::string& as_string(const Json& value) {
+    if (!value.is_string()) {
+        type_error("a string", value);
+    }
+    return value.get_ref<const std::string&>();
+}
+
+const Json::array_t& as_array(const Json& value) {
+    if (!value.is_array()) {
+        type_error("an array", value);
+    }
+    return value.get_ref<const Json::array_t&>();
+}
+
+const Json::object_t& as_object(const Json& value) {
+    if (!value.is_object()) {
+        type_error("an object", value);
+    }
+    return value.get_ref<const Json::object_t&>();
 }
 
 }  // namespace embed::json

@@ -10,7 +10,7 @@
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const std::string_view text(reinterpret_cast<const char*>(data), size);
-    embed::json::Value value;
+    nlohmann::json value;
     try {
         value = embed::json::parse(text);
     } catch (const std::runtime_error&) {

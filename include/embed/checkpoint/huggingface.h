@@ -15,7 +15,7 @@ struct HuggingFaceCheckpoint {
     /// The model's name: from the hub cache path (models--org--NAME/snapshots/...), else from
     /// config.json's _name_or_path, else the directory name.
     std::string name;
-    json::Value config;
+    nlohmann::json config;
     StateDict tensors;
     std::vector<std::filesystem::path> weight_files;
 };

@@ -26,28 +26,28 @@ int64_t Options::total_filters() const {
     return total;
 }
 
-bool looks_like_elmo_options(const json::Value& options) {
-    return options.find("char_cnn") != nullptr && options.find("lstm") != nullptr;
+bool looks_like_elmo_options(const nlohmann::json& options) {
+    return json::find(options, "char_cnn") != nullptr && json::find(options, "lstm") != nullptr;
 }
 
-Options parse_options(const json::Value& options, const std::string& source) {
+Options parse_options(const nlohmann::json& options, const std::string& source) {
     Options o;
     try {
-        const json::Value& cnn = options.at("char_cnn");
-        for (const json::Value& filter : cnn.at("filters").as_array()) {
-            const json::Array& pair = filter.as_array();
+        const nlohmann::json& cnn = json::at(options, "char_cnn");
+        for (const nlohmann::json& filter : json::as_array(json::at(cnn, "filters"))) {
+            const nlohmann::json::array_t& pair = json::as_array(filter);
             if (pair.size() != 2) {
                 throw std::runtime_error("a filter is [width, count]");
             }
-            o.filters.emplace_back(pair[0].as_int(), pair[1].as_int());
+            o.filters.emplace_back(json::as_int(pair[0]), json::as_int(pair[1]));
         }
-        o.highway_layers = cnn.at("n_highway").as_int();
-        o.character_embedding_dim = cnn.at("embedding").at("dim").as_int();
-        o.max_characters_per_token = cnn.at("max_characters_per_token").as_int();
-        if (const json::Value* n = cnn.find("n_characters")) {
-            o.characters = n->as_int();
+        o.highway_layers = json::as_int(json::at(cnn, "n_highway"));
+        o.character_embedding_dim = json::as_int(json::at(json::at(cnn, "embedding"), "dim"));
+        o.max_characters_per_token = json::as_int(json::at(cnn, "max_characters_per_token"));
+        if (const nlohmann::json* n = json::find(cnn, "n_characters")) {
+            o.characters = json::as_int(*n);
         }
-        const std::string activation = cnn.at("activation").as_string();
+        const std::string activation = json::as_string(json::at(cnn, "activation"));
         if (activation == "relu") {
             o.activation = Options::Activation::relu;
         } else if (activation == "tanh") {
@@ -56,18 +56,18 @@ Options parse_options(const json::Value& options, const std::string& source) {
             throw std::runtime_error("activation '" + activation + "' is neither relu nor tanh");
         }
 
-        const json::Value& lstm = options.at("lstm");
-        o.lstm_layers = lstm.at("n_layers").as_int();
-        o.cell_dim = lstm.at("dim").as_int();
-        o.projection_dim = lstm.at("projection_dim").as_int();
-        if (const json::Value* clip = lstm.find("cell_clip"); clip && !clip->is_null()) {
-            o.cell_clip = clip->as_number();
+        const nlohmann::json& lstm = json::at(options, "lstm");
+        o.lstm_layers = json::as_int(json::at(lstm, "n_layers"));
+        o.cell_dim = json::as_int(json::at(lstm, "dim"));
+        o.projection_dim = json::as_int(json::at(lstm, "projection_dim"));
+        if (const nlohmann::json* clip = json::find(lstm, "cell_clip"); clip && !clip->is_null()) {
+            o.cell_clip = json::as_number(*clip);
         }
-        if (const json::Value* clip = lstm.find("proj_clip"); clip && !clip->is_null()) {
-            o.projection_clip = clip->as_number();
+        if (const nlohmann::json* clip = json::find(lstm, "proj_clip"); clip && !clip->is_null()) {
+            o.projection_clip = json::as_number(*clip);
         }
-        if (const json::Value* skip = lstm.find("use_skip_connections")) {
-            o.skip_connections = skip->as_bool();
+        if (const nlohmann::json* skip = json::find(lstm, "use_skip_connections")) {
+            o.skip_connections = json::as_bool(*skip);
         }
     } catch (const std::runtime_error& e) {
         throw std::runtime_error(source + ": " + e.what());

@@ -31,9 +31,9 @@ struct Options {
 };
 
 /// Throws std::runtime_error naming `source` and the missing or implausible field.
-Options parse_options(const json::Value& options, const std::string& source);
+Options parse_options(const nlohmann::json& options, const std::string& source);
 
 /// Whether a parsed options.json describes an ELMo (has "char_cnn" and "lstm").
-bool looks_like_elmo_options(const json::Value& options);
+bool looks_like_elmo_options(const nlohmann::json& options);
 
 }  // namespace embed::elmo

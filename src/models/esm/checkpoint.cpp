@@ -196,9 +196,10 @@ std::optional<std::string> fair_esm_name(const std::string& hugging_face_name) {
 bool is_esm_checkpoint(const fs::path& path) {
     const fs::path directory = huggingface_directory(path);
     if (is_huggingface_directory(directory)) {
-        const json::Value config = json::parse_file((directory / "config.json").string());
-        const json::Value* type = config.find("model_type");
-        return type != nullptr && type->is_string() && type->as_string() == kHuggingFaceModelType;
+        const nlohmann::json config = json::parse_file((directory / "config.json").string());
+        const nlohmann::json* type = json::find(config, "model_type");
+        return type != nullptr && type->is_string() &&
+               json::as_string(*type) == kHuggingFaceModelType;
     }
     // The only torch.save checkpoints among the families are fair-esm's; reading them says
     // clearly if one is something else.

@@ -106,12 +106,12 @@ Config config_from_fair_esm(const pickle::Value& root, const std::string& source
     return c;
 }
 
-Config config_from_hugging_face(const json::Value& config, const std::string& source) {
+Config config_from_hugging_face(const nlohmann::json& config, const std::string& source) {
     Config c;
     try {
-        const std::string positions = config.find("position_embedding_type") != nullptr
-                                          ? config.at("position_embedding_type").as_string()
-                                          : "absolute";
+        const nlohmann::json* position_type = json::find(config, "position_embedding_type");
+        const std::string positions =
+            position_type != nullptr ? json::as_string(*position_type) : "absolute";
         if (positions == "rotary") {
             c.version = Version::esm2;
         } else if (positions == "absolute") {
@@ -119,17 +119,21 @@ Config config_from_hugging_face(const json::Value& config, const std::string& so
         } else {
             throw std::runtime_error("unsupported position_embedding_type '" + positions + "'");
         }
-        c.num_layers = config.at("num_hidden_layers").as_int();
-        c.embed_dim = config.at("hidden_size").as_int();
-        c.attention_heads = config.at("num_attention_heads").as_int();
-        c.ffn_dim = config.at("intermediate_size").as_int();
+        const auto integer = [&config](const char* key) {
+            return json::as_int(json::at(config, key));
+        };
+        c.num_layers = integer("num_hidden_layers");
+        c.embed_dim = integer("hidden_size");
+        c.attention_heads = integer("num_attention_heads");
+        c.ffn_dim = integer("intermediate_size");
         // Absent keys take transformers' EsmConfig defaults.
-        const json::Value* dropout = config.find("token_dropout");
-        c.token_dropout = dropout != nullptr && dropout->as_bool();
-        const json::Value* eps = config.find("layer_norm_eps");
-        c.layer_norm_eps = eps != nullptr ? eps->as_number() : kHuggingFaceLayerNormEps;
-        const json::Value* before = config.find("emb_layer_norm_before");
-        const bool layer_norm_before = before != nullptr && !before->is_null() && before->as_bool();
+        const nlohmann::json* dropout = json::find(config, "token_dropout");
+        c.token_dropout = dropout != nullptr && json::as_bool(*dropout);
+        const nlohmann::json* eps = json::find(config, "layer_norm_eps");
+        c.layer_norm_eps = eps != nullptr ? json::as_number(*eps) : kHuggingFaceLayerNormEps;
+        const nlohmann::json* before = json::find(config, "emb_layer_norm_before");
+        const bool layer_norm_before =
+            before != nullptr && !before->is_null() && json::as_bool(*before);
         if (layer_norm_before != (c.version == Version::esm1b)) {
             throw std::runtime_error(
                 "emb_layer_norm_before=" + std::string(layer_norm_before ? "true" : "false") +
@@ -137,7 +141,7 @@ Config config_from_hugging_face(const json::Value& config, const std::string& so
         }
         if (c.version == Version::esm1b) {
             // Rows of the position table; too few (or a damaged number) fails validate().
-            const int64_t rows = config.at("max_position_embeddings").as_int();
+            const int64_t rows = integer("max_position_embeddings");
             c.max_positions = rows > kPositionTableExtraRows ? rows - kPositionTableExtraRows : 0;
         }
     } catch (const std::runtime_error& e) {

@@ -37,6 +37,6 @@ struct Config {
 Config config_from_fair_esm(const pickle::Value& root, const std::string& source);
 
 /// From a Hugging Face config.json with model_type "esm".
-Config config_from_hugging_face(const json::Value& config, const std::string& source);
+Config config_from_hugging_face(const nlohmann::json& config, const std::string& source);
 
 }  // namespace embed::esm
