@@ -776,8 +776,8 @@ const Object& Value::as_object() const {
     kind_error("an object", *this);
 }
 
-const StoredTensor& Value::as_tensor() const {
-    if (const StoredTensor* t = get_if<StoredTensor>()) {
+const TensorView& Value::as_tensor() const {
+    if (const TensorView* t = get_if<TensorView>()) {
         return *t;
     }
     kind_error("a tensor", *this);
@@ -814,7 +814,7 @@ std::string Value::kind_name() const {
         std::string operator()(Dict*) const { return "dict"; }
         std::string operator()(Object* o) const { return o->cls.qualified(); }
         std::string operator()(const Global& g) const { return "global " + g.qualified(); }
-        std::string operator()(const StoredTensor&) const { return "tensor"; }
+        std::string operator()(const TensorView&) const { return "tensor"; }
     };
     return std::visit(Namer{}, data_);
 }

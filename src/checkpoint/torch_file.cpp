@@ -22,14 +22,6 @@ std::optional<torch::Dtype> storage_dtype(const pickle::Global& g) {
     return it == kTypes.end() ? std::nullopt : std::optional<torch::Dtype>(it->second);
 }
 
-// Bytes of one storage inside the archive.
-struct StorageRef {
-    std::shared_ptr<ReadOnlyFile> file;
-    uint64_t offset;
-    uint64_t numel;
-    torch::Dtype dtype;
-};
-
 int64_t checked_multiply(int64_t a, int64_t b, const std::string& source) {
     int64_t product = 0;
     if (__builtin_mul_overflow(a, b, &product)) {
@@ -46,9 +38,19 @@ std::vector<int64_t> int_list(const pickle::Value& v) {
     return out;
 }
 
-StoredTensor rebuild_tensor(const StorageRef& storage, int64_t storage_offset,
-                            std::vector<int64_t> sizes, std::vector<int64_t> strides,
-                            const std::string& source) {
+// Where a view reaches in its storage, in elements.
+struct Extent {
+    int64_t numel;
+    int64_t last_index;
+    bool contiguous;
+};
+
+// Throws naming `source` unless the view lies within its storage.
+Extent extent_of(const TorchStorage& storage, const pickle::TensorView& view,
+                 const std::string& source) {
+    const std::vector<int64_t>& sizes = view.sizes;
+    const std::vector<int64_t>& strides = view.strides;
+    const int64_t storage_offset = view.storage_offset;
     if (sizes.size() != strides.size()) {
         throw std::runtime_error(source + ": tensor with " + std::to_string(sizes.size()) +
                                  " sizes but " + std::to_string(strides.size()) + " strides");
@@ -77,6 +79,18 @@ StoredTensor rebuild_tensor(const StorageRef& storage, int64_t storage_offset,
                                  " reaches past its storage of " + std::to_string(storage.numel) +
                                  " elements");
     }
+    return {numel, last_index, contiguous};
+}
+
+StoredTensor rebuild_tensor(const TorchStorage& storage, const pickle::TensorView& view,
+                            const std::string& source) {
+    const Extent extent = extent_of(storage, view, source);
+    const int64_t numel = extent.numel;
+    const int64_t last_index = extent.last_index;
+    const bool contiguous = extent.contiguous;
+    const std::vector<int64_t>& sizes = view.sizes;
+    const std::vector<int64_t>& strides = view.strides;
+    const int64_t storage_offset = view.storage_offset;
     const auto element_size = static_cast<uint64_t>(c10::elementSize(storage.dtype));
     // Where the tensor's first element is in the file.
     const uint64_t start = storage.offset + static_cast<uint64_t>(storage_offset) * element_size;
@@ -147,8 +161,6 @@ TorchFile::TorchFile(const std::filesystem::path& path) : path_(path) {
         throw std::runtime_error(source + ": big-endian checkpoints are not supported");
     }
 
-    // Storages met in the stream, by the placeholder object the unpickler holds for each.
-    std::unordered_map<const pickle::Object*, StorageRef> storages;
     pickle::Hooks hooks;
     hooks.persistent_load = [&](const pickle::Value& pid) -> pickle::Value {
         // ('storage', storage class, key, location, numel)
@@ -171,8 +183,8 @@ TorchFile::TorchFile(const std::filesystem::path& path) : path_(path) {
                                      std::to_string(m.size) + " bytes");
         }
         pickle::Object* placeholder = document_.new_object(cls);
-        storages.emplace(placeholder,
-                         StorageRef{file, m.data_offset, static_cast<uint64_t>(numel), *dtype});
+        storages_.emplace(placeholder,
+                          TorchStorage{file, m.data_offset, static_cast<uint64_t>(numel), *dtype});
         return placeholder;
     };
     hooks.reduce = [&](pickle::Document&, const pickle::Global& g,
@@ -181,16 +193,18 @@ TorchFile::TorchFile(const std::filesystem::path& path) : path_(path) {
         if (q == "torch._utils._rebuild_tensor_v2" || q == "torch._utils._rebuild_tensor") {
             const pickle::Object* const* storage =
                 args.empty() ? nullptr : args[0].get_if<pickle::Object*>();
-            const auto found = storage != nullptr ? storages.find(*storage) : storages.end();
-            if (args.size() < 4 || found == storages.end()) {
+            const auto found = storage != nullptr ? storages_.find(*storage) : storages_.end();
+            if (args.size() < 4 || found == storages_.end()) {
                 throw std::runtime_error(source + ": malformed " + q + " call");
             }
-            return pickle::Value(rebuild_tensor(found->second, args[1].as_int(), int_list(args[2]),
-                                                int_list(args[3]), source));
+            pickle::TensorView view{*storage, args[1].as_int(), int_list(args[2]),
+                                    int_list(args[3])};
+            extent_of(found->second, view, source);  // a bad view is an error of the file
+            return pickle::Value(std::move(view));
         }
         if (q == "torch._utils._rebuild_parameter" ||
             q == "torch._utils._rebuild_parameter_with_state") {
-            if (args.empty() || !args[0].is<StoredTensor>()) {
+            if (args.empty() || !args[0].is<pickle::TensorView>()) {
                 throw std::runtime_error(source + ": malformed " + q + " call");
             }
             return args[0];
@@ -214,11 +228,12 @@ StateDict TorchFile::state_dict(const pickle::Value& dict) const {
                                  dict.kind_name());
     }
     for (const auto& [key, value] : items->items) {
-        if (!key.is<std::string>() || !value.is<StoredTensor>()) {
+        if (!key.is<std::string>() || !value.is<pickle::TensorView>()) {
             throw std::runtime_error(path_.string() + ": state dict entry " + key.kind_name() +
                                      " -> " + value.kind_name() + " is not name -> tensor");
         }
-        out.add(key.as_string(), value.as_tensor());
+        const pickle::TensorView& view = value.as_tensor();
+        out.add(key.as_string(), rebuild_tensor(storages_.at(view.storage), view, path_.string()));
     }
     return out;
 }

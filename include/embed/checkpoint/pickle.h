@@ -1,6 +1,7 @@
 // A safe reader for Python pickles as torch.save writes them. It interprets data opcodes only:
 // classes it does not know become plain Object values, and nothing is ever executed, so
 // checkpoints holding argparse.Namespace, omegaconf or numpy objects load without Python.
+// Its values are plain data: it needs no LibTorch.
 #pragma once
 
 #include <cstdint>
@@ -11,8 +12,6 @@
 #include <string_view>
 #include <variant>
 #include <vector>
-
-#include "embed/checkpoint/state_dict.h"
 
 namespace embed::pickle {
 
@@ -32,12 +31,22 @@ struct Bytes {
     std::string data;
 };
 
+/// A tensor as torch.save pickles it (torch._utils._rebuild_tensor_v2): a view, in elements,
+/// on the storage that the persistent_load hook returned as `storage`. The torch.save reader
+/// makes LibTorch tensors of these.
+struct TensorView {
+    const Object* storage = nullptr;
+    int64_t storage_offset = 0;
+    std::vector<int64_t> sizes;
+    std::vector<int64_t> strides;
+};
+
 /// One unpickled value. Containers point into the Document that owns them, so values are cheap
 /// to copy and valid as long as their Document lives.
 class Value {
 public:
     using Storage = std::variant<None, bool, int64_t, double, std::string, Bytes, List*, Dict*,
-                                 Object*, Global, StoredTensor>;
+                                 Object*, Global, TensorView>;
 
     Value() = default;
     template <typename T>
@@ -62,7 +71,7 @@ public:
     const List& as_list() const;  // lists, tuples and sets
     const Dict& as_dict() const;
     const Object& as_object() const;
-    const StoredTensor& as_tensor() const;
+    const TensorView& as_tensor() const;
 
     /// Member `key` of a dict with string keys, or attribute `key` of an object (the state
     /// BUILD gave it, as for argparse.Namespace); nullptr when absent or not a container.

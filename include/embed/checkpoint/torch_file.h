@@ -5,12 +5,21 @@
 
 #include <filesystem>
 #include <memory>
+#include <unordered_map>
 
 #include "embed/checkpoint/pickle.h"
 #include "embed/checkpoint/state_dict.h"
 #include "embed/checkpoint/zip_archive.h"
 
 namespace embed {
+
+/// The bytes of one storage inside a torch.save archive.
+struct TorchStorage {
+    std::shared_ptr<ReadOnlyFile> file;
+    uint64_t offset;
+    uint64_t numel;
+    torch::Dtype dtype;
+};
 
 class TorchFile {
 public:
@@ -31,6 +40,8 @@ private:
     std::filesystem::path path_;
     std::unique_ptr<ZipArchive> archive_;
     pickle::Document document_;
+    /// The storages met in the stream, by the placeholder object the unpickler holds for each.
+    std::unordered_map<const pickle::Object*, TorchStorage> storages_;
 };
 
 }  // namespace embed
