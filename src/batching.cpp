@@ -4,13 +4,14 @@
 #include <numeric>
 #include <stdexcept>
 
+#include "embed/errors.h"
+
 namespace embed {
 
 std::vector<Batch> plan_batches(const std::vector<int64_t>& lengths, int64_t max_tokens,
                                 int64_t extra_tokens_per_sequence) {
     if (max_tokens <= 0) {
-        throw std::invalid_argument("the token budget must be positive, got " +
-                                    std::to_string(max_tokens));
+        throw BadInput("the token budget must be positive, got " + std::to_string(max_tokens));
     }
     std::vector<size_t> order(lengths.size());
     std::iota(order.begin(), order.end(), size_t{0});

@@ -13,6 +13,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "embed/errors.h"
 #include "embed/progress.h"
 #include "embed/util/digest.h"
 #include "embed/version.h"
@@ -327,7 +328,7 @@ void download_file(const std::vector<std::string>& urls, const fs::path& destina
         throw std::runtime_error("libcurl could not be initialised");
     }
     if (urls.empty()) {
-        throw std::invalid_argument(destination.string() + ": no URL to download from");
+        throw BadInput(destination.string() + ": no URL to download from");
     }
     fs::create_directories(destination.parent_path());
     const FileLock lock(destination.string() + ".lock");

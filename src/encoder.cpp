@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <stdexcept>
 
+#include "embed/errors.h"
+
 namespace embed {
 namespace {
 
@@ -24,7 +26,7 @@ const std::vector<ModelFamily>& model_families() {
 
 const ModelFamily& find_model_family(const std::filesystem::path& checkpoint) {
     if (!std::filesystem::exists(checkpoint)) {
-        throw std::invalid_argument(checkpoint.string() + ": model checkpoint not found");
+        throw BadInput(checkpoint.string() + ": model checkpoint not found");
     }
     std::string formats;
     for (const ModelFamily& family : model_families()) {
@@ -33,9 +35,8 @@ const ModelFamily& find_model_family(const std::filesystem::path& checkpoint) {
         }
         formats += "\n  " + family.name + ": " + family.formats;
     }
-    throw std::invalid_argument(
-        checkpoint.string() +
-        ": not a checkpoint of any supported model; expected one of:" + formats);
+    throw BadInput(checkpoint.string() +
+                   ": not a checkpoint of any supported model; expected one of:" + formats);
 }
 
 const ModelFamily& family_of_card(const std::string& card_family) {

@@ -1,28 +1,22 @@
 #include "embed/errors.h"
 
 namespace embed {
-namespace {
 
-std::string locate(const std::string& file, size_t line, const std::string& record_id,
-                   const std::string& problem) {
-    std::string out = file;
-    if (line > 0) {
-        out += ":" + std::to_string(line);
+std::string describe(const Location& where, const std::string& problem) {
+    std::string out = where.file;
+    if (where.line > 0) {
+        out += ":" + std::to_string(where.line);
     }
-    if (!record_id.empty()) {
-        out += ": record '" + record_id + "'";
+    if (!where.part.empty()) {
+        out += (out.empty() ? "" : ": ") + where.part;
     }
-    return out + ": " + problem;
+    if (where.byte) {
+        out += (out.empty() ? "at byte " : " at byte ") + std::to_string(*where.byte);
+    }
+    if (!where.record_id.empty()) {
+        out += (out.empty() ? "record '" : ": record '") + where.record_id + "'";
+    }
+    return out.empty() ? problem : out + ": " + problem;
 }
-
-}  // namespace
-
-InputError::InputError(std::string file, size_t line, std::string record_id,
-                       const std::string& problem)
-    : std::invalid_argument(locate(file, line, record_id, problem)),
-      file_(std::move(file)),
-      line_(line),
-      record_id_(std::move(record_id)),
-      problem_(problem) {}
 
 }  // namespace embed

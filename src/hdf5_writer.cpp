@@ -8,6 +8,8 @@
 #include <type_traits>
 #include <unistd.h>
 
+#include "embed/errors.h"
+
 namespace embed {
 namespace {
 
@@ -73,13 +75,7 @@ std::string invalid_key_reason(const std::string& key) {
 }
 
 torch::ScalarType parse_storage_dtype(const std::string& name) {
-    if (name == "float32") {
-        return torch::kFloat32;
-    }
-    if (name == "float16") {
-        return torch::kFloat16;
-    }
-    throw std::invalid_argument("--storage-dtype: '" + name + "' is not float32 or float16");
+    return parse_named(kStorageDtypeNames, "--storage-dtype", name);
 }
 
 namespace {
@@ -371,10 +367,10 @@ h5::Handle open_output_file(const std::filesystem::path& path) {
     std::error_code error;
     const std::filesystem::file_status status = std::filesystem::status(path, error);
     if (!std::filesystem::exists(status)) {
-        throw std::invalid_argument(path.string() + ": no such file");
+        throw BadInput(path.string() + ": no such file");
     }
     if (!std::filesystem::is_regular_file(status)) {
-        throw std::invalid_argument(
+        throw BadInput(
             path.string() + ": " +
             (std::filesystem::is_directory(status) ? "a directory" : "not a regular file") +
             ", not an HDF5 file of embeddings");
@@ -387,7 +383,7 @@ h5::Handle open_output_file(const std::filesystem::path& path) {
         ::close(fd);
     }
     if (H5Fis_hdf5(path.c_str()) <= 0) {
-        throw std::invalid_argument(path.string() + ": not an HDF5 file");
+        throw BadInput(path.string() + ": not an HDF5 file");
     }
     return h5::Handle(H5Fopen(path.c_str(), H5F_ACC_RDONLY, embeddings_file_access().id()),
                       H5Fclose, path.string() + ": cannot open");

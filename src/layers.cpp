@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <stdexcept>
 
+#include "embed/errors.h"
+
 namespace embed {
 
 namespace {
@@ -28,22 +30,21 @@ std::vector<int64_t> listed_layers(const std::string& spec, int64_t num_layers) 
             size_t used = 0;
             layer = std::stoll(item, &used);
             if (used != item.size()) {
-                throw std::invalid_argument(item);
+                throw BadInput(item);
             }
         } catch (const std::logic_error&) {
-            throw std::invalid_argument("--layers: '" + item + "' is not a layer number (use " +
-                                        range + ", 'all', 'sum', or a comma list)");
+            throw BadInput("--layers: '" + item + "' is not a layer number (use " + range +
+                           ", 'all', 'sum', or a comma list)");
         }
         if (layer < -(num_layers + 1) || layer > num_layers) {
-            throw std::invalid_argument("--layers: layer " + item +
-                                        " does not exist; this model "
-                                        "has layers " +
-                                        range);
+            throw BadInput("--layers: layer " + item +
+                           " does not exist; this model "
+                           "has layers " +
+                           range);
         }
         const int64_t resolved = layer < 0 ? layer + num_layers + 1 : layer;
         if (std::find(layers.begin(), layers.end(), resolved) != layers.end()) {
-            throw std::invalid_argument("--layers: layer " + std::to_string(resolved) +
-                                        " is selected twice");
+            throw BadInput("--layers: layer " + std::to_string(resolved) + " is selected twice");
         }
         layers.push_back(resolved);
     }

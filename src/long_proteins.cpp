@@ -3,11 +3,13 @@
 #include <algorithm>
 #include <stdexcept>
 
+#include "embed/errors.h"
+
 namespace embed {
 
 std::vector<Window> windows_of(int64_t length, int64_t limit) {
     if (limit <= 0) {
-        throw std::invalid_argument("window limit must be positive");
+        throw BadInput("window limit must be positive");
     }
     if (length <= limit) {
         return {Window{0, length}};

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <fstream>
+#include <functional>
 #include <limits>
 #include <list>
 #include <map>
@@ -89,9 +90,8 @@ std::vector<hsize_t> expected_shape(const std::string& group, const RunAttribute
 int64_t protein_attribute(hid_t dataset, const char* name, int64_t min, int64_t max) {
     const int64_t value = h5::read_int_attribute(dataset, name);
     if (value < min || value > max) {
-        throw std::invalid_argument("attribute " + std::string(name) + " is " +
-                                    std::to_string(value) + ", outside " + std::to_string(min) +
-                                    ".." + std::to_string(max));
+        throw BadInput("attribute " + std::string(name) + " is " + std::to_string(value) +
+                       ", outside " + std::to_string(min) + ".." + std::to_string(max));
     }
     return value;
 }
@@ -106,7 +106,7 @@ void check_data_within(hid_t dataset, H5D_layout_t layout, hid_t space, uint64_t
         const haddr_t address = H5Dget_offset(dataset);
         const uint64_t size = H5Dget_storage_size(dataset);
         if (size > 0 && !within(address, size)) {
-            throw std::invalid_argument("its values lie outside the file");
+            throw BadInput("its values lie outside the file");
         }
     } else if (layout == H5D_CHUNKED) {
         hsize_t chunks = 0;
@@ -117,8 +117,7 @@ void check_data_within(hid_t dataset, H5D_layout_t layout, hid_t space, uint64_t
             h5::check(H5Dget_chunk_info(dataset, space, i, nullptr, nullptr, &address, &size),
                       "chunk " + std::to_string(i));
             if (!within(address, size)) {
-                throw std::invalid_argument("chunk " + std::to_string(i) +
-                                            " lies outside the file");
+                throw BadInput("chunk " + std::to_string(i) + " lies outside the file");
             }
         }
     }
@@ -131,29 +130,28 @@ void check_protein_dataset(hid_t dataset, const std::string& group, const RunAtt
     const h5::Handle type(H5Dget_type(dataset), H5Tclose, "type");
     const size_t value_bytes = settings.storage_dtype == "float16" ? 2 : 4;
     if (H5Tget_class(type.id()) != H5T_FLOAT || H5Tget_size(type.id()) != value_bytes) {
-        throw std::invalid_argument("not " + settings.storage_dtype +
-                                    ", as the root's storage_dtype says");
+        throw BadInput("not " + settings.storage_dtype + ", as the root's storage_dtype says");
     }
     const h5::Handle space(H5Dget_space(dataset), H5Sclose, "dataspace");
     const int rank = H5Sget_simple_extent_ndims(space.id());
     if (H5Sget_simple_extent_type(space.id()) != H5S_SIMPLE || rank < 1 || rank > 3) {
-        throw std::invalid_argument("not an array of 1 to 3 dimensions");
+        throw BadInput("not an array of 1 to 3 dimensions");
     }
     std::vector<hsize_t> shape(static_cast<size_t>(rank));
     H5Sget_simple_extent_dims(space.id(), shape.data(), nullptr);
     const std::vector<hsize_t> expected = expected_shape(group, settings, length);
     if (shape != expected) {
-        throw std::invalid_argument("shape " + shape_text(shape) + ", where the root's settings " +
-                                    "and the length " + std::to_string(length) + " give " +
-                                    shape_text(expected));
+        throw BadInput("shape " + shape_text(shape) + ", where the root's settings " +
+                       "and the length " + std::to_string(length) + " give " +
+                       shape_text(expected));
     }
     const h5::Handle properties(H5Dget_create_plist(dataset), H5Pclose, "dataset properties");
     const H5D_layout_t layout = H5Pget_layout(properties.id());
     if (layout != H5D_CONTIGUOUS && layout != H5D_CHUNKED && layout != H5D_COMPACT) {
-        throw std::invalid_argument("a virtual dataset (its data is in other files)");
+        throw BadInput("a virtual dataset (its data is in other files)");
     }
     if (H5Pget_external_count(properties.id()) != 0) {
-        throw std::invalid_argument("stored in external raw files");
+        throw BadInput("stored in external raw files");
     }
     check_data_within(dataset, layout, space.id(), file_size);
     const int filters = H5Pget_nfilters(properties.id());
@@ -164,15 +162,14 @@ void check_protein_dataset(hid_t dataset, const std::string& group, const RunAtt
         const H5Z_filter_t filter = H5Pget_filter2(properties.id(), static_cast<unsigned>(i),
                                                    &flags, &values, nullptr, 0, nullptr, &config);
         if (filter != H5Z_FILTER_SHUFFLE && filter != H5Z_FILTER_DEFLATE) {
-            throw std::invalid_argument("filter " + std::to_string(filter) +
-                                        " (this tool writes shuffle and gzip only)");
+            throw BadInput("filter " + std::to_string(filter) +
+                           " (this tool writes shuffle and gzip only)");
         }
     }
     if ((filters > 0) != (settings.compression > 0) &&
         H5Sget_simple_extent_npoints(space.id()) > 0) {
-        throw std::invalid_argument(std::string(filters > 0 ? "compressed" : "not compressed") +
-                                    ", but the root's compression is " +
-                                    std::to_string(settings.compression));
+        throw BadInput(std::string(filters > 0 ? "compressed" : "not compressed") +
+                       ", but the root's compression is " + std::to_string(settings.compression));
     }
 }
 
@@ -188,8 +185,8 @@ void read_entries(hid_t file, const RunAttributes& settings, const fs::path& pat
         const std::vector<std::string> groups = stored_groups(settings);
         if (present_groups(file) != groups) {
             where = "/";
-            throw std::invalid_argument("its groups are not those its root attribute groups (" +
-                                        settings.groups + ") names");
+            throw BadInput("its groups are not those its root attribute groups (" +
+                           settings.groups + ") names");
         }
         std::vector<h5::Handle> handles;
         for (const std::string& g : groups) {
@@ -209,8 +206,8 @@ void read_entries(hid_t file, const RunAttributes& settings, const fs::path& pat
             const size_t count = h5::member_names(handles[g].id()).size();
             if (count != keys.size()) {
                 where = "/" + groups[g];
-                throw std::invalid_argument(std::to_string(count) + " proteins, /" +
-                                            groups.front() + " " + std::to_string(keys.size()));
+                throw BadInput(std::to_string(count) + " proteins, /" + groups.front() + " " +
+                               std::to_string(keys.size()));
             }
         }
         for (const std::string& key : keys) {
@@ -228,10 +225,9 @@ void read_entries(hid_t file, const RunAttributes& settings, const fs::path& pat
                                           ? settings.max_length
                                           : std::numeric_limits<int32_t>::max());
                 if (g > 0 && (own_index != index || own_length != length)) {
-                    throw std::invalid_argument(
-                        "index " + std::to_string(own_index) + " and length " +
-                        std::to_string(own_length) + ", /" + groups.front() + "/" + key + " " +
-                        std::to_string(index) + " and " + std::to_string(length));
+                    throw BadInput("index " + std::to_string(own_index) + " and length " +
+                                   std::to_string(own_length) + ", /" + groups.front() + "/" + key +
+                                   " " + std::to_string(index) + " and " + std::to_string(length));
                 }
                 index = own_index;
                 length = own_length;
@@ -253,7 +249,7 @@ void read_entries(hid_t file, const RunAttributes& settings, const fs::path& pat
                 const h5::Handle space(H5Dget_space(dataset.id()), H5Sclose, "dataspace");
                 if (H5Tget_class(type.id()) != H5T_INTEGER ||
                     H5Sget_simple_extent_type(space.id()) != H5S_SCALAR) {
-                    throw std::invalid_argument("not a single integer");
+                    throw BadInput("not a single integer");
                 }
                 int64_t same_as = 0;
                 h5::check(H5Dread(dataset.id(), H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT,
@@ -262,9 +258,8 @@ void read_entries(hid_t file, const RunAttributes& settings, const fs::path& pat
                 const int64_t index = protein_attribute(dataset.id(), "index", 0, last_index);
                 protein_attribute(dataset.id(), "length", 0, std::numeric_limits<int32_t>::max());
                 if (same_as < 0 || same_as >= index) {
-                    throw std::invalid_argument("repeats input protein " +
-                                                std::to_string(same_as + 1) +
-                                                ", which is not an earlier one");
+                    throw BadInput("repeats input protein " + std::to_string(same_as + 1) +
+                                   ", which is not an earlier one");
                 }
                 out.push_back(Entry{static_cast<uint64_t>(index), source, key, true,
                                     static_cast<uint64_t>(same_as), std::vector<uint64_t>()});
@@ -272,7 +267,7 @@ void read_entries(hid_t file, const RunAttributes& settings, const fs::path& pat
         }
     } catch (const std::exception& e) {
         // libhdf5's errors here are about the file's contents too: a damaged or crafted input.
-        throw std::invalid_argument(path.string() + ": " + where + ": " + e.what());
+        throw BadInput(path.string() + ": " + where + ": " + e.what());
     }
 }
 
@@ -303,7 +298,7 @@ public:
         }
         const auto g = open_.front().groups.find(name);
         if (g == open_.front().groups.end()) {
-            throw std::invalid_argument(paths_[source].string() + " has no /" + name);
+            throw BadInput(paths_[source].string() + " has no /" + name);
         }
         return g->second.id();
     }
@@ -323,8 +318,8 @@ RunAttributes attributes_of(hid_t file, const fs::path& path) {
     try {
         return RunAttributes::read(file);
     } catch (const std::runtime_error& e) {
-        throw std::invalid_argument(path.string() + ": not a file of this tool's embeddings, " +
-                                    "or damaged: " + e.what());
+        throw BadInput(path.string() + ": not a file of this tool's embeddings, " +
+                       "or damaged: " + e.what());
     }
 }
 
@@ -369,17 +364,17 @@ void read_in_child_first(const fs::path& path) {
                     std::vector<Entry> entries;
                     read_entries(file.id(), attributes_of(file.id(), path), path, 0, entries);
                     return std::string();
-                } catch (const std::invalid_argument& e) {
+                } catch (const BadInput& e) {
                     return std::string(e.what());
                 }
             },
             cpu_seconds_to_read(static_cast<uint64_t>(status.st_size)));
     } catch (const ChildCrashed& e) {
-        throw std::invalid_argument(path.string() + ": libhdf5 " + e.what() +
-                                    " reading the file; it is damaged");
+        throw BadInput(path.string() + ": libhdf5 " + e.what() +
+                       " reading the file; it is damaged");
     }
     if (!invalid.empty()) {
-        throw std::invalid_argument(invalid);
+        throw BadInput(invalid);
     }
     const std::lock_guard<std::mutex> lock(read_mutex);
     read_whole.insert(identity);
@@ -418,8 +413,8 @@ public:
             if (options.expected != nullptr) {
                 const std::vector<std::string> differences = options.expected->differences(found);
                 if (!differences.empty()) {
-                    throw std::invalid_argument(sources[s].string() + " was written with other " +
-                                                "settings:" + describe(differences));
+                    throw BadInput(sources[s].string() + " was written with other " +
+                                   "settings:" + describe(differences));
                 }
             }
             read_entries(file.id(), found, sources[s], s, entries_);
@@ -428,11 +423,10 @@ public:
                   [](const Entry& a, const Entry& b) { return a.index < b.index; });
         for (size_t i = 1; i < entries_.size(); ++i) {
             if (entries_[i].index == entries_[i - 1].index) {
-                throw std::invalid_argument("protein '" + entries_[i].key + "' (input protein " +
-                                            std::to_string(entries_[i].index + 1) +
-                                            ") is in both " +
-                                            sources[entries_[i - 1].source].string() + " and " +
-                                            sources[entries_[i].source].string());
+                throw BadInput("protein '" + entries_[i].key + "' (input protein " +
+                               std::to_string(entries_[i].index + 1) + ") is in both " +
+                               sources[entries_[i - 1].source].string() + " and " +
+                               sources[entries_[i].source].string());
             }
         }
         std::unordered_map<std::string_view, const Entry*> by_key;
@@ -440,18 +434,17 @@ public:
         for (const Entry& e : entries_) {
             const auto [other, first] = by_key.emplace(e.key, &e);
             if (!first) {
-                throw std::invalid_argument(
-                    "input proteins " + std::to_string(other->second->index + 1) + " (in " +
-                    sources[other->second->source].string() + ") and " +
-                    std::to_string(e.index + 1) + " (in " + sources[e.source].string() +
-                    ") have the same key '" + e.key + "'");
+                throw BadInput("input proteins " + std::to_string(other->second->index + 1) +
+                               " (in " + sources[other->second->source].string() + ") and " +
+                               std::to_string(e.index + 1) + " (in " + sources[e.source].string() +
+                               ") have the same key '" + e.key + "'");
             }
         }
         if (options.require_complete &&
             entries_.size() > static_cast<size_t>(attributes.input_proteins)) {
-            throw std::invalid_argument(
-                "the files hold " + std::to_string(entries_.size()) + " proteins, more than the " +
-                std::to_string(attributes.input_proteins) + " of the input");
+            throw BadInput("the files hold " + std::to_string(entries_.size()) +
+                           " proteins, more than the " + std::to_string(attributes.input_proteins) +
+                           " of the input");
         }
         if (options.require_complete &&
             entries_.size() != static_cast<size_t>(attributes.input_proteins)) {
@@ -459,7 +452,7 @@ public:
             while (missing < entries_.size() && entries_[missing].index == missing) {
                 ++missing;
             }
-            throw std::invalid_argument(
+            throw BadInput(
                 std::to_string(static_cast<size_t>(attributes.input_proteins) - entries_.size()) +
                 " of the input's " + std::to_string(attributes.input_proteins) +
                 " proteins are in none of the files (the first is input protein " +
@@ -477,8 +470,8 @@ public:
         const auto found = std::lower_bound(entries_.begin(), entries_.end(), entry.same_as,
                                             [](const Entry& e, uint64_t i) { return e.index < i; });
         if (found == entries_.end() || found->index != entry.same_as || found->alias) {
-            throw std::invalid_argument("input protein " + std::to_string(entry.same_as + 1) +
-                                        ", whose sequence others repeat, is in none of the files");
+            throw BadInput("input protein " + std::to_string(entry.same_as + 1) +
+                           ", whose sequence others repeat, is in none of the files");
         }
         return *found;
     }
@@ -676,34 +669,27 @@ size_t export_bio_embeddings(const std::vector<fs::path>& sources, const fs::pat
     return plan.entries().size();
 }
 
-size_t merge_shards(const std::vector<fs::path>& shards, const fs::path& output, bool overwrite,
-                    bool bio_embeddings_layout) {
+RunAttributes check_shard_set(const std::vector<fs::path>& shards,
+                              const std::function<RunAttributes(const fs::path&)>& read) {
     if (shards.empty()) {
-        throw std::invalid_argument("no shards to merge");
+        throw BadInput("no shards to merge");
     }
-    check_output_name(output);
-    const OutputLock lock(output);  // no run, nor another merge, writes it meanwhile
-    if (fs::exists(output) && !overwrite) {
-        throw std::invalid_argument(output.string() + " exists: --overwrite replaces it");
-    }
-    const RunAttributes merged = read_run_attributes(shards.front());
+    const RunAttributes merged = read(shards.front());
     // Owners by shard number, as many as given: the files' own `shards` decides nothing about
     // how much is allocated.
     std::map<int64_t, const fs::path*> owner;
     for (const fs::path& source : shards) {
-        const RunAttributes found =
-            &source == &shards.front() ? merged : read_run_attributes(source);
+        const RunAttributes found = &source == &shards.front() ? merged : read(source);
         if (found.shards != merged.shards) {
-            throw std::invalid_argument(source.string() + " was written with other settings:\n" +
-                                        "  shards: " + std::to_string(merged.shards) + " vs " +
-                                        std::to_string(found.shards) + " (it is shard " +
-                                        std::to_string(found.shard) + " of " +
-                                        std::to_string(found.shards) + ")");
+            throw BadInput(source.string() + " was written with other settings:\n" + "  shards: " +
+                           std::to_string(merged.shards) + " vs " + std::to_string(found.shards) +
+                           " (it is shard " + std::to_string(found.shard) + " of " +
+                           std::to_string(found.shards) + ")");
         }
         const auto [first, added] = owner.emplace(found.shard, &source);
         if (!added) {
-            throw std::invalid_argument("shard " + std::to_string(found.shard) + " twice: " +
-                                        first->second->string() + " and " + source.string());
+            throw BadInput("shard " + std::to_string(found.shard) +
+                           " twice: " + first->second->string() + " and " + source.string());
         }
     }
     if (owner.size() != static_cast<size_t>(merged.shards)) {
@@ -711,11 +697,22 @@ size_t merge_shards(const std::vector<fs::path>& shards, const fs::path& output,
         while (owner.count(missing) > 0) {
             ++missing;
         }
-        throw std::invalid_argument(
-            "shard " + std::to_string(missing) + " of " + std::to_string(merged.shards) +
-            " is missing (" + std::to_string(merged.shards - static_cast<int64_t>(owner.size())) +
-            " of " + std::to_string(merged.shards) + " are)");
+        throw BadInput("shard " + std::to_string(missing) + " of " + std::to_string(merged.shards) +
+                       " is missing (" +
+                       std::to_string(merged.shards - static_cast<int64_t>(owner.size())) + " of " +
+                       std::to_string(merged.shards) + " are)");
     }
+    return merged;
+}
+
+size_t merge_shards(const std::vector<fs::path>& shards, const fs::path& output, bool overwrite,
+                    bool bio_embeddings_layout) {
+    check_output_name(output);
+    const OutputLock lock(output);  // no run, nor another merge, writes it meanwhile
+    if (fs::exists(output) && !overwrite) {
+        throw BadInput(output.string() + " exists: --overwrite replaces it");
+    }
+    const RunAttributes merged = check_shard_set(shards, read_run_attributes);
     MergeOptions options;
     options.expected = &merged;
     options.require_complete = true;

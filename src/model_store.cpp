@@ -6,6 +6,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "embed/errors.h"
+
 namespace embed {
 namespace {
 
@@ -182,9 +184,9 @@ fs::path fetch_model(const std::string& name, const std::optional<fs::path>& dir
                      const ModelLocations& locations) {
     const std::optional<ModelCard> card = find_model_card(name);
     if (!card) {
-        throw std::invalid_argument(name +
-                                    ": not a released model's name (`embed models` lists "
-                                    "them)");
+        throw BadInput(name +
+                       ": not a released model's name (`embed models` lists "
+                       "them)");
     }
     if (!directory) {
         if (const std::optional<fs::path> local = find_local_model(*card, locations)) {
@@ -208,9 +210,9 @@ std::optional<ModelCard> released_model(const std::string& model,
             return card;
         }
     }
-    throw std::invalid_argument("--model " + model +
-                                ": no such file or directory, and not a released model's name "
-                                "(`embed models` lists them)");
+    throw BadInput("--model " + model +
+                   ": no such file or directory, and not a released model's name "
+                   "(`embed models` lists them)");
 }
 
 fs::path resolve_model(const std::string& model, const ModelLocations& locations, bool offline,

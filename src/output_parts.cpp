@@ -14,6 +14,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "embed/errors.h"
 #include "embed/util/file.h"
 
 namespace embed {
@@ -123,7 +124,7 @@ OutputLock::OutputLock(const fs::path& output) : path_(file_of(output)) {
             ::close(fd);
             if (error == EAGAIN || error == EACCES) {
                 const std::string holder = lock_holder(path_);
-                throw std::invalid_argument(
+                throw BadInput(
                     output.string() + " is being written by another run (" +
                     (holder.empty() ? "which has not yet recorded its PID and host"
                                     : "PID and host: " + holder) +
@@ -221,9 +222,9 @@ OutputParts::OutputParts(const OutputLock& /*lock*/, const fs::path& output, boo
     }
     if (!resume) {
         if (!overwrite) {
-            throw std::invalid_argument(directory_.string() +
-                                        " holds the work of an unfinished run: add --resume to " +
-                                        "continue it, or --overwrite to start again");
+            throw BadInput(directory_.string() +
+                           " holds the work of an unfinished run: add --resume to " +
+                           "continue it, or --overwrite to start again");
         }
         fs::remove_all(directory_);
         return;

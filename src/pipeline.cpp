@@ -14,6 +14,7 @@
 #include "embed/batching.h"
 #include "embed/encoder.h"
 #include "embed/encoder_backoff.h"
+#include "embed/errors.h"
 #include "embed/fasta.h"
 #include "embed/input_file.h"
 #include "embed/layers.h"
@@ -101,10 +102,11 @@ int cpu_threads(int requested) {
 std::unique_ptr<Encoder> load_model(const ModelFamily& family, const fs::path& checkpoint,
                                     const EmbedOptions& options) {
     const torch::Device device = select_device(options.device);
-    const torch::ScalarType dtype = parse_compute_dtype(options.dtype, device);
+    const torch::ScalarType dtype = options.dtype;
+    check_compute_dtype(dtype, device);
     const int threads = cpu_threads(options.threads);
     set_cpu_threads(threads);
-    spdlog::info("device {}, {}, {} CPU threads", device.str(), options.dtype, threads);
+    spdlog::info("device {}, {}, {} CPU threads", device.str(), dtype_name(dtype), threads);
     if (dtype == torch::kBFloat16 && device.is_cpu()) {
         if (const std::string slow = slow_cpu_bfloat16(); !slow.empty()) {
             spdlog::warn("--dtype bfloat16: {}", slow);
@@ -455,40 +457,40 @@ private:
 
 void check_options(const EmbedOptions& options) {
     if (!options.per_residue && !options.per_protein && !options.contacts) {
-        throw std::invalid_argument("--no-per-residue and --no-per-protein leave nothing to write");
+        throw BadInput("--no-per-residue and --no-per-protein leave nothing to write");
     }
     if (options.max_length && *options.max_length <= 0) {
-        throw std::invalid_argument("--max-length must be positive");
+        throw BadInput("--max-length must be positive");
     }
     if (options.max_tokens && *options.max_tokens <= 0) {
-        throw std::invalid_argument("--max-tokens must be positive");
+        throw BadInput("--max-tokens must be positive");
     }
     if (options.resume && options.overwrite) {
-        throw std::invalid_argument("--resume and --overwrite contradict each other");
+        throw BadInput("--resume and --overwrite contradict each other");
     }
     if (options.sort_window == 0) {
-        throw std::invalid_argument("--sort-window must be positive");
+        throw BadInput("--sort-window must be positive");
     }
     if (options.bio_embeddings_layout && options.contacts) {
-        throw std::invalid_argument(
+        throw BadInput(
             "--contacts: the bio-embeddings layout has no place for "
             "contact maps; use the default layout");
     }
     check_output_name(options.output);
     if (fs::is_directory(options.output) && !options.bio_embeddings_layout) {
-        throw std::invalid_argument(options.output.string() +
-                                    " is a directory; the output is an HDF5 file (a directory "
-                                    "only with --layout bio-embeddings)");
+        throw BadInput(options.output.string() +
+                       " is a directory; the output is an HDF5 file (a directory "
+                       "only with --layout bio-embeddings)");
     }
     if (options.bio_embeddings_layout && fs::exists(options.output) &&
         !fs::is_directory(options.output)) {
-        throw std::invalid_argument(options.output.string() +
-                                    " is a file; --layout bio-embeddings writes a directory");
+        throw BadInput(options.output.string() +
+                       " is a file; --layout bio-embeddings writes a directory");
     }
     if (fs::exists(options.output) && !options.overwrite && !options.resume) {
-        throw std::invalid_argument(options.output.string() +
-                                    " exists: --overwrite replaces it (it stays as it is until "
-                                    "the new one is complete)");
+        throw BadInput(options.output.string() +
+                       " exists: --overwrite replaces it (it stays as it is until "
+                       "the new one is complete)");
     }
 }
 
@@ -537,10 +539,10 @@ void check_same_run(const fs::path& file, const RunAttributes& run) {
         for (const std::string& d : differences) {
             list += "\n  " + d;
         }
-        throw std::invalid_argument("--resume: " + file.string() +
-                                    " was written with other settings or input (this run vs "
-                                    "that one):" +
-                                    list + "\nUse --overwrite to start again.");
+        throw BadInput("--resume: " + file.string() +
+                       " was written with other settings or input (this run vs "
+                       "that one):" +
+                       list + "\nUse --overwrite to start again.");
     }
 }
 
@@ -597,10 +599,10 @@ RunSummary embed_fasta(const EmbedOptions& options) {
         options.bio_embeddings_layout && info.default_layers == "sum" ? "all"
                                                                       : info.default_layers);
     if (options.pooling == Pooling::bos && !info.has_bos_token) {
-        throw std::invalid_argument("--pooling bos: " + info.family + " has no BOS token");
+        throw BadInput("--pooling bos: " + info.family + " has no BOS token");
     }
     if (options.contacts && !info.has_contact_head) {
-        throw std::invalid_argument(
+        throw BadInput(
             "--contacts: " + info.checkpoint.string() + " has no contact regression weights" +
             (info.family == "SeqVec" ? " (SeqVec predicts no contacts)"
                                      : " (for a fair-esm NAME.pt, put NAME-contact-regression.pt "
@@ -638,9 +640,9 @@ RunSummary embed_fasta(const EmbedOptions& options) {
     attributes.embedding_dim = info.embed_dim;
     attributes.max_length = limit.value_or(0);
     attributes.long_policy = to_string(options.long_policy);
-    attributes.dtype = options.dtype;
+    attributes.dtype = dtype_name(options.dtype);
     attributes.groups = group_list(options);
-    attributes.storage_dtype = options.storage.dtype == torch::kFloat16 ? "float16" : "float32";
+    attributes.storage_dtype = name_of(kStorageDtypeNames, options.storage.dtype);
     attributes.compression = options.storage.compression;
     attributes.input_digest = scan.digest;
     attributes.input_proteins = all_expected;

@@ -1,21 +1,13 @@
 #include "embed/pooling.h"
 
-#include <stdexcept>
-
 namespace embed {
 
 Pooling parse_pooling(const std::string& name) {
-    if (name == "mean") {
-        return Pooling::mean;
-    }
-    if (name == "bos") {
-        return Pooling::bos;
-    }
-    throw std::invalid_argument("--pooling: '" + name + "' is not one of mean, bos");
+    return parse_named(kPoolingNames, "--pooling", name);
 }
 
 std::string to_string(Pooling pooling) {
-    return pooling == Pooling::mean ? "mean" : "bos";
+    return name_of(kPoolingNames, pooling);
 }
 
 torch::Tensor pool(const EncodedBatch& batch, int64_t b, int64_t length, Pooling pooling) {

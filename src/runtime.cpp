@@ -11,6 +11,7 @@
 #include <torch/version.h>
 #include <zlib.h>
 
+#include "embed/errors.h"
 #include "embed/util/parallel.h"
 #include "models/simd.h"
 
@@ -30,39 +31,27 @@ torch::Device select_device(const std::string& spec) {
     static const std::regex kCuda(R"(cuda(:(\d{1,4}))?)");
     std::smatch match;
     if (!std::regex_match(spec, match, kCuda)) {
-        throw std::invalid_argument("--device: '" + spec +
-                                    "' is not one of auto, cpu, cuda, cuda:N");
+        throw BadInput("--device: '" + spec + "' is not one of auto, cpu, cuda, cuda:N");
     }
     if (!torch::cuda::is_available()) {
-        throw std::invalid_argument("--device " + spec +
-                                    ": CUDA is not available (this build of LibTorch has no "
-                                    "CUDA support, or no GPU is visible)");
+        throw BadInput("--device " + spec +
+                       ": CUDA is not available (this build of LibTorch has no "
+                       "CUDA support, or no GPU is visible)");
     }
     const int index = match[2].matched ? std::stoi(match[2].str()) : 0;
     if (index >= static_cast<int>(torch::cuda::device_count())) {
-        throw std::invalid_argument("--device " + spec + ": only " +
-                                    std::to_string(torch::cuda::device_count()) +
-                                    " CUDA device(s) visible");
+        throw BadInput("--device " + spec + ": only " +
+                       std::to_string(torch::cuda::device_count()) + " CUDA device(s) visible");
     }
     return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(index));
 }
 
-torch::ScalarType parse_compute_dtype(const std::string& name, const torch::Device& device) {
-    if (name == "float32") {
-        return torch::kFloat32;
+void check_compute_dtype(torch::ScalarType dtype, const torch::Device& device) {
+    if (dtype == torch::kFloat16 && !device.is_cuda()) {
+        throw BadInput(
+            "--dtype float16 needs a CUDA device (LibTorch computes float16 on GPUs only); "
+            "on the CPU use --dtype bfloat16");
     }
-    if (name == "bfloat16") {
-        return torch::kBFloat16;
-    }
-    if (name == "float16") {
-        if (!device.is_cuda()) {
-            throw std::invalid_argument(
-                "--dtype float16 needs a CUDA device (LibTorch computes float16 on GPUs only); "
-                "on the CPU use --dtype bfloat16");
-        }
-        return torch::kFloat16;
-    }
-    throw std::invalid_argument("--dtype: '" + name + "' is not one of float32, float16, bfloat16");
 }
 
 std::string slow_cpu_bfloat16() {
@@ -97,12 +86,7 @@ std::string held_back_openblas() {
 }
 
 std::string dtype_name(torch::ScalarType dtype) {
-    switch (dtype) {
-        case torch::kFloat32: return "float32";
-        case torch::kFloat16: return "float16";
-        case torch::kBFloat16: return "bfloat16";
-        default: throw std::logic_error(std::string("no name for dtype ") + c10::toString(dtype));
-    }
+    return name_of(kComputeDtypeNames, dtype);
 }
 
 void cast_parameters(torch::nn::Module& model, torch::ScalarType dtype) {

@@ -4,6 +4,7 @@
 #include <optional>
 #include <stdexcept>
 
+#include "embed/errors.h"
 #include "embed/runtime.h"
 
 namespace embed {
@@ -24,9 +25,8 @@ std::optional<int64_t> environment_integer(const char* name) {
 
 Shard checked(int64_t index, int64_t count, const std::string& spec) {
     if (count < 1 || index < 1 || index > count) {
-        throw std::invalid_argument("--shard " + spec + ": shard " + std::to_string(index) +
-                                    " of " + std::to_string(count) +
-                                    " does not exist (shards are 1/N to N/N)");
+        throw BadInput("--shard " + spec + ": shard " + std::to_string(index) + " of " +
+                       std::to_string(count) + " does not exist (shards are 1/N to N/N)");
     }
     return Shard{index, count};
 }
@@ -48,8 +48,7 @@ Shard parse_shard(const std::string& spec) {
     if (spec == "auto") {
         const std::optional<int64_t> task = environment_integer("SLURM_ARRAY_TASK_ID");
         if (!task) {
-            throw std::invalid_argument(
-                "--shard auto: SLURM_ARRAY_TASK_ID is not set (not a Slurm array job?)");
+            throw BadInput("--shard auto: SLURM_ARRAY_TASK_ID is not set (not a Slurm array job?)");
         }
         const int64_t first = environment_integer("SLURM_ARRAY_TASK_MIN").value_or(0);
         std::optional<int64_t> count = environment_integer("SLURM_ARRAY_TASK_COUNT");
@@ -58,7 +57,7 @@ Shard parse_shard(const std::string& spec) {
             count = *last - first + 1;
         }
         if (!count) {
-            throw std::invalid_argument(
+            throw BadInput(
                 "--shard auto: neither SLURM_ARRAY_TASK_COUNT nor SLURM_ARRAY_TASK_MAX is set");
         }
         return checked(*task - first + 1, *count, spec);
@@ -69,7 +68,7 @@ Shard parse_shard(const std::string& spec) {
     const std::optional<int64_t> count =
         slash == std::string::npos ? std::nullopt : integer(spec.substr(slash + 1));
     if (!index || !count) {
-        throw std::invalid_argument("--shard " + spec + ": expected I/N, such as 2/10, or auto");
+        throw BadInput("--shard " + spec + ": expected I/N, such as 2/10, or auto");
     }
     return checked(*index, *count, spec);
 }

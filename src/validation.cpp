@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "embed/errors.h"
 #include "embed/hdf5_writer.h"
 #include "embed/util/text.h"
 
@@ -29,24 +30,11 @@ void InvalidRecords::reject(const InputError& error) {
 }
 
 LongPolicy parse_long_policy(const std::string& name) {
-    for (const LongPolicy policy :
-         {LongPolicy::chunk, LongPolicy::truncate, LongPolicy::skip, LongPolicy::error}) {
-        if (name == to_string(policy)) {
-            return policy;
-        }
-    }
-    throw std::invalid_argument("--long: '" + name +
-                                "' is not one of chunk, truncate, skip, error");
+    return parse_named(kLongPolicyNames, "--long", name);
 }
 
 std::string to_string(LongPolicy policy) {
-    switch (policy) {
-        case LongPolicy::chunk: return "chunk";
-        case LongPolicy::truncate: return "truncate";
-        case LongPolicy::skip: return "skip";
-        case LongPolicy::error: return "error";
-    }
-    return "?";
+    return name_of(kLongPolicyNames, policy);
 }
 
 RecordChecker::RecordChecker(std::string file, Alphabet alphabet, InvalidRecords& invalid)

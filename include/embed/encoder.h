@@ -97,7 +97,7 @@ struct ModelFamily {
 };
 
 /// The family whose checkpoint `checkpoint` is (a file or directory as users download it).
-/// Throws std::invalid_argument when the path is missing or no family recognises it.
+/// Throws BadInput when the path is missing or no family recognises it.
 const ModelFamily& find_model_family(const std::filesystem::path& checkpoint);
 
 /// The family that loads models of a card's family; throws std::logic_error if none does.

@@ -19,6 +19,7 @@
 
 #include "embed/util/disk_reservation.h"
 #include "embed/util/hdf5.h"
+#include "embed/util/names.h"
 
 namespace embed {
 
@@ -43,7 +44,11 @@ struct StorageOptions {
     int compression = 0;
 };
 
-/// "float32" or "float16"; throws std::invalid_argument otherwise.
+/// --storage-dtype's values, and the `storage_dtype` attribute's.
+inline constexpr NameTable<torch::ScalarType, 2> kStorageDtypeNames{
+    {{"float32", torch::kFloat32}, {"float16", torch::kFloat16}}};
+
+/// A name of kStorageDtypeNames; throws BadInput otherwise.
 torch::ScalarType parse_storage_dtype(const std::string& name);
 
 /// Run-wide facts, stored as root attributes. run_attribute_fields() says which of them a

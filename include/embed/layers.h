@@ -21,7 +21,7 @@ struct LayerSelection {
 /// (0 = the embedding layer, as fair-esm counts). "" means `model_default` ("" itself meaning
 /// the last layer); "all" every layer; "sum" the sum of every layer; otherwise a comma list in
 /// which negative numbers count from the end (-1 = num_layers), as esm-extract's --repr_layers
-/// does, kept in the order given. Throws std::invalid_argument naming the offending value.
+/// does, kept in the order given. Throws BadInput naming the offending value.
 LayerSelection resolve_layers(const std::string& spec, int64_t num_layers,
                               const std::string& model_default = "");
 

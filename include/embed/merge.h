@@ -4,9 +4,11 @@
 
 #include <cstddef>
 #include <filesystem>
+#include <functional>
 #include <vector>
 
 #include "embed/hdf5_writer.h"
+#include "embed/util/names.h"
 
 namespace embed {
 
@@ -25,12 +27,22 @@ struct MergeOptions {
 
 /// Copies the proteins of `sources` into a new file `destination`, in index order, each
 /// alias as a copy of its protein's data under its own key and attributes; writes
-/// `attributes` on the root. Throws std::invalid_argument naming the files when the sources'
+/// `attributes` on the root. Throws BadInput naming the files when the sources'
 /// settings differ, a protein is in two sources, or (require_complete) one is missing.
 /// Returns the number of proteins written.
 size_t merge_files(const std::vector<std::filesystem::path>& sources,
                    const std::filesystem::path& destination, const RunAttributes& attributes,
                    const MergeOptions& options);
+
+/// What a run or `embed merge` writes.
+enum class Layout {
+    embed,           ///< one HDF5 file (hdf5_writer.h)
+    bio_embeddings,  ///< a directory of bio_embeddings' files (export_bio_embeddings)
+};
+
+/// --layout's values.
+inline constexpr NameTable<Layout, 2> kLayoutNames{
+    {{"embed", Layout::embed}, {"bio-embeddings", Layout::bio_embeddings}}};
 
 /// The files of --layout bio-embeddings, as bio_embeddings' embed stage writes them.
 inline constexpr const char* kBioEmbeddingsFile = "embeddings_file.h5";
@@ -50,9 +62,16 @@ size_t export_bio_embeddings(const std::vector<std::filesystem::path>& sources,
                              const std::filesystem::path& directory,
                              const RunAttributes& attributes, const MergeOptions& options);
 
+/// The shard set of `embed merge`: `shards` must hold every shard 1..N of one array job
+/// (`embed --shard I/N`) once. `read` gives a file's run attributes and is called once per file,
+/// in order. Returns the first file's attributes; throws BadInput naming the files otherwise.
+RunAttributes check_shard_set(
+    const std::vector<std::filesystem::path>& shards,
+    const std::function<RunAttributes(const std::filesystem::path&)>& read);
+
 /// `embed merge`: the shards of an array job (`embed --shard I/N`) put together at `output`,
 /// one file, or with `bio_embeddings_layout` a directory; an existing output is replaced only
-/// with `overwrite`, and only once the new one is complete. Throws std::invalid_argument naming
+/// with `overwrite`, and only once the new one is complete. Throws BadInput naming
 /// the files unless every shard 1..N is given once, all written with the same settings and
 /// input, and every protein is in one. Returns the number of proteins written.
 size_t merge_shards(const std::vector<std::filesystem::path>& shards,

@@ -41,18 +41,18 @@ std::filesystem::path download_model(const ModelCard& card, const std::filesyste
 
 /// `embed download NAME`: the released model's checkpoint path, downloaded into `directory`
 /// (--model-dir; else the cache) unless, with no directory asked for, it is already here.
-/// Throws std::invalid_argument for an unknown name, std::runtime_error when a download fails.
+/// Throws BadInput for an unknown name, std::runtime_error when a download fails.
 std::filesystem::path fetch_model(const std::string& name,
                                   const std::optional<std::filesystem::path>& directory,
                                   const ModelLocations& locations);
 
 /// The card of --model when it names a released model, nullopt when it is an existing path;
-/// throws std::invalid_argument when it is neither.
+/// throws BadInput when it is neither.
 std::optional<ModelCard> released_model(const std::string& model,
                                         const std::vector<ModelCard>& cards = model_cards());
 
 /// --model: an existing path as it is; otherwise a model name, found locally or downloaded into
-/// locations.cache (unless `offline`). Throws std::invalid_argument for an unknown name, and
+/// locations.cache (unless `offline`). Throws BadInput for an unknown name, and
 /// std::runtime_error, saying what to download and where to put it, when the model is not here
 /// and cannot be fetched.
 std::filesystem::path resolve_model(const std::string& model, const ModelLocations& locations,

@@ -25,7 +25,7 @@ public:
     /// .OUTPUT.lock beside OUTPUT.
     static std::filesystem::path file_of(const std::filesystem::path& output);
 
-    /// Takes the lock, or throws std::invalid_argument naming the run that holds it (its PID
+    /// Takes the lock, or throws BadInput naming the run that holds it (its PID
     /// and host). Then removes what dead runs on this output left beside it: the hidden files of
     /// util/file.h's HiddenKind (a final merge's temporaries, a kept standard input) whose
     /// process is not running on this host. Throws std::runtime_error when the lock file cannot be

@@ -6,6 +6,8 @@
 #include <optional>
 #include <string>
 
+#include <torch/torch.h>
+
 #include "embed/hdf5_writer.h"
 #include "embed/output_writer.h"
 #include "embed/pooling.h"
@@ -34,8 +36,9 @@ struct EmbedOptions {
     bool offline = false;
     /// "auto", "cpu", "cuda" or "cuda:N".
     std::string device = "auto";
-    /// What the model computes in: "float32", "bfloat16" (CPU and CUDA) or "float16" (CUDA).
-    std::string dtype = "float32";
+    /// What the model computes in (kComputeDtypeNames): float32, bfloat16 (CPU and CUDA) or
+    /// float16 (CUDA).
+    torch::ScalarType dtype = torch::kFloat32;
     /// CPU threads; 0: SLURM_CPUS_PER_TASK, else every CPU this process may run on.
     int threads = 0;
     /// Tokens per forward pass, padding and special tokens included; unset: the model's default
@@ -81,7 +84,7 @@ struct RunSummary {
     double embedding_seconds = 0;       ///< forward passes and writing, without start-up
 };
 
-/// Runs the job. Bad input throws InputError (std::invalid_argument) before anything is
+/// Runs the job. Bad input throws BadInput (InputError for a record) before anything is
 /// computed: records are checked against the model family's alphabet before the weights load.
 /// Model and I/O problems throw std::runtime_error; a stop signal throws Interrupted after
 /// the work so far is saved for --resume. The output file appears only on success.

@@ -6,6 +6,7 @@
 #include <torch/torch.h>
 
 #include "embed/encoder.h"
+#include "embed/util/names.h"
 
 namespace embed {
 
@@ -14,7 +15,11 @@ enum class Pooling {
     bos,   ///< the BOS (<cls>) token's state, as esm-extract's "bos"
 };
 
-/// "mean" or "bos"; throws std::invalid_argument otherwise.
+/// --pooling's values, and the `pooling` attribute's.
+inline constexpr NameTable<Pooling, 2> kPoolingNames{
+    {{"mean", Pooling::mean}, {"bos", Pooling::bos}}};
+
+/// A name of kPoolingNames; throws BadInput otherwise.
 Pooling parse_pooling(const std::string& name);
 std::string to_string(Pooling pooling);
 

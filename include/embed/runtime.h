@@ -6,16 +6,22 @@
 
 #include <torch/torch.h>
 
+#include "embed/util/names.h"
+
 namespace embed {
 
 /// "auto" (CUDA when available, else CPU), "cpu", "cuda" or "cuda:N". An explicit CUDA device
-/// that is not available is an error (std::invalid_argument), never a silent CPU fallback.
+/// that is not available is an error (BadInput), never a silent CPU fallback.
 torch::Device select_device(const std::string& spec);
 
-/// --dtype: "float32", "float16" or "bfloat16", what the model computes in on `device`.
-/// float16 needs CUDA: LibTorch's CPU kernels have no half-precision matrix products (bfloat16
-/// runs on both). Throws std::invalid_argument.
-torch::ScalarType parse_compute_dtype(const std::string& name, const torch::Device& device);
+/// --dtype's values: what the model computes in; also the `dtype` attribute's.
+inline constexpr NameTable<torch::ScalarType, 3> kComputeDtypeNames{
+    {{"float32", torch::kFloat32}, {"bfloat16", torch::kBFloat16}, {"float16", torch::kFloat16}}};
+
+/// Throws BadInput unless the model can compute in `dtype` (one of kComputeDtypeNames) on
+/// `device`. float16 needs CUDA: LibTorch's CPU kernels have no half-precision matrix products
+/// (bfloat16 runs on both).
+void check_compute_dtype(torch::ScalarType dtype, const torch::Device& device);
 
 /// Why bfloat16 matrix products are slow on this CPU, or "" when it multiplies them natively
 /// (AVX512_BF16). Without AVX-512, LibTorch falls back to a generic kernel.

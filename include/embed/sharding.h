@@ -18,7 +18,7 @@ struct Shard {
 };
 
 /// "I/N" (1 <= I <= N), or "auto": from SLURM_ARRAY_TASK_ID with SLURM_ARRAY_TASK_COUNT, or
-/// SLURM_ARRAY_TASK_MIN/MAX. Throws std::invalid_argument saying what is wrong.
+/// SLURM_ARRAY_TASK_MIN/MAX. Throws BadInput saying what is wrong.
 Shard parse_shard(const std::string& spec);
 
 /// --threads by default: SLURM_CPUS_PER_TASK when set, else the CPUs this process may use.

@@ -12,6 +12,7 @@
 #include "embed/alphabet.h"
 #include "embed/fasta.h"
 #include "embed/util/fingerprint.h"
+#include "embed/util/names.h"
 
 namespace embed {
 
@@ -48,6 +49,13 @@ enum class LongPolicy {
     error,     ///< an invalid record
 };
 
+/// --long's values, and the `long_policy` attribute's.
+inline constexpr NameTable<LongPolicy, 4> kLongPolicyNames{{{"chunk", LongPolicy::chunk},
+                                                            {"truncate", LongPolicy::truncate},
+                                                            {"skip", LongPolicy::skip},
+                                                            {"error", LongPolicy::error}}};
+
+/// A name of kLongPolicyNames; throws BadInput otherwise.
 LongPolicy parse_long_policy(const std::string& name);
 std::string to_string(LongPolicy policy);
 

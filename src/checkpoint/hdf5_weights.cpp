@@ -8,6 +8,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "embed/errors.h"
 #include "embed/util/hdf5.h"
 #include "embed/util/isolated.h"
 
@@ -37,45 +38,35 @@ struct Dataset {
 };
 
 struct Walk {
-    const std::string& source;
     std::vector<Dataset> datasets;
     size_t objects = 0;
 };
 
-// The h5:: helpers name the object and HDF5's reason, not the file.
-[[noreturn]] void rethrow_naming(const std::string& source, const std::runtime_error& e) {
-    const std::string what = e.what();
-    throw std::runtime_error(what.rfind(source, 0) == 0 ? what : source + ": " + what);
-}
-
 // The shape of the floating-point dataset `object` at `path`.
-std::vector<int64_t> float_dataset_shape(hid_t object, const std::string& path,
-                                         const std::string& source) {
+std::vector<int64_t> float_dataset_shape(hid_t object, const std::string& path) {
     const h5::Handle stored_type(H5Dget_type(object), H5Tclose, "dataset type");
     if (H5Tget_class(stored_type.id()) != H5T_FLOAT) {
-        throw std::runtime_error(source + ": dataset " + path + " is not floating point");
+        throw std::runtime_error("dataset " + path + " is not floating point");
     }
     // libhdf5 converts through a buffer of the stored values' size: a damaged type claiming
     // 4 GB values would have it allocate that much per value read.
     if (const size_t value_size = H5Tget_size(stored_type.id());
         value_size != 2 && value_size != 4 && value_size != 8) {
-        throw std::runtime_error(source + ": dataset " + path + " holds " +
-                                 std::to_string(value_size) +
+        throw std::runtime_error("dataset " + path + " holds " + std::to_string(value_size) +
                                  "-byte floating-point values; weights are 2, 4 or 8 bytes");
     }
     const h5::Handle space(H5Dget_space(object), H5Sclose, "dataspace");
     const int rank = H5Sget_simple_extent_ndims(space.id());
     // A null dataspace has rank 0 like a scalar, but no value to read.
     if (rank < 0 || H5Sget_simple_extent_type(space.id()) == H5S_NULL) {
-        throw std::runtime_error(source + ": dataset " + path + " has no readable shape");
+        throw std::runtime_error("dataset " + path + " has no readable shape");
     }
     std::vector<hsize_t> dims(static_cast<size_t>(rank));
     H5Sget_simple_extent_dims(space.id(), dims.data(), nullptr);
     std::vector<int64_t> shape;
     for (const hsize_t size : dims) {
         if (size > static_cast<hsize_t>(std::numeric_limits<int64_t>::max())) {
-            throw std::runtime_error(source + ": dataset " + path + " has a size of " +
-                                     std::to_string(size));
+            throw std::runtime_error("dataset " + path + " has a size of " + std::to_string(size));
         }
         shape.push_back(static_cast<int64_t>(size));
     }
@@ -86,30 +77,28 @@ std::vector<int64_t> float_dataset_shape(hid_t object, const std::string& path,
 // calls, which mean the same in every HDF5 release, unlike the versioned visit APIs. Only hard
 // links are followed: a soft or external link could name another file or loop.
 void find_datasets(hid_t group, const std::string& prefix, Walk& walk, int depth = 0) {
-    const std::string& source = walk.source;
     if (depth > kMaxDepth) {
-        throw std::runtime_error(source + ": groups nested deeper than " +
-                                 std::to_string(kMaxDepth) + " at " + prefix);
+        throw std::runtime_error("groups nested deeper than " + std::to_string(kMaxDepth) + " at " +
+                                 prefix);
     }
     for (const std::string& name : h5::member_names(group)) {
         const std::string path = prefix + name;
         if (++walk.objects > kMaxObjects) {
-            throw std::runtime_error(source + ": more than " + std::to_string(kMaxObjects) +
+            throw std::runtime_error("more than " + std::to_string(kMaxObjects) +
                                      " objects (hard links back to a group?) at " + path);
         }
         H5L_info_t link{};
-        h5::check(H5Lget_info(group, name.c_str(), &link, H5P_DEFAULT), source + ": link " + path);
+        h5::check(H5Lget_info(group, name.c_str(), &link, H5P_DEFAULT), "link " + path);
         if (link.type != H5L_TYPE_HARD) {
-            throw std::runtime_error(source + ": " + path +
-                                     " is a soft or external link; weights files hold none");
+            throw std::runtime_error(path + " is a soft or external link; weights files hold none");
         }
         const h5::Handle object(H5Oopen(group, name.c_str(), H5P_DEFAULT), H5Oclose,
-                                source + ": open " + path);
+                                "open " + path);
         const H5I_type_t type = H5Iget_type(object.id());
         if (type == H5I_GROUP) {
             find_datasets(object.id(), path + "/", walk, depth + 1);
         } else if (type == H5I_DATASET) {
-            walk.datasets.push_back({path, float_dataset_shape(object.id(), path, source)});
+            walk.datasets.push_back({path, float_dataset_shape(object.id(), path)});
         }
     }
 }
@@ -132,15 +121,15 @@ uint64_t float_bytes(const std::vector<int64_t>& shape, uint64_t limit) {
 }
 
 // Places the datasets one after the other in the memory file; returns its size.
-uint64_t lay_out(std::vector<Dataset>& datasets, uint64_t limit, const std::string& source) {
+uint64_t lay_out(std::vector<Dataset>& datasets, uint64_t limit) {
     uint64_t end = 0;
     for (Dataset& dataset : datasets) {
         dataset.offset = (end + kAlignment - 1) / kAlignment * kAlignment;
         const uint64_t bytes = float_bytes(dataset.shape, limit);
         if (bytes > limit || dataset.offset + bytes > limit) {
-            throw std::runtime_error(source + ": dataset " + dataset.path +
-                                     " takes the datasets past " + std::to_string(limit) +
-                                     " bytes, " + std::to_string(kMaxExpansion) +
+            throw std::runtime_error("dataset " + dataset.path + " takes the datasets past " +
+                                     std::to_string(limit) + " bytes, " +
+                                     std::to_string(kMaxExpansion) +
                                      " times the file's size: its shape is damaged");
         }
         end = dataset.offset + bytes;
@@ -200,12 +189,12 @@ std::vector<Dataset> decode(const std::string& in) {
 // In the child: every dataset of the file `source`, as float32, into `memory_fd`.
 std::string copy_datasets(const std::string& source, int memory_fd, uint64_t file_size) {
     h5::silence_library_errors();
-    Walk walk{source, {}};
+    Walk walk;
     const h5::Handle file = h5::open_file(source);
     try {
         const h5::Handle root = h5::open_group(file.id(), "/");
         find_datasets(root.id(), "", walk);
-        const uint64_t size = lay_out(walk.datasets, kMaxExpansion * file_size, source);
+        const uint64_t size = lay_out(walk.datasets, kMaxExpansion * file_size);
         if (size == 0) {
             return encode(walk.datasets);
         }
@@ -223,7 +212,8 @@ std::string copy_datasets(const std::string& source, int memory_fd, uint64_t fil
                       "read " + dataset.path);
         }
     } catch (const std::runtime_error& e) {
-        rethrow_naming(source, e);
+        // The walk and the h5:: helpers name the object and HDF5's reason, not the file.
+        throw FileError(Location{source}, e.what());
     }
     return encode(walk.datasets);
 }
@@ -237,7 +227,8 @@ StateDict read_hdf5_weights(const std::filesystem::path& path) {
     const uint64_t file_size = ReadOnlyFile::open(path)->size();
     const int memory_fd = ::memfd_create("embed-weights", MFD_CLOEXEC);
     if (memory_fd < 0) {
-        throw std::runtime_error(source + ": cannot create a memory file: " + std::strerror(errno));
+        throw FileError(Location{source},
+                        std::string("cannot create a memory file: ") + std::strerror(errno));
     }
     std::string answer;
     try {
@@ -246,8 +237,8 @@ StateDict read_hdf5_weights(const std::filesystem::path& path) {
                               cpu_seconds_to_read(file_size));
     } catch (const ChildCrashed& e) {
         ::close(memory_fd);
-        throw std::runtime_error(source + ": libhdf5 " + e.what() +
-                                 " reading the file; it is damaged");
+        throw FileError(Location{source},
+                        "libhdf5 " + std::string(e.what()) + " reading the file; it is damaged");
     } catch (...) {
         ::close(memory_fd);
         throw;

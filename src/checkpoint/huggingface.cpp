@@ -5,6 +5,7 @@
 
 #include "embed/checkpoint/safetensors.h"
 #include "embed/checkpoint/torch_file.h"
+#include "embed/errors.h"
 
 namespace embed {
 namespace {
@@ -28,7 +29,7 @@ std::vector<fs::path> shards_from_index(const fs::path& index_file) {
             shards.insert(json::as_string(shard));
         }
     } catch (const std::runtime_error& e) {
-        throw std::runtime_error(index_file.string() + ": " + e.what());
+        throw FileError(Location{index_file.string()}, e.what());
     }
     std::vector<fs::path> out;
     for (const std::string& shard : shards) {

@@ -5,6 +5,7 @@
 #include <stdexcept>
 #include <unordered_map>
 
+#include "embed/errors.h"
 #include "embed/util/text.h"
 
 namespace embed::pickle {
@@ -124,12 +125,11 @@ public:
             }
             try {
                 step(op, op_offset);
+            } catch (const FileError&) {
+                throw;  // fail()'s, or a hook's that names its file
             } catch (const std::runtime_error& e) {
-                // The hooks' errors, and the accessors' (a persistent id that is not a tuple),
-                // do not say where they happened.
-                if (std::string_view(e.what()).rfind(source_, 0) == 0) {
-                    throw;
-                }
+                // The accessors' errors (a persistent id that is not a tuple) do not say where
+                // they happened.
                 fail(op_offset, e.what());
             }
         }
@@ -137,8 +137,7 @@ public:
 
 private:
     [[noreturn]] void fail(size_t offset, const std::string& what) const {
-        throw std::runtime_error(source_ + ": pickle error at byte " + std::to_string(offset) +
-                                 ": " + what);
+        throw FileError(Location{source_, 0, "pickle error", offset}, what);
     }
 
     char byte() {

@@ -2,6 +2,7 @@
 
 #include <stdexcept>
 
+#include "embed/errors.h"
 #include "embed/util/file.h"
 #include "embed/util/json.h"
 
@@ -12,7 +13,7 @@ constexpr uint64_t kHeaderLengthBytes = 8;
 // The format caps headers at 100 MB; anything larger is a corrupted length field.
 constexpr uint64_t kMaxHeaderBytes = 100'000'000;
 
-torch::Dtype parse_dtype(const std::string& name, const std::string& where) {
+torch::Dtype parse_dtype(const std::string& name) {
     static const std::map<std::string, torch::Dtype> kTypes = {
         {"F32", torch::kFloat32}, {"F16", torch::kFloat16}, {"BF16", torch::kBFloat16},
         {"F64", torch::kFloat64}, {"I64", torch::kInt64},   {"I32", torch::kInt32},
@@ -21,7 +22,7 @@ torch::Dtype parse_dtype(const std::string& name, const std::string& where) {
     };
     const auto it = kTypes.find(name);
     if (it == kTypes.end()) {
-        throw std::runtime_error(where + ": unsupported dtype " + name);
+        throw std::runtime_error("unsupported dtype " + name);
     }
     return it->second;
 }
@@ -32,7 +33,7 @@ StateDict read_safetensors(const std::filesystem::path& path) {
     const std::string source = path.string();
     std::shared_ptr<ReadOnlyFile> file = ReadOnlyFile::open(path);
     if (file->size() < kHeaderLengthBytes) {
-        throw std::runtime_error(source + ": too small to be a safetensors file");
+        throw FileError(Location{source}, "too small to be a safetensors file");
     }
     unsigned char length_bytes[kHeaderLengthBytes];
     file->read_at(0, length_bytes, sizeof length_bytes);
@@ -41,8 +42,9 @@ StateDict read_safetensors(const std::filesystem::path& path) {
         header_length |= uint64_t{length_bytes[i]} << (8 * i);
     }
     if (header_length > kMaxHeaderBytes || header_length > file->size() - kHeaderLengthBytes) {
-        throw std::runtime_error(source + ": header length " + std::to_string(header_length) +
-                                 " does not fit the file; not a safetensors file or truncated");
+        throw FileError(Location{source},
+                        "header length " + std::to_string(header_length) +
+                            " does not fit the file; not a safetensors file or truncated");
     }
     std::string header_text(header_length, '\0');
     file->read_at(kHeaderLengthBytes, header_text.data(), header_text.size());
@@ -51,7 +53,7 @@ StateDict read_safetensors(const std::filesystem::path& path) {
         header = json::parse(header_text);
         json::as_object(header);
     } catch (const std::runtime_error& e) {
-        throw std::runtime_error(source + ": malformed header: " + e.what());
+        throw FileError(Location{source}, std::string("malformed header: ") + e.what());
     }
 
     const uint64_t data_start = kHeaderLengthBytes + header_length;
@@ -61,10 +63,8 @@ StateDict read_safetensors(const std::filesystem::path& path) {
         if (name == "__metadata__") {
             continue;
         }
-        const std::string where = source + ": tensor " + name;
         try {
-            const torch::Dtype dtype =
-                parse_dtype(json::as_string(json::at(entry, "dtype")), where);
+            const torch::Dtype dtype = parse_dtype(json::as_string(json::at(entry, "dtype")));
             std::vector<int64_t> shape;
             uint64_t bytes = c10::elementSize(dtype);
             for (const nlohmann::json& d : json::as_array(json::at(entry, "shape"))) {
@@ -94,9 +94,10 @@ StateDict read_safetensors(const std::filesystem::path& path) {
                 return map_tensor(file, offset, shape, dtype);
             };
             out.add(name, StoredTensor(shape, dtype, std::move(read), std::move(map)));
+        } catch (const FileError&) {
+            throw;  // StateDict::add's, which names the file
         } catch (const std::runtime_error& e) {
-            const std::string what = e.what();
-            throw std::runtime_error(what.rfind(source, 0) == 0 ? what : where + ": " + what);
+            throw FileError(Location{source, 0, "tensor " + name}, e.what());
         }
     }
     return out;

@@ -3,6 +3,8 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "embed/errors.h"
+
 namespace embed {
 namespace {
 
@@ -72,14 +74,14 @@ torch::Tensor map_tensor(const std::shared_ptr<ReadOnlyFile>& file, uint64_t off
 
 void StateDict::add(const std::string& name, StoredTensor tensor) {
     if (!tensors_.emplace(name, std::move(tensor)).second) {
-        throw std::runtime_error(source_ + ": tensor '" + name + "' appears twice");
+        throw FileError(Location{source_}, "tensor '" + name + "' appears twice");
     }
 }
 
 const StoredTensor& StateDict::at(const std::string& name) const {
     const auto it = tensors_.find(name);
     if (it == tensors_.end()) {
-        throw std::runtime_error(source_ + ": missing tensor '" + name + "'");
+        throw FileError(Location{source_}, "missing tensor '" + name + "'");
     }
     return it->second;
 }
@@ -96,8 +98,9 @@ StateDict StateDict::renamed(
     for (const auto& [name, tensor] : tensors_) {
         if (std::optional<std::string> new_name = rename(name)) {
             if (out.contains(*new_name)) {
-                throw std::runtime_error(source_ + ": tensors '" + name +
-                                         "' and another both map to '" + *new_name + "'");
+                throw FileError(
+                    Location{source_},
+                    "tensors '" + name + "' and another both map to '" + *new_name + "'");
             }
             out.add(*new_name, tensor);
         }
@@ -139,8 +142,8 @@ void StrictLoader::check() const {
         problems += "\nunexpected tensors:" + join_names(unexpected);
     }
     if (!problems.empty()) {
-        throw std::runtime_error(state_.source() + ": the checkpoint does not match the model" +
-                                 problems);
+        throw FileError(Location{state_.source()},
+                        "the checkpoint does not match the model" + problems);
     }
 }
 

@@ -3,6 +3,8 @@
 #include <stdexcept>
 #include <unordered_map>
 
+#include "embed/errors.h"
+
 namespace embed {
 namespace {
 
@@ -25,7 +27,7 @@ std::optional<torch::Dtype> storage_dtype(const pickle::Global& g) {
 int64_t checked_multiply(int64_t a, int64_t b, const std::string& source) {
     int64_t product = 0;
     if (__builtin_mul_overflow(a, b, &product)) {
-        throw std::runtime_error(source + ": tensor size overflows");
+        throw FileError(Location{source}, "tensor size overflows");
     }
     return product;
 }
@@ -52,8 +54,9 @@ Extent extent_of(const TorchStorage& storage, const pickle::TensorView& view,
     const std::vector<int64_t>& strides = view.strides;
     const int64_t storage_offset = view.storage_offset;
     if (sizes.size() != strides.size()) {
-        throw std::runtime_error(source + ": tensor with " + std::to_string(sizes.size()) +
-                                 " sizes but " + std::to_string(strides.size()) + " strides");
+        throw FileError(Location{source}, "tensor with " + std::to_string(sizes.size()) +
+                                              " sizes but " + std::to_string(strides.size()) +
+                                              " strides");
     }
     int64_t numel = 1;
     int64_t last_index = storage_offset;
@@ -61,13 +64,13 @@ Extent extent_of(const TorchStorage& storage, const pickle::TensorView& view,
     int64_t expected_stride = 1;
     for (size_t d = sizes.size(); d-- > 0;) {
         if (sizes[d] < 0 || strides[d] < 0) {
-            throw std::runtime_error(source + ": tensor with a negative size or stride");
+            throw FileError(Location{source}, "tensor with a negative size or stride");
         }
         numel = checked_multiply(numel, sizes[d], source);
         if (sizes[d] > 0 &&
             __builtin_add_overflow(last_index, checked_multiply(sizes[d] - 1, strides[d], source),
                                    &last_index)) {
-            throw std::runtime_error(source + ": tensor size overflows");
+            throw FileError(Location{source}, "tensor size overflows");
         }
         if (sizes[d] != 1 && strides[d] != expected_stride) {
             contiguous = false;
@@ -75,9 +78,9 @@ Extent extent_of(const TorchStorage& storage, const pickle::TensorView& view,
         expected_stride *= sizes[d];
     }
     if (storage_offset < 0 || (numel > 0 && static_cast<uint64_t>(last_index) >= storage.numel)) {
-        throw std::runtime_error(source + ": tensor " + shape_string(sizes) +
-                                 " reaches past its storage of " + std::to_string(storage.numel) +
-                                 " elements");
+        throw FileError(Location{source}, "tensor " + shape_string(sizes) +
+                                              " reaches past its storage of " +
+                                              std::to_string(storage.numel) + " elements");
     }
     return {numel, last_index, contiguous};
 }
@@ -144,21 +147,21 @@ TorchFile::TorchFile(const std::filesystem::path& path) : path_(path) {
     const std::string source = path.string();
     std::shared_ptr<ReadOnlyFile> file = ReadOnlyFile::open(path);
     if (!ZipArchive::looks_like_zip(*file)) {
-        throw std::runtime_error(
-            source +
-            ": not a torch.save zip archive (PyTorch >= 1.6 format). If it is an older "
+        throw FileError(
+            Location{source},
+            "not a torch.save zip archive (PyTorch >= 1.6 format). If it is an older "
             "checkpoint, re-save it with torch.save(torch.load(f), f) in a recent PyTorch");
     }
     archive_ = std::make_unique<ZipArchive>(file);
 
     const std::optional<std::string> found_prefix = pickle_prefix(*archive_);
     if (!found_prefix) {
-        throw std::runtime_error(source + ": zip archive without data.pkl; not a torch.save file");
+        throw FileError(Location{source}, "zip archive without data.pkl; not a torch.save file");
     }
     const std::string& prefix = *found_prefix;
     if (archive_->members().count(prefix + "byteorder") != 0 &&
         archive_->read(prefix + "byteorder") != "little") {
-        throw std::runtime_error(source + ": big-endian checkpoints are not supported");
+        throw FileError(Location{source}, "big-endian checkpoints are not supported");
     }
 
     pickle::Hooks hooks;
@@ -167,20 +170,20 @@ TorchFile::TorchFile(const std::filesystem::path& path) : path_(path) {
         const auto& fields = pid.as_list().items;
         if (fields.size() < 5 || !fields[0].is<std::string>() ||
             fields[0].as_string() != "storage" || !fields[1].is<pickle::Global>()) {
-            throw std::runtime_error(source + ": unknown persistent id " + pid.kind_name());
+            throw FileError(Location{source}, "unknown persistent id " + pid.kind_name());
         }
         const auto& cls = *fields[1].get_if<pickle::Global>();
         const std::optional<torch::Dtype> dtype = storage_dtype(cls);
         if (!dtype) {
-            throw std::runtime_error(source + ": unsupported storage type " + cls.qualified());
+            throw FileError(Location{source}, "unsupported storage type " + cls.qualified());
         }
         const ZipArchive::Member& m = archive_->member(prefix + "data/" + fields[2].as_string());
         const int64_t numel = fields[4].as_int();
         const auto element_size = static_cast<uint64_t>(c10::elementSize(*dtype));
         if (numel < 0 || static_cast<uint64_t>(numel) > m.size / element_size) {
-            throw std::runtime_error(source + ": storage " + fields[2].as_string() + " claims " +
-                                     std::to_string(numel) + " elements but holds " +
-                                     std::to_string(m.size) + " bytes");
+            throw FileError(Location{source}, "storage " + fields[2].as_string() + " claims " +
+                                                  std::to_string(numel) + " elements but holds " +
+                                                  std::to_string(m.size) + " bytes");
         }
         pickle::Object* placeholder = document_.new_object(cls);
         storages_.emplace(placeholder,
@@ -195,7 +198,7 @@ TorchFile::TorchFile(const std::filesystem::path& path) : path_(path) {
                 args.empty() ? nullptr : args[0].get_if<pickle::Object*>();
             const auto found = storage != nullptr ? storages_.find(*storage) : storages_.end();
             if (args.size() < 4 || found == storages_.end()) {
-                throw std::runtime_error(source + ": malformed " + q + " call");
+                throw FileError(Location{source}, "malformed " + q + " call");
             }
             pickle::TensorView view{*storage, args[1].as_int(), int_list(args[2]),
                                     int_list(args[3])};
@@ -204,8 +207,8 @@ TorchFile::TorchFile(const std::filesystem::path& path) : path_(path) {
         }
         if (q == "torch._utils._rebuild_parameter" ||
             q == "torch._utils._rebuild_parameter_with_state") {
-            if (args.empty() || !args[0].is<pickle::TensorView>()) {
-                throw std::runtime_error(source + ": malformed " + q + " call");
+            if (args.empty() || !args[0].is<StoredTensor>()) {
+                throw FileError(Location{source}, "malformed " + q + " call");
             }
             return args[0];
         }
@@ -224,13 +227,14 @@ StateDict TorchFile::state_dict(const pickle::Value& dict) const {
     } else if (dict.is<pickle::Object*>()) {
         items = &dict.as_object().items;
     } else {
-        throw std::runtime_error(path_.string() + ": expected a state dict, found " +
-                                 dict.kind_name());
+        throw FileError(Location{path_.string()},
+                        "expected a state dict, found " + dict.kind_name());
     }
     for (const auto& [key, value] : items->items) {
-        if (!key.is<std::string>() || !value.is<pickle::TensorView>()) {
-            throw std::runtime_error(path_.string() + ": state dict entry " + key.kind_name() +
-                                     " -> " + value.kind_name() + " is not name -> tensor");
+        if (!key.is<std::string>() || !value.is<StoredTensor>()) {
+            throw FileError(Location{path_.string()}, "state dict entry " + key.kind_name() +
+                                                          " -> " + value.kind_name() +
+                                                          " is not name -> tensor");
         }
         const pickle::TensorView& view = value.as_tensor();
         out.add(key.as_string(), rebuild_tensor(storages_.at(view.storage), view, path_.string()));

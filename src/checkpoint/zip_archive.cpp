@@ -5,6 +5,8 @@
 #include <string_view>
 #include <vector>
 
+#include "embed/errors.h"
+
 namespace embed {
 namespace {
 
@@ -43,9 +45,9 @@ bool ZipArchive::looks_like_zip(const ReadOnlyFile& file) {
 
 ZipArchive::ZipArchive(std::shared_ptr<ReadOnlyFile> file) : file_(std::move(file)) {
     const std::string name = file_->path().string();
-    auto fail = [&](const std::string& what) -> std::runtime_error {
-        return std::runtime_error(name + ": not a readable zip archive (" + what +
-                                  "); the file may be truncated or corrupted");
+    auto fail = [&](const std::string& what) {
+        return FileError(Location{name}, "not a readable zip archive (" + what +
+                                             "); the file may be truncated or corrupted");
     };
 
     const uint64_t file_size = file_->size();
@@ -139,9 +141,9 @@ ZipArchive::ZipArchive(std::shared_ptr<ReadOnlyFile> file) : file_(std::move(fil
         pos += kCentralHeaderSize + name_length + extra_length + comment_length;
 
         if (method != kMethodStored) {
-            throw std::runtime_error(name + ": member " + member_name +
-                                     " is compressed; torch.save archives store members "
-                                     "uncompressed and only those are supported");
+            throw FileError(Location{name}, "member " + member_name +
+                                                " is compressed; torch.save archives store members "
+                                                "uncompressed and only those are supported");
         }
         char local[kLocalHeaderSize];
         file_->read_at(local_offset, local, sizeof local);
@@ -160,7 +162,7 @@ ZipArchive::ZipArchive(std::shared_ptr<ReadOnlyFile> file) : file_(std::move(fil
 const ZipArchive::Member& ZipArchive::member(const std::string& member_name) const {
     const auto it = members_.find(member_name);
     if (it == members_.end()) {
-        throw std::runtime_error(file_->path().string() + ": archive has no member " + member_name);
+        throw FileError(Location{file_->path().string()}, "archive has no member " + member_name);
     }
     return it->second;
 }

@@ -18,6 +18,8 @@
 
 #include <climits>
 
+#include "embed/errors.h"
+
 namespace embed {
 
 namespace fs = std::filesystem;
@@ -212,7 +214,7 @@ void check_output_name(const fs::path& output) {
     }
     if (longest.size() > name_max) {
         const size_t name = output.filename().string().size();
-        throw std::invalid_argument(
+        throw BadInput(
             output.string() + ": a name of " + std::to_string(name) +
             " bytes leaves no room for the hidden names embed writes beside it (such as " +
             longest.substr(0, 20) + "..." + longest.substr(longest.size() - 24) +

@@ -73,7 +73,7 @@ std::filesystem::path hidden_path(const std::filesystem::path& output, HiddenKin
 /// The PID in `name` where it names one of `output`'s hidden files; 0 otherwise.
 long hidden_file_owner(const std::string& name, const std::filesystem::path& output);
 
-/// Throws std::invalid_argument, before any work, when `output`'s name is legal but leaves no
+/// Throws BadInput, before any work, when `output`'s name is legal but leaves no
 /// room within the file system's limit on a name (255 bytes on Linux's) for the longest hidden
 /// name written beside it (.NAME.partial-PID.replaced, see HiddenKind).
 void check_output_name(const std::filesystem::path& output);

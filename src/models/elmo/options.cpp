@@ -2,6 +2,8 @@
 
 #include <stdexcept>
 
+#include "embed/errors.h"
+
 namespace embed::elmo {
 namespace {
 
@@ -70,7 +72,7 @@ Options parse_options(const nlohmann::json& options, const std::string& source) 
             o.skip_connections = json::as_bool(*skip);
         }
     } catch (const std::runtime_error& e) {
-        throw std::runtime_error(source + ": " + e.what());
+        throw FileError(Location{source}, e.what());
     }
     bool plausible = within(static_cast<int64_t>(o.filters.size()), 1, kMaxLayers) &&
                      within(o.highway_layers, 0, kMaxLayers) &&

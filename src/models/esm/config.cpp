@@ -2,6 +2,7 @@
 
 #include <stdexcept>
 
+#include "embed/errors.h"
 #include "models/esm/alphabet.h"
 
 namespace embed::esm {
@@ -48,30 +49,30 @@ void Config::validate(const std::string& source) const {
     if (!within(num_layers, 1, kMaxLayers) || !within(embed_dim, 1, kMaxDimension) ||
         !within(ffn_dim, 1, kMaxDimension) || !within(attention_heads, 1, kMaxDimension) ||
         embed_dim % attention_heads != 0 || (embed_dim / attention_heads) % 2 != 0) {
-        throw std::runtime_error(
-            source + ": implausible ESM configuration: " + std::to_string(num_layers) +
-            " layers, width " + std::to_string(embed_dim) + ", " + std::to_string(attention_heads) +
-            " heads, feed-forward " + std::to_string(ffn_dim));
+        throw FileError(Location{source},
+                        "implausible ESM configuration: " + std::to_string(num_layers) +
+                            " layers, width " + std::to_string(embed_dim) + ", " +
+                            std::to_string(attention_heads) + " heads, feed-forward " +
+                            std::to_string(ffn_dim));
     }
     if (version == Version::esm1b &&
         !within(max_positions, kSpecialTokensPerSequence + 1, kMaxPositions)) {
-        throw std::runtime_error(source + ": implausible ESM-1b max_positions " +
-                                 std::to_string(max_positions));
+        throw FileError(Location{source},
+                        "implausible ESM-1b max_positions " + std::to_string(max_positions));
     }
 }
 
 Config config_from_fair_esm(const pickle::Value& root, const std::string& source) {
     const pickle::Value* model_config = fair_esm_model_config(root);
     if (model_config == nullptr) {
-        throw std::runtime_error(source +
-                                 ": no cfg['model'] or args in the checkpoint; not a "
-                                 "fair-esm model file");
+        throw FileError(Location{source},
+                        "no cfg['model'] or args in the checkpoint; not a fair-esm model file");
     }
     auto field = [&](const char* name) -> const pickle::Value& {
         const pickle::Value* v = model_config->member(name);
         if (v == nullptr) {
-            throw std::runtime_error(source + ": the checkpoint's configuration lacks '" +
-                                     std::string(name) + "'");
+            throw std::runtime_error("the checkpoint's configuration lacks '" + std::string(name) +
+                                     "'");
         }
         return *v;
     };
@@ -81,8 +82,8 @@ Config config_from_fair_esm(const pickle::Value& root, const std::string& source
     } else if (arch_of(*model_config) == kEsm1bArch) {
         c.version = Version::esm1b;
     } else {
-        throw std::runtime_error(source + ": fair-esm architecture '" + arch_of(*model_config) +
-                                 "' is not supported (ESM-2 and ESM-1b/ESM-1v are)");
+        throw FileError(Location{source}, "fair-esm architecture '" + arch_of(*model_config) +
+                                              "' is not supported (ESM-2 and ESM-1b/ESM-1v are)");
     }
     try {
         c.num_layers = field("encoder_layers").as_int();
@@ -99,8 +100,8 @@ Config config_from_fair_esm(const pickle::Value& root, const std::string& source
             c.max_positions = field("max_positions").as_int();
         }
     } catch (const std::runtime_error& e) {
-        const std::string what = e.what();
-        throw std::runtime_error(what.rfind(source, 0) == 0 ? what : source + ": " + what);
+        // The configuration's accessors name the field, not the file.
+        throw FileError(Location{source}, e.what());
     }
     c.validate(source);
     return c;
@@ -145,7 +146,7 @@ Config config_from_hugging_face(const nlohmann::json& config, const std::string&
             c.max_positions = rows > kPositionTableExtraRows ? rows - kPositionTableExtraRows : 0;
         }
     } catch (const std::runtime_error& e) {
-        throw std::runtime_error(source + "/config.json: " + e.what());
+        throw FileError(Location{source + "/config.json"}, e.what());
     }
     c.validate(source + "/config.json");
     return c;
