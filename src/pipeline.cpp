@@ -13,6 +13,7 @@
 
 #include "embed/batching.h"
 #include "embed/encoder.h"
+#include "models/families.h"
 #include "embed/encoder_backoff.h"
 #include "embed/fasta.h"
 #include "embed/input_file.h"
@@ -25,6 +26,7 @@
 #include "embed/output_parts.h"
 #include "embed/progress.h"
 #include "embed/runtime.h"
+#include "embed/util/cpus.h"
 #include "embed/sharding.h"
 #include "embed/util/file.h"
 #include "embed/util/md5.h"

@@ -3,7 +3,6 @@
 #include <cstdlib>
 #include <malloc.h>
 #include <regex>
-#include <sched.h>
 #include <stdexcept>
 
 #include <hdf5.h>
@@ -110,15 +109,6 @@ void cast_parameters(torch::nn::Module& model, torch::ScalarType dtype) {
     for (torch::Tensor& parameter : model.parameters()) {
         parameter.set_data(parameter.to(dtype));
     }
-}
-
-int available_cpus() {
-    cpu_set_t set;
-    CPU_ZERO(&set);
-    if (sched_getaffinity(0, sizeof set, &set) == 0) {
-        return std::max(1, CPU_COUNT(&set));
-    }
-    return std::max(1u, std::thread::hardware_concurrency());
 }
 
 void set_cpu_threads(int threads) {

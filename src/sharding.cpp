@@ -4,7 +4,7 @@
 #include <optional>
 #include <stdexcept>
 
-#include "embed/runtime.h"
+#include "embed/util/cpus.h"
 
 namespace embed {
 namespace {

@@ -2,7 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
-#include "embed/hdf5_writer.h"
+#include "embed/keys.h"
 #include "embed/util/text.h"
 
 namespace embed {

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "embed/encoder.h"
+#include "models/families.h"
 #include "embed/encoder_backoff.h"
 #include "embed/fasta.h"
 #include "embed/layers.h"

@@ -2,6 +2,7 @@
 // and a random-weight SeqVec with bio_embeddings-style outputs, both in ../shared/testdata.
 #include "embed/checkpoint/hdf5_weights.h"
 #include "embed/encoder.h"
+#include "models/families.h"
 #include "embed/fasta.h"
 #include "embed/layers.h"
 #include "embed/pooling.h"

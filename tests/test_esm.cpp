@@ -4,6 +4,7 @@
 
 #include "embed/checkpoint/safetensors.h"
 #include "embed/encoder.h"
+#include "models/families.h"
 #include "embed/fasta.h"
 #include "embed/pooling.h"
 #include "embed/runtime.h"

@@ -1,6 +1,7 @@
 // Stage 5: the files of embeddings, their parts and their merge.
 #include "embed/hdf5_writer.h"
 #include "embed/merge.h"
+#include "embed/keys.h"
 #include "embed/util/hdf5.h"
 
 #include "test_support.h"

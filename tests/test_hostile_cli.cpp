@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include "embed/runtime.h"
+#include "embed/util/cpus.h"
 #include "embed/util/hdf5.h"
 
 #include "test_support.h"

@@ -10,6 +10,7 @@
 
 #include "embed/checkpoint/pickle.h"
 #include "embed/encoder.h"
+#include "models/families.h"
 #include "embed/long_proteins.h"
 #include "embed/out_of_memory.h"
 #include "embed/util/hdf5.h"

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include "embed/runtime.h"
+#include "embed/util/cpus.h"
 #include "models/elmo/lstm_cell.h"
 #include "models/vector_math.h"
 

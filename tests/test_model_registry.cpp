@@ -1,4 +1,5 @@
 #include "embed/encoder.h"
+#include "models/families.h"
 #include "embed/model_registry.h"
 
 #include "test_support.h"

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include "embed/runtime.h"
+#include "embed/util/cpus.h"
 #include "models/packed_weights.h"
 
 #include "test_support.h"

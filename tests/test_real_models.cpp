@@ -6,6 +6,7 @@
 
 #include "embed/checkpoint/zip_archive.h"
 #include "embed/encoder.h"
+#include "models/families.h"
 #include "embed/fasta.h"
 #include "embed/layers.h"
 #include "embed/model_store.h"

@@ -10,6 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "embed/keys.h"
 #include "embed/util/hdf5.h"
 
 namespace embed::testing {

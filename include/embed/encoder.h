@@ -1,6 +1,6 @@
 // Stage 3: the protein language model. Every model family implements Encoder; the pipeline,
 // pooling and writer never see which one it is. A family lives in its own folder under
-// src/models/ and registers itself with EMBED_REGISTER_MODEL_FAMILY.
+// src/models/ and is listed in src/models/families.cpp.
 #pragma once
 
 #include <filesystem>
@@ -96,24 +96,5 @@ struct ModelFamily {
     std::function<std::unique_ptr<Encoder>(const std::filesystem::path&, const LoadOptions&)> load;
 };
 
-/// The family whose checkpoint `checkpoint` is (a file or directory as users download it).
-/// Throws std::invalid_argument when the path is missing or no family recognises it.
-const ModelFamily& find_model_family(const std::filesystem::path& checkpoint);
-
-/// The family that loads models of a card's family; throws std::logic_error if none does.
-const ModelFamily& family_of_card(const std::string& card_family);
-
-/// find_model_family(checkpoint).load(checkpoint, options)
-std::unique_ptr<Encoder> load_encoder(const std::filesystem::path& checkpoint,
-                                      const LoadOptions& options);
-
-/// Adds a family to the registry; returns true so it can initialise a static.
-bool register_model_family(ModelFamily family);
-const std::vector<ModelFamily>& model_families();
-
 }  // namespace embed
 
-/// Registers a family from its own source file, at static initialisation.
-#define EMBED_REGISTER_MODEL_FAMILY(identifier, ...)             \
-    [[maybe_unused]] static const bool identifier##_registered = \
-        ::embed::register_model_family(__VA_ARGS__)

@@ -22,12 +22,6 @@
 
 namespace embed {
 
-/// The dataset name for a record id: HDF5 separates paths with '/', so '/' becomes '_'.
-std::string dataset_key(const std::string& record_id);
-
-/// Why `key` cannot name a dataset, or an empty string when it can.
-std::string invalid_key_reason(const std::string& key);
-
 /// Which groups a file has.
 struct OutputGroups {
     bool per_residue = true;

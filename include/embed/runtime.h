@@ -34,9 +34,6 @@ std::string dtype_name(torch::ScalarType dtype);
 /// 16 bits would put the angles of residue 1000 off by radians.
 void cast_parameters(torch::nn::Module& model, torch::ScalarType dtype);
 
-/// CPUs this process may run on (its affinity mask, which Slurm and taskset set).
-int available_cpus();
-
 /// Sets LibTorch's intra-op threads and, when LibTorch uses OpenBLAS, OpenBLAS's threads.
 void set_cpu_threads(int threads);
 

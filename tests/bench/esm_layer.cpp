@@ -15,6 +15,7 @@
 #include <torch/torch.h>
 
 #include "embed/runtime.h"
+#include "embed/util/cpus.h"
 #include "models/esm/config.h"
 #include "models/esm/cpu_attention.h"
 #include "models/esm/transformer.h"

@@ -15,6 +15,7 @@
 #include <torch/torch.h>
 
 #include "embed/runtime.h"
+#include "embed/util/cpus.h"
 #include "models/packed_weights.h"
 
 #include "timing.h"

@@ -1,25 +1,15 @@
-#include "embed/encoder.h"
+#include "models/families.h"
 
 #include <algorithm>
 #include <stdexcept>
 
+#include "models/elmo/family.h"
+#include "models/esm/family.h"
+
 namespace embed {
-namespace {
-
-std::vector<ModelFamily>& registry() {
-    static std::vector<ModelFamily> families;
-    return families;
-}
-
-}  // namespace
-
-bool register_model_family(ModelFamily family) {
-    registry().push_back(std::move(family));
-    return true;
-}
-
 const std::vector<ModelFamily>& model_families() {
-    return registry();
+    static const std::vector<ModelFamily> families = {esm::model_family(), elmo::model_family()};
+    return families;
 }
 
 const ModelFamily& find_model_family(const std::filesystem::path& checkpoint) {
