@@ -6,12 +6,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "embed/pipeline.h"
-#include "embed/runtime.h"
-#include "embed/util/hdf5.h"
-#include "embed/util/md5.h"
-#include "embed/util/sha256.h"
-#include "models/simd.h"
+#include "job/pipeline.h"
+#include "encode/runtime.h"
+#include "base/hdf5.h"
+#include "base/md5.h"
+#include "base/sha256.h"
+#include "kernels/simd.h"
 
 #include "test_support.h"
 

@@ -4,10 +4,10 @@
 #include <cstdlib>
 #include <fstream>
 
-#include "embed/download.h"
-#include "embed/model_store.h"
-#include "embed/util/md5.h"
-#include "embed/util/sha256.h"
+#include "hub/download.h"
+#include "hub/model_store.h"
+#include "base/md5.h"
+#include "base/sha256.h"
 
 #include "http_server.h"
 #include "test_support.h"

@@ -1,8 +1,8 @@
 // Stage 5: the files of embeddings, their parts and their merge.
-#include "embed/hdf5_writer.h"
-#include "embed/merge.h"
-#include "embed/keys.h"
-#include "embed/util/hdf5.h"
+#include "output/hdf5_writer.h"
+#include "output/merge.h"
+#include "input/keys.h"
+#include "base/hdf5.h"
 
 #include "test_support.h"
 

@@ -1,8 +1,8 @@
 // --long chunk: windows that cover a long protein, and how close the stitched embedding is to
 // the model reading the protein whole.
-#include "embed/encoder.h"
+#include "encode/encoder.h"
 #include "models/families.h"
-#include "embed/long_proteins.h"
+#include "input/long_proteins.h"
 
 #include "test_support.h"
 

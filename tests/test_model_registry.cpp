@@ -1,6 +1,6 @@
-#include "embed/encoder.h"
+#include "encode/encoder.h"
 #include "models/families.h"
-#include "embed/model_registry.h"
+#include "hub/model_registry.h"
 
 #include "test_support.h"
 

@@ -1,9 +1,9 @@
 // The few-row matrix products of models/packed_weights.h against torch's.
 #include <gtest/gtest.h>
 
-#include "embed/runtime.h"
-#include "embed/util/cpus.h"
-#include "models/packed_weights.h"
+#include "encode/runtime.h"
+#include "base/cpus.h"
+#include "kernels/packed_weights.h"
 
 #include "test_support.h"
 

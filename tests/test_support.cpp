@@ -10,8 +10,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "embed/keys.h"
-#include "embed/util/hdf5.h"
+#include "input/keys.h"
+#include "base/hdf5.h"
 
 namespace embed::testing {
 

@@ -1,10 +1,10 @@
-#include "embed/checkpoint/huggingface.h"
+#include "checkpoint/huggingface.h"
 
 #include <set>
 #include <stdexcept>
 
-#include "embed/checkpoint/safetensors.h"
-#include "embed/checkpoint/torch_file.h"
+#include "checkpoint/safetensors.h"
+#include "checkpoint/torch_file.h"
 
 namespace embed {
 namespace {

@@ -1,11 +1,11 @@
-#include "embed/checkpoint/pickle.h"
+#include "checkpoint/pickle.h"
 
 #include <cmath>
 #include <cstring>
 #include <stdexcept>
 #include <unordered_map>
 
-#include "embed/util/text.h"
+#include "base/text.h"
 
 namespace embed::pickle {
 namespace {

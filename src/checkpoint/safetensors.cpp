@@ -1,9 +1,9 @@
-#include "embed/checkpoint/safetensors.h"
+#include "checkpoint/safetensors.h"
 
 #include <stdexcept>
 
-#include "embed/util/file.h"
-#include "embed/util/json.h"
+#include "base/file.h"
+#include "base/json.h"
 
 namespace embed {
 namespace {

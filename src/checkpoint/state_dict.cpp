@@ -1,4 +1,4 @@
-#include "embed/checkpoint/state_dict.h"
+#include "checkpoint/state_dict.h"
 
 #include <sstream>
 #include <stdexcept>

@@ -1,4 +1,4 @@
-#include "embed/checkpoint/torch_file.h"
+#include "checkpoint/torch_file.h"
 
 #include <stdexcept>
 #include <unordered_map>

@@ -1,4 +1,4 @@
-#include "embed/checkpoint/zip_archive.h"
+#include "checkpoint/zip_archive.h"
 
 #include <algorithm>
 #include <stdexcept>

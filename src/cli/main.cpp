@@ -9,13 +9,13 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
-#include "embed/errors.h"
-#include "embed/merge.h"
-#include "embed/model_store.h"
-#include "embed/pipeline.h"
-#include "embed/runtime.h"
-#include "embed/util/file.h"
-#include "embed/version.h"
+#include "base/errors.h"
+#include "output/merge.h"
+#include "hub/model_store.h"
+#include "job/pipeline.h"
+#include "encode/runtime.h"
+#include "base/file.h"
+#include "base/version.h"
 
 namespace {
 

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "embed/encoder.h"
+#include "encode/encoder.h"
 
 namespace embed {
 

@@ -2,7 +2,7 @@
 // weights.hdf5).
 #pragma once
 
-#include "embed/encoder.h"
+#include "encode/encoder.h"
 
 namespace embed::elmo {
 

@@ -4,9 +4,9 @@
 
 #include <spdlog/spdlog.h>
 
-#include "embed/checkpoint/hdf5_weights.h"
-#include "embed/encoder.h"
-#include "embed/runtime.h"
+#include "checkpoint/hdf5_weights.h"
+#include "encode/encoder.h"
+#include "encode/runtime.h"
 #include "models/elmo/characters.h"
 #include "models/elmo/elmo.h"
 #include "models/elmo/family.h"

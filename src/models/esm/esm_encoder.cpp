@@ -1,8 +1,8 @@
 // ESM-2 and ESM-1b as an Encoder, registered as the "ESM" model family.
 #include <stdexcept>
 
-#include "embed/encoder.h"
-#include "embed/runtime.h"
+#include "encode/encoder.h"
+#include "encode/runtime.h"
 #include "models/esm/alphabet.h"
 #include "models/esm/checkpoint.h"
 #include "models/esm/family.h"

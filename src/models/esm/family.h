@@ -2,7 +2,7 @@
 // Hugging Face directories.
 #pragma once
 
-#include "embed/encoder.h"
+#include "encode/encoder.h"
 
 namespace embed::esm {
 

@@ -9,7 +9,7 @@
 
 #include "models/esm/config.h"
 #include "models/esm/contact_head.h"
-#include "models/linear.h"
+#include "kernels/linear.h"
 
 namespace embed::esm {
 
