@@ -1,6 +1,6 @@
 #include <set>
 
-#include "embed/batching.h"
+#include "input/batching.h"
 
 #include "test_support.h"
 

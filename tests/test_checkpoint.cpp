@@ -1,13 +1,13 @@
 #include <cmath>
 #include <fstream>
 
-#include "embed/checkpoint/hdf5_weights.h"
-#include "embed/checkpoint/pickle.h"
-#include "embed/checkpoint/safetensors.h"
-#include "embed/checkpoint/state_dict.h"
-#include "embed/checkpoint/torch_file.h"
-#include "embed/util/file.h"
-#include "embed/util/hdf5.h"
+#include "base/file.h"
+#include "base/hdf5.h"
+#include "checkpoint/hdf5_weights.h"
+#include "checkpoint/pickle.h"
+#include "checkpoint/safetensors.h"
+#include "checkpoint/state_dict.h"
+#include "checkpoint/torch_file.h"
 
 #include "test_support.h"
 

@@ -6,11 +6,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "embed/pipeline.h"
-#include "embed/runtime.h"
-#include "embed/util/digest.h"
-#include "embed/util/hdf5.h"
-#include "models/simd.h"
+#include "base/digest.h"
+#include "base/hdf5.h"
+#include "base/md5.h"
+#include "base/sha256.h"
+#include "encode/runtime.h"
+#include "job/pipeline.h"
+#include "kernels/simd.h"
 
 #include "test_support.h"
 

@@ -3,10 +3,11 @@
 // LibTorch sees no GPU (CI); run on a GPU machine with a CUDA build of LibTorch.
 #include <gtest/gtest.h>
 
-#include "embed/encoder.h"
-#include "embed/encoder_backoff.h"
-#include "embed/fasta.h"
-#include "embed/layers.h"
+#include "encode/encoder.h"
+#include "encode/encoder_backoff.h"
+#include "encode/layers.h"
+#include "input/fasta.h"
+#include "models/families.h"
 
 #include "test_support.h"
 

@@ -4,9 +4,11 @@
 #include <cstdlib>
 #include <fstream>
 
-#include "embed/download.h"
-#include "embed/model_store.h"
-#include "embed/util/digest.h"
+#include "base/digest.h"
+#include "base/md5.h"
+#include "base/sha256.h"
+#include "hub/download.h"
+#include "hub/model_store.h"
 
 #include "http_server.h"
 #include "test_support.h"

@@ -1,14 +1,15 @@
 // SeqVec and its ELMo against the upstream Python: AllenNLP's own test ELMo (trained, English)
 // and a random-weight SeqVec with bio_embeddings-style outputs, both in ../shared/testdata.
-#include "embed/checkpoint/hdf5_weights.h"
-#include "embed/encoder.h"
-#include "embed/fasta.h"
-#include "embed/layers.h"
-#include "embed/pooling.h"
-#include "embed/util/hdf5.h"
+#include "base/hdf5.h"
+#include "checkpoint/hdf5_weights.h"
+#include "encode/encoder.h"
+#include "encode/layers.h"
+#include "encode/pooling.h"
+#include "input/fasta.h"
 #include "models/elmo/char_cnn.h"
 #include "models/elmo/characters.h"
 #include "models/elmo/elmo.h"
+#include "models/families.h"
 
 #include "test_support.h"
 

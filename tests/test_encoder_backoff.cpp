@@ -4,7 +4,7 @@
 #include <spdlog/sinks/ringbuffer_sink.h>
 #include <spdlog/spdlog.h>
 
-#include "embed/encoder_backoff.h"
+#include "encode/encoder_backoff.h"
 
 #include "test_support.h"
 

@@ -4,12 +4,12 @@
 
 #include <gtest/gtest.h>
 
-#include "embed/errors.h"
-#include "embed/merge.h"
-#include "embed/pooling.h"
-#include "embed/runtime.h"
-#include "embed/util/names.h"
-#include "embed/validation.h"
+#include "base/errors.h"
+#include "base/names.h"
+#include "encode/pooling.h"
+#include "encode/runtime.h"
+#include "input/validation.h"
+#include "output/merge.h"
 
 namespace embed {
 namespace {

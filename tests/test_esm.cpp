@@ -2,15 +2,16 @@
 // fixtures in ../shared/testdata hold random-weight models in both formats and their outputs.
 #include <random>
 
-#include "embed/checkpoint/safetensors.h"
-#include "embed/encoder.h"
-#include "embed/fasta.h"
-#include "embed/pooling.h"
-#include "embed/runtime.h"
-#include "embed/util/hdf5.h"
+#include "base/hdf5.h"
+#include "checkpoint/safetensors.h"
+#include "encode/encoder.h"
+#include "encode/pooling.h"
+#include "encode/runtime.h"
+#include "input/fasta.h"
+#include "kernels/cpu_attention.h"
 #include "models/esm/alphabet.h"
 #include "models/esm/checkpoint.h"
-#include "models/esm/cpu_attention.h"
+#include "models/families.h"
 
 #include "test_support.h"
 

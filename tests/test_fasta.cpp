@@ -1,6 +1,6 @@
 #include <zlib.h>
 
-#include "embed/fasta.h"
+#include "input/fasta.h"
 
 #include "test_support.h"
 

@@ -1,7 +1,8 @@
 // Stage 5: the files of embeddings, their parts and their merge.
-#include "embed/hdf5_writer.h"
-#include "embed/merge.h"
-#include "embed/util/hdf5.h"
+#include "base/hdf5.h"
+#include "input/keys.h"
+#include "output/hdf5_writer.h"
+#include "output/merge.h"
 
 #include "test_support.h"
 

@@ -2,8 +2,9 @@
 // items 9 and 14): each is refused or bounded at once, with one clear line.
 #include <unistd.h>
 
-#include "embed/runtime.h"
-#include "embed/util/hdf5.h"
+#include "base/cpus.h"
+#include "base/hdf5.h"
+#include "encode/runtime.h"
 
 #include "test_support.h"
 

@@ -19,9 +19,9 @@
 
 #include <zlib.h>
 
-#include "embed/fasta.h"
-#include "embed/input_file.h"
-#include "embed/validation.h"
+#include "input/fasta.h"
+#include "input/input_file.h"
+#include "input/validation.h"
 
 #include "test_support.h"
 

@@ -7,10 +7,10 @@
 #include <random>
 #include <sys/stat.h>
 
-#include "embed/hdf5_writer.h"
-#include "embed/merge.h"
-#include "embed/output_parts.h"
-#include "embed/util/hdf5.h"
+#include "base/hdf5.h"
+#include "output/hdf5_writer.h"
+#include "output/merge.h"
+#include "output/output_parts.h"
 
 #include "test_support.h"
 

@@ -8,11 +8,12 @@
 #include <sstream>
 #include <sys/resource.h>
 
-#include "embed/checkpoint/pickle.h"
-#include "embed/encoder.h"
-#include "embed/long_proteins.h"
-#include "embed/out_of_memory.h"
-#include "embed/util/hdf5.h"
+#include "base/hdf5.h"
+#include "checkpoint/pickle.h"
+#include "encode/encoder.h"
+#include "encode/out_of_memory.h"
+#include "input/long_proteins.h"
+#include "models/families.h"
 
 #include "test_support.h"
 

@@ -7,8 +7,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "embed/output_parts.h"
-#include "embed/util/hdf5.h"
+#include "base/hdf5.h"
+#include "output/output_parts.h"
 
 #include "test_support.h"
 

@@ -1,5 +1,5 @@
-#include "embed/layers.h"
-#include "embed/pooling.h"
+#include "encode/layers.h"
+#include "encode/pooling.h"
 
 #include "test_support.h"
 

@@ -2,8 +2,8 @@
 // the feed-forward layers a block of rows at a time.
 #include <gtest/gtest.h>
 
-#include "embed/runtime.h"
-#include "models/linear.h"
+#include "encode/runtime.h"
+#include "kernels/linear.h"
 
 #include "test_support.h"
 

@@ -1,7 +1,8 @@
 // --long chunk: windows that cover a long protein, and how close the stitched embedding is to
 // the model reading the protein whole.
-#include "embed/encoder.h"
-#include "embed/long_proteins.h"
+#include "encode/encoder.h"
+#include "input/long_proteins.h"
+#include "models/families.h"
 
 #include "test_support.h"
 

@@ -5,9 +5,10 @@
 
 #include <gtest/gtest.h>
 
-#include "embed/runtime.h"
+#include "base/cpus.h"
+#include "encode/runtime.h"
+#include "kernels/vector_math.h"
 #include "models/elmo/lstm_cell.h"
-#include "models/vector_math.h"
 
 #include "test_support.h"
 

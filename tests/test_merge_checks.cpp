@@ -7,8 +7,8 @@
 
 #include <gtest/gtest.h>
 
-#include "embed/errors.h"
-#include "embed/merge.h"
+#include "base/errors.h"
+#include "output/merge.h"
 
 namespace embed {
 namespace {

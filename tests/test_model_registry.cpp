@@ -1,5 +1,6 @@
-#include "embed/encoder.h"
-#include "embed/model_registry.h"
+#include "encode/encoder.h"
+#include "hub/model_registry.h"
+#include "models/families.h"
 
 #include "test_support.h"
 

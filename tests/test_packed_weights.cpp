@@ -1,8 +1,9 @@
 // The few-row matrix products of models/packed_weights.h against torch's.
 #include <gtest/gtest.h>
 
-#include "embed/runtime.h"
-#include "models/packed_weights.h"
+#include "base/cpus.h"
+#include "encode/runtime.h"
+#include "kernels/packed_weights.h"
 
 #include "test_support.h"
 

@@ -4,13 +4,14 @@
 // name as `embed -m NAME --offline` finds them (--model-dir aside: use $EMBED_MODEL_DIR).
 #include <cstring>
 
-#include "embed/checkpoint/zip_archive.h"
-#include "embed/encoder.h"
-#include "embed/fasta.h"
-#include "embed/layers.h"
-#include "embed/model_store.h"
-#include "embed/pooling.h"
-#include "embed/util/file.h"
+#include "base/file.h"
+#include "checkpoint/zip_archive.h"
+#include "encode/encoder.h"
+#include "encode/layers.h"
+#include "encode/pooling.h"
+#include "hub/model_store.h"
+#include "input/fasta.h"
+#include "models/families.h"
 
 #include "test_support.h"
 

@@ -1,7 +1,7 @@
 // Shards of an array job: every protein in exactly one, about equal residues in each.
 #include <cstdlib>
 
-#include "embed/sharding.h"
+#include "input/sharding.h"
 
 #include "test_support.h"
 

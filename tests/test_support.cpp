@@ -10,7 +10,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "embed/util/hdf5.h"
+#include "base/hdf5.h"
+#include "input/keys.h"
 
 namespace embed::testing {
 

@@ -9,7 +9,7 @@
 #include <hdf5.h>
 #include <torch/torch.h>
 
-#include "embed/hdf5_writer.h"
+#include "output/hdf5_writer.h"
 
 namespace embed::testing {
 

@@ -4,12 +4,14 @@
 #include <fstream>
 #include <unistd.h>
 
-#include "embed/runtime.h"
-#include "embed/util/digest.h"
-#include "embed/util/file.h"
-#include "embed/util/fingerprint.h"
-#include "embed/util/isolated.h"
-#include "embed/util/json.h"
+#include "base/digest.h"
+#include "base/file.h"
+#include "base/fingerprint.h"
+#include "base/isolated.h"
+#include "base/json.h"
+#include "base/md5.h"
+#include "base/sha256.h"
+#include "encode/runtime.h"
 
 #include "test_support.h"
 

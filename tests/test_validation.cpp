@@ -1,4 +1,4 @@
-#include "embed/validation.h"
+#include "input/validation.h"
 
 #include "test_support.h"
 

@@ -1,4 +1,4 @@
-#include "embed/checkpoint/hdf5_weights.h"
+#include "checkpoint/hdf5_weights.h"
 
 #include <cerrno>
 #include <cstring>
@@ -8,9 +8,9 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "embed/errors.h"
-#include "embed/util/hdf5.h"
-#include "embed/util/isolated.h"
+#include "base/errors.h"
+#include "base/hdf5.h"
+#include "base/isolated.h"
 
 // libhdf5 (1.10.8, as Debian 12 ships it, and h5py with it) crashes on some damaged files
 // instead of failing cleanly. So a child process walks the file and copies every dataset, as

@@ -1,11 +1,11 @@
-#include "embed/checkpoint/huggingface.h"
+#include "checkpoint/huggingface.h"
 
 #include <set>
 #include <stdexcept>
 
-#include "embed/checkpoint/safetensors.h"
-#include "embed/checkpoint/torch_file.h"
-#include "embed/errors.h"
+#include "base/errors.h"
+#include "checkpoint/safetensors.h"
+#include "checkpoint/torch_file.h"
 
 namespace embed {
 namespace {

@@ -1,12 +1,12 @@
-#include "embed/checkpoint/pickle.h"
+#include "checkpoint/pickle.h"
 
 #include <cmath>
 #include <cstring>
 #include <stdexcept>
 #include <unordered_map>
 
-#include "embed/errors.h"
-#include "embed/util/text.h"
+#include "base/errors.h"
+#include "base/text.h"
 
 namespace embed::pickle {
 namespace {

@@ -1,10 +1,10 @@
-#include "embed/checkpoint/safetensors.h"
+#include "checkpoint/safetensors.h"
 
 #include <stdexcept>
 
-#include "embed/errors.h"
-#include "embed/util/file.h"
-#include "embed/util/json.h"
+#include "base/errors.h"
+#include "base/file.h"
+#include "base/json.h"
 
 namespace embed {
 namespace {

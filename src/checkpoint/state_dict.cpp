@@ -1,9 +1,9 @@
-#include "embed/checkpoint/state_dict.h"
+#include "checkpoint/state_dict.h"
 
 #include <sstream>
 #include <stdexcept>
 
-#include "embed/errors.h"
+#include "base/errors.h"
 
 namespace embed {
 namespace {

@@ -1,9 +1,9 @@
-#include "embed/checkpoint/torch_file.h"
+#include "checkpoint/torch_file.h"
 
 #include <stdexcept>
 #include <unordered_map>
 
-#include "embed/errors.h"
+#include "base/errors.h"
 
 namespace embed {
 namespace {

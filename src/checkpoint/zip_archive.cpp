@@ -1,11 +1,11 @@
-#include "embed/checkpoint/zip_archive.h"
+#include "checkpoint/zip_archive.h"
 
 #include <algorithm>
 #include <stdexcept>
 #include <string_view>
 #include <vector>
 
-#include "embed/errors.h"
+#include "base/errors.h"
 
 namespace embed {
 namespace {

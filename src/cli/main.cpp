@@ -12,14 +12,14 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
-#include "embed/errors.h"
-#include "embed/merge.h"
-#include "embed/model_store.h"
-#include "embed/pipeline.h"
-#include "embed/runtime.h"
-#include "embed/util/file.h"
-#include "embed/util/names.h"
-#include "embed/version.h"
+#include "base/errors.h"
+#include "base/file.h"
+#include "base/names.h"
+#include "base/version.h"
+#include "encode/runtime.h"
+#include "hub/model_store.h"
+#include "job/pipeline.h"
+#include "output/merge.h"
 
 namespace {
 

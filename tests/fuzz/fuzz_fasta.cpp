@@ -1,8 +1,8 @@
 // FASTA input as embed reads it: records (plain or gzip), then the checks of validation.h.
 #include <optional>
 
-#include "embed/util/text.h"
-#include "embed/validation.h"
+#include "base/text.h"
+#include "input/validation.h"
 #include "models/esm/alphabet.h"
 
 #include "fuzz_support.h"

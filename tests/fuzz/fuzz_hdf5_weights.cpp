@@ -1,7 +1,7 @@
 // HDF5 weights files (SeqVec's weights.hdf5): the group walk and the float datasets. The bytes
 // are parsed by libhdf5, which is not instrumented, in a child process (libhdf5 crashes on some
 // damaged files), whose coverage the fuzzer does not see; this checks what embed does with them.
-#include "embed/checkpoint/hdf5_weights.h"
+#include "checkpoint/hdf5_weights.h"
 
 #include "fuzz_support.h"
 

@@ -2,7 +2,7 @@
 // a SeqVec (bilm-tf) options.json.
 #include <string_view>
 
-#include "embed/util/json.h"
+#include "base/json.h"
 #include "models/elmo/options.h"
 #include "models/esm/config.h"
 

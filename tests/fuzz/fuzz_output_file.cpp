@@ -5,7 +5,7 @@
 // libhdf5 itself cannot read.
 #include <cstdio>
 
-#include "embed/merge.h"
+#include "output/merge.h"
 
 #include "fuzz_support.h"
 

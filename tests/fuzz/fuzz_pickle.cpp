@@ -3,7 +3,7 @@
 #include <unordered_set>
 #include <vector>
 
-#include "embed/checkpoint/pickle.h"
+#include "checkpoint/pickle.h"
 #include "models/esm/config.h"
 
 #include "fuzz_support.h"

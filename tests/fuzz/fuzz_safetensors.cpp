@@ -1,5 +1,5 @@
 // Hugging Face .safetensors files: the header length, the JSON header, the byte ranges.
-#include "embed/checkpoint/safetensors.h"
+#include "checkpoint/safetensors.h"
 
 #include "fuzz_support.h"
 

@@ -1,6 +1,6 @@
 // torch.save archives as fair-esm .pt and Hugging Face pytorch_model.bin files arrive: the zip
 // directory, the pickle inside it, the storages it names, and the tensors built from them.
-#include "embed/checkpoint/torch_file.h"
+#include "checkpoint/torch_file.h"
 #include "models/esm/config.h"
 
 #include "fuzz_support.h"

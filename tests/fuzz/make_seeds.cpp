@@ -13,8 +13,8 @@
 #include <hdf5.h>
 #include <zlib.h>
 
-#include "embed/hdf5_writer.h"
-#include "embed/util/hdf5.h"
+#include "base/hdf5.h"
+#include "output/hdf5_writer.h"
 
 namespace {
 

@@ -12,9 +12,9 @@
 
 #include <torch/torch.h>
 
-#include "embed/checkpoint/state_dict.h"
+#include "checkpoint/state_dict.h"
+#include "kernels/packed_weights.h"
 #include "models/elmo/options.h"
-#include "models/packed_weights.h"
 
 namespace embed::elmo {
 

@@ -6,9 +6,9 @@
 
 #include <torch/torch.h>
 
-#include "embed/checkpoint/state_dict.h"
+#include "checkpoint/state_dict.h"
+#include "kernels/linear.h"
 #include "models/elmo/options.h"
-#include "models/linear.h"
 
 namespace embed::elmo {
 

@@ -2,7 +2,7 @@
 
 #include <stdexcept>
 
-#include "embed/checkpoint/hdf5_weights.h"
+#include "checkpoint/hdf5_weights.h"
 
 namespace embed::elmo {
 namespace {

@@ -4,8 +4,8 @@
 
 #include <ATen/Parallel.h>
 
-#include "models/simd.h"
-#include "models/vector_math.h"
+#include "kernels/simd.h"
+#include "kernels/vector_math.h"
 
 namespace embed::elmo {
 namespace {

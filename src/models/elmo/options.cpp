@@ -2,7 +2,7 @@
 
 #include <stdexcept>
 
-#include "embed/errors.h"
+#include "base/errors.h"
 
 namespace embed::elmo {
 namespace {

@@ -7,7 +7,7 @@
 #include <utility>
 #include <vector>
 
-#include "embed/util/json.h"
+#include "base/json.h"
 
 namespace embed::elmo {
 

@@ -4,11 +4,12 @@
 
 #include <spdlog/spdlog.h>
 
-#include "embed/checkpoint/hdf5_weights.h"
-#include "embed/encoder.h"
-#include "embed/runtime.h"
+#include "checkpoint/hdf5_weights.h"
+#include "encode/encoder.h"
+#include "encode/runtime.h"
 #include "models/elmo/characters.h"
 #include "models/elmo/elmo.h"
+#include "models/elmo/family.h"
 
 namespace embed::elmo {
 namespace {
@@ -132,9 +133,8 @@ private:
 
 }  // namespace
 
-EMBED_REGISTER_MODEL_FAMILY(
-    seqvec,
-    ModelFamily{
+ModelFamily model_family() {
+    return ModelFamily{
         "SeqVec",
         "an ELMo directory (options.json with char_cnn and lstm, and weights.hdf5), "
         "as SeqVec is distributed",
@@ -144,6 +144,7 @@ EMBED_REGISTER_MODEL_FAMILY(
         [](const std::filesystem::path& path, const LoadOptions& options) {
             return std::make_unique<SeqVecEncoder>(*find_elmo_files(path), path, options);
         },
-    });
+    };
+}
 
 }  // namespace embed::elmo

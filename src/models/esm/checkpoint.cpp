@@ -3,8 +3,8 @@
 #include <regex>
 #include <stdexcept>
 
-#include "embed/checkpoint/huggingface.h"
-#include "embed/checkpoint/torch_file.h"
+#include "checkpoint/huggingface.h"
+#include "checkpoint/torch_file.h"
 #include "models/esm/alphabet.h"
 
 namespace embed::esm {

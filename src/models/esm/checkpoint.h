@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "embed/checkpoint/state_dict.h"
+#include "checkpoint/state_dict.h"
 #include "models/esm/config.h"
 #include "models/esm/transformer.h"
 

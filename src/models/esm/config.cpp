@@ -2,7 +2,7 @@
 
 #include <stdexcept>
 
-#include "embed/errors.h"
+#include "base/errors.h"
 #include "models/esm/alphabet.h"
 
 namespace embed::esm {

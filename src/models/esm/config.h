@@ -4,8 +4,8 @@
 #include <cstdint>
 #include <string>
 
-#include "embed/checkpoint/pickle.h"
-#include "embed/util/json.h"
+#include "base/json.h"
+#include "checkpoint/pickle.h"
 
 namespace embed::esm {
 

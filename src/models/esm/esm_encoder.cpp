@@ -1,10 +1,11 @@
 // ESM-2 and ESM-1b as an Encoder, registered as the "ESM" model family.
 #include <stdexcept>
 
-#include "embed/encoder.h"
-#include "embed/runtime.h"
+#include "encode/encoder.h"
+#include "encode/runtime.h"
 #include "models/esm/alphabet.h"
 #include "models/esm/checkpoint.h"
+#include "models/esm/family.h"
 #include "models/esm/transformer.h"
 
 namespace embed::esm {
@@ -77,18 +78,19 @@ private:
 
 }  // namespace
 
-EMBED_REGISTER_MODEL_FAMILY(
-    esm, ModelFamily{
-             "ESM",
-             "ESM-2 or ESM-1b as a fair-esm .pt file, or a Hugging Face directory with "
-             "config.json and model.safetensors or pytorch_model.bin",
-             {"ESM-2", "ESM-1b", "ESM-1v"},
-             Alphabet{"ESM", alphabet_description(), find_invalid_residue},
-             is_esm_checkpoint,
-             [](const std::filesystem::path& path, const LoadOptions& options) {
-                 return std::make_unique<EsmEncoder>(read_checkpoint(path, options.contacts), path,
-                                                     options);
-             },
-         });
+ModelFamily model_family() {
+    return ModelFamily{
+        "ESM",
+        "ESM-2 or ESM-1b as a fair-esm .pt file, or a Hugging Face directory with "
+        "config.json and model.safetensors or pytorch_model.bin",
+        {"ESM-2", "ESM-1b", "ESM-1v"},
+        Alphabet{"ESM", alphabet_description(), find_invalid_residue},
+        is_esm_checkpoint,
+        [](const std::filesystem::path& path, const LoadOptions& options) {
+            return std::make_unique<EsmEncoder>(read_checkpoint(path, options.contacts), path,
+                                                options);
+        },
+    };
+}
 
 }  // namespace embed::esm

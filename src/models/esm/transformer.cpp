@@ -5,10 +5,10 @@
 #include <limits>
 #include <optional>
 
-#include "embed/runtime.h"
+#include "encode/runtime.h"
+#include "kernels/cpu_attention.h"
+#include "kernels/simd.h"
 #include "models/esm/alphabet.h"
-#include "models/esm/cpu_attention.h"
-#include "models/simd.h"
 
 namespace embed::esm {
 namespace {

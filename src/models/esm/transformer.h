@@ -7,9 +7,9 @@
 
 #include <torch/torch.h>
 
+#include "kernels/linear.h"
 #include "models/esm/config.h"
 #include "models/esm/contact_head.h"
-#include "models/linear.h"
 
 namespace embed::esm {
 
