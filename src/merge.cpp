@@ -88,10 +88,8 @@ std::vector<hsize_t> expected_shape(const std::string& group, const RunAttribute
 // An integer attribute of a protein's dataset, within [min, max].
 int64_t protein_attribute(hid_t dataset, const char* name, int64_t min, int64_t max) {
     const int64_t value = h5::read_int_attribute(dataset, name);
-    if (value < min || value > max) {
-        throw std::invalid_argument("attribute " + std::string(name) + " is " +
-                                    std::to_string(value) + ", outside " + std::to_string(min) +
-                                    ".." + std::to_string(max));
+    if (const std::string error = attribute_range_error(name, value, min, max); !error.empty()) {
+        throw std::invalid_argument(error);
     }
     return value;
 }
