@@ -37,6 +37,8 @@ struct ChangedRun {
     std::function<std::string(const fs::path& scratch)> arguments;
     /// The case uses a fixture of ../shared/testdata.
     bool needs_shared = false;
+    /// The --shard of the resumed run; empty: none, as the interrupted run.
+    std::string resumed_shard = "";
     /// The --shard of the second shard to merge; the first is 1/2.
     std::string second_shard = "2/2";
 };
@@ -120,8 +122,8 @@ const std::map<std::string, ChangedRun>& changed_runs() {
         // Two of the five are over 60 residues and left out.
         {"input_proteins", flags("--max-length 60 --long skip")},
         {"input_records", input(longer_fasta)},
-        {"shards", ChangedRun{[](const fs::path&) { return base_arguments() + " --shard 1/2"; },
-                              false, "2/3"}},
+        {"shards",
+         ChangedRun{[](const fs::path&) { return base_arguments(); }, false, "1/2", "2/3"}},
     };
     return runs;
 }
@@ -169,7 +171,9 @@ TEST_P(RunSchema, ResumeWithTheSettingChangedIsRefused) {
     fs::create_directory(OutputParts::directory_of(output));
     fs::copy_file(earlier, OutputParts::directory_of(output) / "part-000001.h5");
 
-    const auto resumed = run_embed(arguments_ + " -o " + output.string() + " --resume");
+    const std::string shard =
+        changed_->resumed_shard.empty() ? "" : " --shard " + changed_->resumed_shard;
+    const auto resumed = run_embed(arguments_ + shard + " -o " + output.string() + " --resume");
     EXPECT_EQ(resumed.status, kExitBadInput) << resumed.output;
     EXPECT_TRUE(contains(resumed.output, "was written with other settings or input"))
         << resumed.output;
