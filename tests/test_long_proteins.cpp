@@ -49,6 +49,28 @@ TEST(LongProteins, ResiduesComeFromTheWindowWhereTheyAreMostCentral) {
     EXPECT_EQ(central[99], 3u);
 }
 
+TEST(LongProteins, EachWindowSuppliesOneRunAndTheRunsTileTheProtein) {
+    for (const auto& [length, limit] : {std::pair<int64_t, int64_t>{100, 40}, {2500, 1022}}) {
+        const std::vector<Window> windows = windows_of(length, limit);
+        const std::vector<size_t> central = central_windows(length, windows);
+        int64_t next = 0;  // the first residue no run has supplied yet
+        for (size_t w = 0; w < windows.size(); ++w) {
+            const Window run = central_run(central, windows[w], w);
+            if (run.length == 0) {
+                continue;
+            }
+            EXPECT_EQ(run.start, next) << "window " << w << " of a protein of " << length;
+            EXPECT_GE(run.start, windows[w].start);
+            EXPECT_LE(run.start + run.length, windows[w].start + windows[w].length);
+            for (int64_t i = run.start; i < run.start + run.length; ++i) {
+                ASSERT_EQ(central[static_cast<size_t>(i)], w) << i;
+            }
+            next = run.start + run.length;
+        }
+        EXPECT_EQ(next, length);
+    }
+}
+
 // Tiny ESM-2 (random weights, global attention): the stitched rows against one pass over the
 // whole protein, away from the seams. Random weights make context matter as much as a
 // trained model's or more, so this bounds the approximation rather than flatters it.

@@ -32,31 +32,29 @@ uint64_t read_le(const char* p, size_t n) {
     return v;
 }
 
-}  // namespace
-
-bool ZipArchive::looks_like_zip(const ReadOnlyFile& file) {
-    if (file.size() < 4) {
-        return false;
-    }
-    char magic[4];
-    file.read_at(0, magic, sizeof magic);
-    return read_le(magic, 4) == kLocalHeaderSignature;
+FileError not_readable(const std::string& name, const std::string& what) {
+    return FileError(Location{name}, "not a readable zip archive (" + what +
+                                         "); the file may be truncated or corrupted");
 }
 
-ZipArchive::ZipArchive(std::shared_ptr<ReadOnlyFile> file) : file_(std::move(file)) {
-    const std::string name = file_->path().string();
-    auto fail = [&](const std::string& what) {
-        return FileError(Location{name}, "not a readable zip archive (" + what +
-                                             "); the file may be truncated or corrupted");
-    };
+// Where the central directory is and how many entries it has.
+struct CentralDirectory {
+    uint64_t entries = 0;
+    uint64_t size = 0;
+    uint64_t offset = 0;
+};
 
-    const uint64_t file_size = file_->size();
+// From the end-of-central-directory record (or its zip64 successor), checked to lie in the file.
+CentralDirectory find_central_directory(const ReadOnlyFile& file) {
+    const std::string name = file.path().string();
+    auto fail = [&](const std::string& what) { return not_readable(name, what); };
+    const uint64_t file_size = file.size();
     if (file_size < kEndOfDirectorySize) {
         throw fail("too small");
     }
     const uint64_t tail_size = std::min<uint64_t>(file_size, kEndOfDirectorySize + kMaxCommentSize);
     std::vector<char> tail(tail_size);
-    file_->read_at(file_size - tail_size, tail.data(), tail.size());
+    file.read_at(file_size - tail_size, tail.data(), tail.size());
 
     // The end-of-central-directory record is the last occurrence of its signature.
     int64_t eocd = -1;
@@ -77,11 +75,11 @@ ZipArchive::ZipArchive(std::shared_ptr<ReadOnlyFile> file) : file_(std::move(fil
     const uint64_t eocd_offset = file_size - tail_size + static_cast<uint64_t>(eocd);
     if (eocd_offset >= kZip64LocatorSize) {
         char locator[kZip64LocatorSize];
-        file_->read_at(eocd_offset - kZip64LocatorSize, locator, sizeof locator);
+        file.read_at(eocd_offset - kZip64LocatorSize, locator, sizeof locator);
         if (read_le(locator, 4) == kZip64LocatorSignature) {
             const uint64_t zip64_end_offset = read_le(locator + 8, 8);
             char zip64_end[56];
-            file_->read_at(zip64_end_offset, zip64_end, sizeof zip64_end);
+            file.read_at(zip64_end_offset, zip64_end, sizeof zip64_end);
             if (read_le(zip64_end, 4) != kZip64EndSignature) {
                 throw fail("bad zip64 end record");
             }
@@ -93,6 +91,51 @@ ZipArchive::ZipArchive(std::shared_ptr<ReadOnlyFile> file) : file_(std::move(fil
     if (directory_offset > file_size || directory_size > file_size - directory_offset) {
         throw fail("central directory outside the file");
     }
+    return CentralDirectory{entries, directory_size, directory_offset};
+}
+
+// A central directory entry's zip64 extra field: 8-byte values for exactly those fields that
+// hold the marker.
+void read_zip64_extra(const char* extra, size_t extra_length, uint64_t& size,
+                      uint64_t& compressed_size, uint64_t& local_offset) {
+    for (size_t x = 0; x + 4 <= extra_length;) {
+        const auto id = static_cast<uint16_t>(read_le(extra + x, 2));
+        const size_t length = read_le(extra + x + 2, 2);
+        if (x + 4 + length > extra_length) {
+            break;
+        }
+        if (id == kZip64ExtraId) {
+            size_t field = x + 4;
+            auto take64 = [&](uint64_t& value) {
+                if (value == kZip64Marker && field + 8 <= x + 4 + length) {
+                    value = read_le(extra + field, 8);
+                    field += 8;
+                }
+            };
+            take64(size);
+            take64(compressed_size);
+            take64(local_offset);
+        }
+        x += 4 + length;
+    }
+}
+
+}  // namespace
+
+bool ZipArchive::looks_like_zip(const ReadOnlyFile& file) {
+    if (file.size() < 4) {
+        return false;
+    }
+    char magic[4];
+    file.read_at(0, magic, sizeof magic);
+    return read_le(magic, 4) == kLocalHeaderSignature;
+}
+
+ZipArchive::ZipArchive(std::shared_ptr<ReadOnlyFile> file) : file_(std::move(file)) {
+    const std::string name = file_->path().string();
+    auto fail = [&](const std::string& what) { return not_readable(name, what); };
+    const uint64_t file_size = file_->size();
+    const auto [entries, directory_size, directory_offset] = find_central_directory(*file_);
 
     std::vector<char> directory(directory_size);
     file_->read_at(directory_offset, directory.data(), directory.size());
@@ -116,28 +159,8 @@ ZipArchive::ZipArchive(std::shared_ptr<ReadOnlyFile> file) : file_(std::move(fil
         }
         std::string member_name(h + kCentralHeaderSize, name_length);
 
-        // zip64 extra field: 8-byte values for exactly those fields that hold the marker.
-        const char* extra = h + kCentralHeaderSize + name_length;
-        for (size_t x = 0; x + 4 <= extra_length;) {
-            const auto id = static_cast<uint16_t>(read_le(extra + x, 2));
-            const size_t length = read_le(extra + x + 2, 2);
-            if (x + 4 + length > extra_length) {
-                break;
-            }
-            if (id == kZip64ExtraId) {
-                size_t field = x + 4;
-                auto take64 = [&](uint64_t& value) {
-                    if (value == kZip64Marker && field + 8 <= x + 4 + length) {
-                        value = read_le(extra + field, 8);
-                        field += 8;
-                    }
-                };
-                take64(size);
-                take64(compressed_size);
-                take64(local_offset);
-            }
-            x += 4 + length;
-        }
+        read_zip64_extra(h + kCentralHeaderSize + name_length, extra_length, size, compressed_size,
+                         local_offset);
         pos += kCentralHeaderSize + name_length + extra_length + comment_length;
 
         if (method != kMethodStored) {

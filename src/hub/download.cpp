@@ -169,6 +169,35 @@ uint64_t bytes_in(const fs::path& file) {
     return fs::exists(file) ? fs::file_size(file) : 0;
 }
 
+// The request of transfer_once: `url` from byte `resume_from` on, into `transfer`, libcurl's
+// message into `error` (CURL_ERROR_SIZE bytes).
+void configure_transfer(CURL* handle, const std::string& url, const std::string& agent, char* error,
+                        Transfer& transfer, uint64_t resume_from, const DownloadOptions& options) {
+    curl_easy_setopt(handle, CURLOPT_URL, url.c_str());
+    curl_easy_setopt(handle, CURLOPT_USERAGENT, agent.c_str());
+    curl_easy_setopt(handle, CURLOPT_FOLLOWLOCATION, 1L);
+    // Error pages must not end up in the file.
+    curl_easy_setopt(handle, CURLOPT_FAILONERROR, 1L);
+    // No SIGALRM-based DNS timeouts in a process with threads.
+    curl_easy_setopt(handle, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(handle, CURLOPT_ERRORBUFFER, error);
+    curl_easy_setopt(handle, CURLOPT_CONNECTTIMEOUT, options.connect_timeout_seconds);
+    curl_easy_setopt(handle, CURLOPT_LOW_SPEED_LIMIT, kStallBytesPerSecond);
+    curl_easy_setopt(handle, CURLOPT_LOW_SPEED_TIME, options.stall_seconds);
+    curl_easy_setopt(handle, CURLOPT_WRITEFUNCTION, write_body);
+    curl_easy_setopt(handle, CURLOPT_WRITEDATA, &transfer);
+    curl_easy_setopt(handle, CURLOPT_HEADERFUNCTION, read_header);
+    curl_easy_setopt(handle, CURLOPT_HEADERDATA, &transfer);
+    if (resume_from > 0) {
+        curl_easy_setopt(handle, CURLOPT_RESUME_FROM_LARGE, static_cast<curl_off_t>(resume_from));
+    }
+    if (options.show_progress) {
+        curl_easy_setopt(handle, CURLOPT_NOPROGRESS, 0L);
+        curl_easy_setopt(handle, CURLOPT_XFERINFOFUNCTION, report_progress);
+        curl_easy_setopt(handle, CURLOPT_XFERINFODATA, &transfer);
+    }
+}
+
 // One HTTP request continuing `part`.
 Outcome transfer_once(const std::string& url, const fs::path& part, const fs::path& destination,
                       const DownloadOptions& options) {
@@ -186,31 +215,7 @@ Outcome transfer_once(const std::string& url, const fs::path& part, const fs::pa
     transfer.label = "downloading " + destination.filename().string();
     char error[CURL_ERROR_SIZE] = "";
     const std::string agent = std::string("embed/") + kVersion;
-    curl_easy_setopt(curl.handle, CURLOPT_URL, url.c_str());
-    curl_easy_setopt(curl.handle, CURLOPT_USERAGENT, agent.c_str());
-    curl_easy_setopt(curl.handle, CURLOPT_FOLLOWLOCATION, 1L);
-    // Error pages must not end up in the file.
-    curl_easy_setopt(curl.handle, CURLOPT_FAILONERROR, 1L);
-    // No SIGALRM-based DNS timeouts in a process with threads.
-    curl_easy_setopt(curl.handle, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(curl.handle, CURLOPT_ERRORBUFFER, error);
-    curl_easy_setopt(curl.handle, CURLOPT_CONNECTTIMEOUT, options.connect_timeout_seconds);
-    curl_easy_setopt(curl.handle, CURLOPT_LOW_SPEED_LIMIT, kStallBytesPerSecond);
-    curl_easy_setopt(curl.handle, CURLOPT_LOW_SPEED_TIME, options.stall_seconds);
-    curl_easy_setopt(curl.handle, CURLOPT_WRITEFUNCTION, write_body);
-    curl_easy_setopt(curl.handle, CURLOPT_WRITEDATA, &transfer);
-    curl_easy_setopt(curl.handle, CURLOPT_HEADERFUNCTION, read_header);
-    curl_easy_setopt(curl.handle, CURLOPT_HEADERDATA, &transfer);
-    if (resume_from > 0) {
-        curl_easy_setopt(curl.handle, CURLOPT_RESUME_FROM_LARGE,
-                         static_cast<curl_off_t>(resume_from));
-    }
-    if (options.show_progress) {
-        curl_easy_setopt(curl.handle, CURLOPT_NOPROGRESS, 0L);
-        curl_easy_setopt(curl.handle, CURLOPT_XFERINFOFUNCTION, report_progress);
-        curl_easy_setopt(curl.handle, CURLOPT_XFERINFODATA, &transfer);
-    }
-
+    configure_transfer(curl.handle, url, agent, error, transfer, resume_from, options);
     const CURLcode code = curl_easy_perform(curl.handle);
     if (transfer.progress) {
         transfer.progress->finish();

@@ -232,31 +232,59 @@ bool FastaReader::read_line(std::string& line) {
     return true;
 }
 
+// Up to the first header: only blank lines (and a UTF-8 byte order mark) may come before it.
+void FastaReader::check_preamble() {
+    std::string line;
+    size_t first_text_line = 0;
+    bool first_line = true;
+    while (read_line(line)) {
+        if (first_line && line.rfind(kUtf8ByteOrderMark, 0) == 0) {
+            line.erase(0, kUtf8ByteOrderMark.size());
+        }
+        first_line = false;
+        if (!line.empty() && line[0] == '>') {
+            pending_header_ = line;
+            pending_header_line_ = line_number_;
+            break;
+        }
+        if (first_text_line == 0 && !trim_blanks(line).empty()) {
+            first_text_line = line_number_;
+        }
+    }
+    if (first_text_line != 0) {
+        throw InputError(name_, first_text_line, "",
+                         pending_header_ ? "text before the first '>' header"
+                                         : "no '>' header found; is this a FASTA file?");
+    }
+}
+
+// A record read whole: a NUL byte (its first at nul_line, nul_byte; 0: none), no id or no
+// residues make it an InputError.
+void FastaReader::check_record(const FastaRecord& record, size_t nul_line, size_t nul_byte) const {
+    if (nul_line != 0) {
+        std::string shown_id;
+        for (const char c : record.id) {
+            shown_id += c == '\0' ? std::string("\\0") : std::string(1, c);
+        }
+        throw InputError(name_, nul_line, shown_id,
+                         "a NUL byte (\\0) at byte " + std::to_string(nul_byte) +
+                             " of the line (a binary or corrupt file?)");
+    }
+    if (record.id.empty()) {
+        throw InputError(name_, record.header_line, "", "header without an id");
+    }
+    if (record.residues.empty()) {
+        throw InputError(
+            name_, record.header_line, record.id,
+            record.line_starts_.empty() ? "header without a sequence" : "empty sequence");
+    }
+}
+
 std::optional<FastaRecord> FastaReader::next() {
     std::string line;
     if (!checked_preamble_) {
         checked_preamble_ = true;
-        size_t first_text_line = 0;
-        bool first_line = true;
-        while (read_line(line)) {
-            if (first_line && line.rfind(kUtf8ByteOrderMark, 0) == 0) {
-                line.erase(0, kUtf8ByteOrderMark.size());
-            }
-            first_line = false;
-            if (!line.empty() && line[0] == '>') {
-                pending_header_ = line;
-                pending_header_line_ = line_number_;
-                break;
-            }
-            if (first_text_line == 0 && !trim_blanks(line).empty()) {
-                first_text_line = line_number_;
-            }
-        }
-        if (first_text_line != 0) {
-            throw InputError(name_, first_text_line, "",
-                             pending_header_ ? "text before the first '>' header"
-                                             : "no '>' header found; is this a FASTA file?");
-        }
+        check_preamble();
     }
     if (!pending_header_) {
         return std::nullopt;
@@ -313,23 +341,7 @@ std::optional<FastaRecord> FastaReader::next() {
         record.residues.pop_back();  // a stop codon from translated sequences
     }
 
-    if (nul_line != 0) {
-        std::string shown_id;
-        for (const char c : record.id) {
-            shown_id += c == '\0' ? std::string("\\0") : std::string(1, c);
-        }
-        throw InputError(name_, nul_line, shown_id,
-                         "a NUL byte (\\0) at byte " + std::to_string(nul_byte) +
-                             " of the line (a binary or corrupt file?)");
-    }
-    if (record.id.empty()) {
-        throw InputError(name_, record.header_line, "", "header without an id");
-    }
-    if (record.residues.empty()) {
-        throw InputError(
-            name_, record.header_line, record.id,
-            record.line_starts_.empty() ? "header without a sequence" : "empty sequence");
-    }
+    check_record(record, nul_line, nul_byte);
     return record;
 }
 

@@ -51,6 +51,8 @@ public:
 
 private:
     bool read_line(std::string& line);
+    void check_preamble();
+    void check_record(const FastaRecord& record, size_t nul_line, size_t nul_byte) const;
 
     class Source;
     std::string name_;

@@ -50,6 +50,18 @@ std::vector<size_t> central_windows(int64_t length, const std::vector<Window>& w
     return best;
 }
 
+Window central_run(const std::vector<size_t>& central, const Window& window, size_t number) {
+    int64_t first = -1;
+    int64_t last = -1;
+    for (int64_t i = window.start; i < window.start + window.length; ++i) {
+        if (central[static_cast<size_t>(i)] == number) {
+            first = first < 0 ? i : first;
+            last = i;
+        }
+    }
+    return first < 0 ? Window{} : Window{first, last - first + 1};
+}
+
 std::vector<PairBlock> pairs_in_several_windows(int64_t length,
                                                 const std::vector<Window>& windows) {
     // Between consecutive window edges, every residue is in the same windows: the pairs of two

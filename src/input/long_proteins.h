@@ -24,6 +24,10 @@ std::vector<Window> windows_of(int64_t length, int64_t limit);
 /// For each residue, the index of the window it is taken from.
 std::vector<size_t> central_windows(int64_t length, const std::vector<Window>& windows);
 
+/// The residues that `window`, the window numbered `number`, supplies: those `central`
+/// (central_windows()) takes from it, a contiguous run within it; of length 0 when none.
+Window central_run(const std::vector<size_t>& central, const Window& window, size_t number);
+
 /// Pairs of residues (rows [row, row + rows) by columns [column, column + columns)) that the
 /// same number of windows, `windows`, hold both residues of.
 struct PairBlock {

@@ -23,6 +23,7 @@
 #include "encode/encoder.h"
 #include "encode/encoder_backoff.h"
 #include "encode/layers.h"
+#include "encode/long_protein_stitching.h"
 #include "encode/out_of_memory.h"
 #include "encode/runtime.h"
 #include "hub/model_registry.h"
@@ -181,17 +182,6 @@ struct Piece {
     size_t window_number;
 };
 
-// A protein read in several windows, put back together as its pieces come out of the model.
-struct Stitching {
-    std::vector<Window> windows;
-    std::vector<size_t> central;
-    size_t remaining = 0;
-    torch::Tensor residues_NLD;
-    torch::Tensor bos_ND;
-    // Summed over the windows until the last one, then averaged in place: L x L floats once.
-    torch::Tensor contacts_LL;
-};
-
 // Stages 2 to 5 for the proteins of the input, one sort window at a time.
 class EmbeddingRun {
 public:
@@ -222,7 +212,7 @@ public:
         }
         std::vector<Piece> pieces;
         std::vector<int64_t> lengths;
-        stitching_.assign(window_.size(), Stitching{});
+        stitching_.assign(window_.size(), std::nullopt);
         for (size_t slot = 0; slot < window_.size(); ++slot) {
             const Protein& p = window_[slot];
             std::vector<Window> windows = window_limit_ && options_.long_policy == LongPolicy::chunk
@@ -236,10 +226,7 @@ public:
                 ++summary_.chunked;
                 spdlog::info("record '{}': {} residues, embedded in {} overlapping windows of {}",
                              p.record.id, p.length, windows.size(), *window_limit_);
-                Stitching& s = stitching_[slot];
-                s.central = central_windows(p.length, windows);
-                s.remaining = windows.size();
-                s.windows = std::move(windows);
+                stitching_[slot].emplace(p.length, std::move(windows));
             }
         }
         const std::vector<Batch> batches =
@@ -287,7 +274,7 @@ private:
             const Protein& p = window_[piece.slot];
             const auto row = static_cast<int64_t>(b);
             std::optional<ProteinEmbedding> done;
-            if (stitching_[piece.slot].windows.empty()) {
+            if (!stitching_[piece.slot]) {
                 done = whole(p, encoded, row);
             } else {
                 done = stitch(piece, encoded, row);
@@ -313,7 +300,7 @@ private:
         const Protein& p = window_[longest.slot];
         std::string protein =
             "protein '" + p.record.id + "' of " + std::to_string(p.length) + " residues";
-        if (!stitching_[longest.slot].windows.empty()) {
+        if (stitching_[longest.slot]) {
             protein =
                 "a window of " + std::to_string(longest.window.length) + " residues of " + protein;
             if (options_.contacts) {
@@ -339,7 +326,7 @@ private:
         }
         const Piece& longest = pieces[batch.items.front()];
         const bool chunking = window_limit_ && options_.long_policy == LongPolicy::chunk;
-        if (!stitching_[longest.slot].windows.empty()) {
+        if (stitching_[longest.slot]) {
             changes.push_back("a smaller --max-length (now " + std::to_string(*window_limit_) +
                               ")");
         } else if (batch.items.size() == 1) {
@@ -391,57 +378,28 @@ private:
     // Stage 4 for a window of a long protein: its rows go in place; the last window completes it.
     std::optional<ProteinEmbedding> stitch(const Piece& piece, const EncodedBatch& encoded,
                                            int64_t row) {
-        Stitching& s = stitching_[piece.slot];
-        const Protein& p = window_[piece.slot];
-        const torch::Tensor rows_NLD =
-            encoded.residues_NBLD.select(1, row).narrow(1, 0, piece.window.length);
-        if (!s.residues_NLD.defined()) {
-            s.residues_NLD = torch::zeros({rows_NLD.size(0), p.length, rows_NLD.size(2)});
-        }
-        // The residues this window is the most central for: a contiguous run.
-        int64_t first = -1;
-        int64_t last = -1;
-        for (int64_t i = piece.window.start; i < piece.window.start + piece.window.length; ++i) {
-            if (s.central[static_cast<size_t>(i)] == piece.window_number) {
-                first = first < 0 ? i : first;
-                last = i;
-            }
-        }
-        if (first >= 0) {
-            s.residues_NLD.narrow(1, first, last - first + 1)
-                .copy_(rows_NLD.narrow(1, first - piece.window.start, last - first + 1));
-        }
-        if (piece.window_number == 0 && encoded.bos_NBD.defined()) {
-            s.bos_ND = encoded.bos_NBD.select(1, row).clone();
-        }
-        if (options_.contacts) {
-            if (!s.contacts_LL.defined()) {
-                s.contacts_LL = torch::zeros({p.length, p.length});
-            }
-            const int64_t start = piece.window.start;
-            const int64_t length = piece.window.length;
-            s.contacts_LL.narrow(0, start, length).narrow(1, start, length) +=
-                encoded.contacts_BLL[row].narrow(0, 0, length).narrow(1, 0, length);
-        }
-        if (--s.remaining > 0) {
+        LongProteinStitching& s = *stitching_[piece.slot];
+        const int64_t length = piece.window.length;
+        const bool complete = s.add(
+            piece.window_number, encoded.residues_NBLD.select(1, row).narrow(1, 0, length),
+            encoded.bos_NBD.defined() ? encoded.bos_NBD.select(1, row) : torch::Tensor(),
+            options_.contacts ? encoded.contacts_BLL[row].narrow(0, 0, length).narrow(1, 0, length)
+                              : torch::Tensor());
+        if (!complete) {
             return std::nullopt;
         }
-        ProteinEmbedding e = described(p);
+        ProteinEmbedding e = described(window_[piece.slot]);
         if (options_.per_residue) {
-            e.per_residue_NLD = s.residues_NLD;
+            e.per_residue_NLD = s.residues_NLD();
         }
         if (options_.per_protein) {
-            e.per_protein_ND = options_.pooling == Pooling::bos ? s.bos_ND : s.residues_NLD.mean(1);
+            e.per_protein_ND =
+                options_.pooling == Pooling::bos ? s.bos_ND() : s.residues_NLD().mean(1);
         }
         if (options_.contacts) {
-            for (const PairBlock& b : pairs_in_several_windows(p.length, s.windows)) {
-                s.contacts_LL.narrow(0, b.row, b.rows)
-                    .narrow(1, b.column, b.columns)
-                    .div_(static_cast<double>(b.windows));
-            }
-            e.contacts_LL = s.contacts_LL;
+            e.contacts_LL = s.contacts_LL();
         }
-        s = Stitching{};
+        stitching_[piece.slot].reset();
         return e;
     }
 
@@ -455,7 +413,7 @@ private:
     EncodeRequest request_;
     std::vector<Protein> window_;
     std::vector<AliasEntry> aliases_;
-    std::vector<Stitching> stitching_;
+    std::vector<std::optional<LongProteinStitching>> stitching_;
     Clock::time_point last_memory_return_ = Clock::now();
 };
 
@@ -565,39 +523,56 @@ std::vector<bool> saved_proteins(const std::vector<fs::path>& parts, const RunAt
     return saved;
 }
 
-}  // namespace
-
-RunSummary embed_fasta(const EmbedOptions& options) {
-    const auto start = Clock::now();
-    check_options(options);
-    const fs::path output_directory = parent_directory(options.output);
-    if (!fs::is_directory(output_directory)) {
-        throw std::runtime_error(options.output.string() + ": directory " +
-                                 output_directory.string() + " does not exist");
+// The output's directory, which must exist: the lock and the parts go beside the output.
+fs::path existing_output_directory(const fs::path& output) {
+    const fs::path directory = parent_directory(output);
+    if (!fs::is_directory(directory)) {
+        throw std::runtime_error(output.string() + ": directory " + directory.string() +
+                                 " does not exist");
     }
-    const OutputLock lock(options.output);
+    return directory;
+}
 
-    // Stage 1, first reading: every record checked before anything else happens. A released
-    // model's family is known from its card, so no download precedes the check.
-    const InputFile input(options.input, options.output);
+OutputGroups output_groups(const EmbedOptions& options) {
+    return OutputGroups{options.per_residue, options.per_protein, options.contacts};
+}
+
+// Stage 1, first reading: the input, every record checked before anything else happens.
+struct ScannedInput {
+    const Alphabet& alphabet;
+    InputScan scan;
+    Shard shard;
+};
+
+ScannedInput scan_whole_input(const InputFile& input, const EmbedOptions& options,
+                              RunSummary& summary) {
+    // A released model's family is known from its card, so no download precedes the check.
     InvalidRecords invalid(options.skip_invalid);
     const std::optional<ModelCard> card = released_model(options.model);
     const Alphabet& alphabet =
         (card ? family_of_card(card->family) : find_model_family(options.model)).alphabet;
-    const InputScan scan = scan_input(input, alphabet, invalid);
-    RunSummary summary;
+    InputScan scan = scan_input(input, alphabet, invalid);
     summary.skipped = invalid.count();
     if (scan.lengths.empty()) {
         throw InputError(input.name(), 0, "", "no proteins to embed");
     }
     const Shard shard = options.shard.empty() ? Shard{} : parse_shard(options.shard);
+    return ScannedInput{alphabet, std::move(scan), shard};
+}
 
+// The model, and the layers the run stores.
+struct RunModel {
+    std::unique_ptr<Encoder> encoder;
+    LayerSelection selection;
+};
+
+RunModel load_run_model(const EmbedOptions& options) {
     const fs::path checkpoint = resolve_model(
         options.model, ModelLocations::from_environment(options.model_dir), options.offline);
     const ModelFamily& family = find_model_family(checkpoint);
-    const std::unique_ptr<Encoder> encoder = load_model(family, checkpoint, options);
-    const ModelInfo& info = encoder->info();
-    const LayerSelection selection = resolve_layers(
+    RunModel model{load_model(family, checkpoint, options), {}};
+    const ModelInfo& info = model.encoder->info();
+    model.selection = resolve_layers(
         options.layers, info.num_layers,
         // bio_embeddings stores every layer where the model's default is their sum
         options.bio_embeddings_layout && info.default_layers == "sum" ? "all"
@@ -613,26 +588,55 @@ RunSummary embed_fasta(const EmbedOptions& options) {
                                        "beside it, from https://dl.fbaipublicfiles.com/fair-esm/"
                                        "regression/)"));
     }
-    summary.max_length = applicable_max_length(info, options.max_length);
-    const std::optional<int64_t> limit = summary.max_length;
-    const bool leaves_out_long = limit && (options.long_policy == LongPolicy::skip ||
-                                           options.long_policy == LongPolicy::error);
+    return model;
+}
 
-    const auto left_out = [&](int64_t length) { return leaves_out_long && length > *limit; };
-    const auto all_expected = static_cast<int64_t>(
-        std::count_if(scan.lengths.begin(), scan.lengths.end(), std::not_fn(left_out)));
-    if (limit && options.long_policy == LongPolicy::error && !options.skip_invalid &&
-        all_expected < static_cast<int64_t>(scan.lengths.size())) {
-        // Name the offending record: the second reading finds it and rejects it.
-        InvalidRecords strict(false);
-        ProteinReader reader(input.path(), input.name(), alphabet, strict, scan.repeats);
-        LengthLimit length_limit(input.name(), limit, options.long_policy, strict);
-        while (std::optional<Protein> p = reader.next()) {
-            length_limit.apply(*p);
-        }
+// What --max-length (as applied) and --long make of a protein's length.
+struct LengthRule {
+    std::optional<int64_t> limit;
+    LongPolicy policy;
+
+    /// Left out of the output: --long skip or error.
+    bool left_out(int64_t length) const {
+        return limit && length > *limit &&
+               (policy == LongPolicy::skip || policy == LongPolicy::error);
     }
+    /// Residues stored: --long truncate cuts.
+    int64_t stored(int64_t length) const {
+        return limit && policy == LongPolicy::truncate ? std::min(length, *limit) : length;
+    }
+};
 
-    BackgroundChecksum checksum(info.weight_files);
+// Proteins of the input, all shards together, that the output holds.
+int64_t output_proteins(const InputScan& scan, const LengthRule& lengths) {
+    return static_cast<int64_t>(
+        std::count_if(scan.lengths.begin(), scan.lengths.end(),
+                      [&](int64_t length) { return !lengths.left_out(length); }));
+}
+
+// --long error without --skip-invalid refuses the run for a protein over the limit: the second
+// reading finds the first and rejects it, naming it.
+void reject_long_proteins(const InputFile& input, const ScannedInput& scanned,
+                          const LengthRule& lengths, const EmbedOptions& options,
+                          int64_t output_proteins) {
+    if (!lengths.limit || options.long_policy != LongPolicy::error || options.skip_invalid ||
+        output_proteins == static_cast<int64_t>(scanned.scan.lengths.size())) {
+        return;
+    }
+    InvalidRecords strict(false);
+    ProteinReader reader(input.path(), input.name(), scanned.alphabet, strict,
+                         scanned.scan.repeats);
+    LengthLimit length_limit(input.name(), lengths.limit, options.long_policy, strict);
+    while (std::optional<Protein> p = reader.next()) {
+        length_limit.apply(*p);
+    }
+}
+
+// The root attributes (hdf5_writer.h's table) but checkpoint_sha256, which the checksum of the
+// weights gives once computed.
+RunAttributes run_attributes(const ModelInfo& info, const LayerSelection& selection,
+                             const EmbedOptions& options, const ScannedInput& input,
+                             const LengthRule& lengths, int64_t output_proteins) {
     RunAttributes attributes;
     attributes.model = info.name;
     attributes.model_family = info.family;
@@ -642,71 +646,97 @@ RunSummary embed_fasta(const EmbedOptions& options) {
     attributes.layer_reduction = selection.reduction();
     attributes.pooling = to_string(options.pooling);
     attributes.embedding_dim = info.embed_dim;
-    attributes.max_length = limit.value_or(0);
+    attributes.max_length = lengths.limit.value_or(0);
     attributes.long_policy = to_string(options.long_policy);
     attributes.dtype = dtype_name(options.dtype);
     attributes.groups = group_list(options);
     attributes.storage_dtype = name_of(kStorageDtypeNames, options.storage.dtype);
     attributes.compression = options.storage.compression;
-    attributes.input_digest = scan.digest;
-    attributes.input_proteins = all_expected;
-    attributes.input_records = static_cast<int64_t>(scan.lengths.size());
-    attributes.shard = shard.index;
-    attributes.shards = shard.count;
+    attributes.input_digest = input.scan.digest;
+    attributes.input_proteins = output_proteins;
+    attributes.input_records = static_cast<int64_t>(input.scan.lengths.size());
+    attributes.shard = input.shard.index;
+    attributes.shards = input.shard.count;
     attributes.tool_version = kVersion;
     attributes.command_line = options.command_line;
+    return attributes;
+}
 
-    OutputParts parts(lock, options.output, options.resume, options.overwrite);
-    std::vector<bool> saved(scan.lengths.size(), false);
+// What an earlier run on this output left, checked to be of the same run: the proteins its
+// parts saved, or the whole output (perhaps killed between writing it and removing the parts).
+struct Resumption {
+    std::vector<bool> saved;  // by protein index
+    bool complete = false;
+};
+
+Resumption plan_resume(const OutputParts& parts, const EmbedOptions& options,
+                       RunAttributes& attributes, const BackgroundChecksum& checksum,
+                       size_t proteins) {
+    Resumption resumption{std::vector<bool>(proteins, false)};
+    if (!options.resume) {
+        return resumption;
+    }
+    attributes.checkpoint_sha256 = checksum.get();
     const std::vector<fs::path> earlier_parts = parts.committed();
-    if (options.resume) {
-        attributes.checkpoint_sha256 = checksum.get();
-        saved = saved_proteins(earlier_parts, attributes, scan.lengths.size());
-    }
-
-    // The proteins this run writes: this shard's, less those left out for their length.
-    int64_t written_expected = 0;
-    int64_t to_embed = 0;  // residues, for the progress
-    OutputBytes expected_bytes;
-    OutputBytes unsaved_bytes;  // parts still to write; a resumed run's are on the disk
-    {
-        const int64_t layers_out =
-            selection.sum ? 1 : static_cast<int64_t>(selection.layers.size());
-        const OutputGroups groups{options.per_residue, options.per_protein, options.contacts};
-        int64_t before = 0;
-        for (size_t i = 0; i < scan.lengths.size(); ++i) {
-            const int64_t length = scan.lengths[i];
-            if (!left_out(length) && shard.contains(before, length, scan.residues)) {
-                ++written_expected;
-                const int64_t stored = limit && options.long_policy == LongPolicy::truncate
-                                           ? std::min<int64_t>(length, *limit)
-                                           : length;
-                to_embed += saved[i] ? 0 : stored;
-                const OutputBytes bytes = estimated_output_bytes(stored, layers_out, info.embed_dim,
-                                                                 groups, options.storage);
-                expected_bytes += bytes;
-                unsaved_bytes += saved[i] ? OutputBytes{} : bytes;
-            }
-            before += length;
-        }
-    }
-    if (options.resume && fs::exists(options.output) && earlier_parts.empty()) {
-        // Finished earlier (perhaps killed between writing it and removing the parts).
+    resumption.saved = saved_proteins(earlier_parts, attributes, proteins);
+    resumption.complete = earlier_parts.empty() && fs::exists(options.output);
+    if (resumption.complete) {
         check_same_run(
             options.bio_embeddings_layout ? bio_embeddings_file(options.output) : options.output,
             attributes);
-        spdlog::info("{} is complete: nothing to resume", options.output.string());
-        parts.remove();
-        summary.proteins = static_cast<size_t>(written_expected);
-        return summary;
     }
+    return resumption;
+}
 
+// What this run writes: this shard's proteins, less those left out for their length.
+struct OutputPlan {
+    int64_t proteins = 0;
+    int64_t residues_to_embed = 0;  // for the progress
+    OutputBytes expected;
+    OutputBytes unsaved;  // parts still to write; a resumed run's are on the disk
+};
+
+OutputPlan plan_output(const ScannedInput& input, const LengthRule& lengths,
+                       const std::vector<bool>& saved, const LayerSelection& selection,
+                       int64_t width, const EmbedOptions& options) {
+    const int64_t layers_out = selection.sum ? 1 : static_cast<int64_t>(selection.layers.size());
+    OutputPlan plan;
+    int64_t before = 0;
+    for (size_t i = 0; i < input.scan.lengths.size(); ++i) {
+        const int64_t length = input.scan.lengths[i];
+        if (!lengths.left_out(length) &&
+            input.shard.contains(before, length, input.scan.residues)) {
+            ++plan.proteins;
+            const int64_t stored = lengths.stored(length);
+            const OutputBytes bytes = estimated_output_bytes(
+                stored, layers_out, width, output_groups(options), options.storage);
+            plan.expected += bytes;
+            if (!saved[i]) {
+                plan.residues_to_embed += stored;
+                plan.unsaved += bytes;
+            }
+        }
+        before += length;
+    }
+    return plan;
+}
+
+RunSummary nothing_to_resume(OutputParts& parts, const EmbedOptions& options,
+                             const OutputPlan& plan, RunSummary summary) {
+    spdlog::info("{} is complete: nothing to resume", options.output.string());
+    parts.remove();
+    summary.proteins = static_cast<size_t>(plan.proteins);
+    return summary;
+}
+
+// The parts, then the merged file beside them until the parts go, must fit.
+void check_free_space(const fs::path& output_directory, const OutputPlan& plan, const Shard& shard,
+                      const EmbedOptions& options) {
     const auto available = fs::space(output_directory).available;
-    // The parts, then the merged file beside them until the parts go.
     const double needed =
-        unsaved_bytes.at_least(options.storage) + expected_bytes.at_least(options.storage);
+        plan.unsaved.at_least(options.storage) + plan.expected.at_least(options.storage);
     spdlog::info("expected output: {} ({} proteins{}){}",
-                 human_bytes(expected_bytes.values + expected_bytes.structure), written_expected,
+                 human_bytes(plan.expected.values + plan.expected.structure), plan.proteins,
                  shard.count > 1 ? fmt::format(", shard {} of {}", shard.index, shard.count) : "",
                  options.storage.compression > 0 ? ", before compression" : "");
     if (needed > static_cast<double>(available)) {
@@ -717,69 +747,88 @@ RunSummary embed_fasta(const EmbedOptions& options) {
             output_directory.string(), human_bytes(static_cast<double>(available)),
             human_bytes(needed)));
     }
+}
 
-    // Stages 1 (second reading) to 5.
-    const auto embed_start = Clock::now();
-    const GracefulStop graceful;
+// What the second reading of the input needs from the stages before it.
+struct SecondReading {
+    const InputFile& file;
+    const ScannedInput& scanned;
+    const LengthRule& lengths;
+    const std::vector<bool>& saved;
+    const OutputPlan& plan;
+};
+
+// Stage 1, second reading, into `run`: this shard's proteins, but those saved by an earlier
+// run and repeats of an earlier sequence (aliases). False when a stop was requested.
+bool read_and_embed(const SecondReading& in, const EmbedOptions& options, EmbeddingRun& run,
+                    RunSummary& summary) {
+    InvalidRecords quiet(true, true);
+    ProteinReader reader(in.file.path(), in.file.name(), in.scanned.alphabet, quiet,
+                         in.scanned.scan.repeats);
+    InvalidRecords too_long(true);  // --long error with --skip-invalid
+    LengthLimit length_limit(in.file.name(), in.lengths.limit, options.long_policy, too_long);
+    FingerprintMap embedded_as;  // sequence -> index of the protein embedded for it
+    embedded_as.reserve(static_cast<size_t>(in.plan.proteins));
+    int64_t before = 0;
+    Progress progress("embedding", in.plan.residues_to_embed, "residues");
+    bool stopped = false;
+    while (std::optional<Protein> p = reader.next()) {
+        in.scanned.scan.check_unchanged(*p, in.file.name());  // before anything of it is embedded
+        const int64_t raw_length = p->length;
+        const bool mine = in.scanned.shard.contains(before, raw_length, in.scanned.scan.residues);
+        before += raw_length;
+        if (!mine || !length_limit.apply(*p)) {
+            continue;
+        }
+        const std::string_view embedded =
+            std::string_view(p->record.residues).substr(0, static_cast<size_t>(p->length));
+        const auto [source, first] = embedded_as.emplace(fingerprint(embedded), p->index);
+        if (in.saved[p->index]) {
+            ++summary.resumed;
+            continue;
+        }
+        if (!first) {
+            ++summary.duplicates;
+            run.add_alias(AliasEntry{p->key, p->record.id, p->record.description, p->index,
+                                     p->length, source});
+            continue;
+        }
+        run.add(std::move(*p));
+        if (run.window_full() && !run.run_window(progress)) {
+            stopped = true;
+            break;
+        }
+    }
+    if (!stopped) {
+        in.scanned.scan.check_count(reader.accepted(), in.file.name());
+    }
+    stopped = stopped || !run.run_window(progress);
+    progress.finish();
+    summary.truncated = length_limit.truncated();
+    summary.skipped += too_long.count() + length_limit.skipped();
+    return !stopped;
+}
+
+// Stages 1 (second reading) to 5 into the parts; throws Interrupted when a stop was requested,
+// saying how to continue. The parts go if none was committed: nothing to resume.
+void embed_into_parts(const SecondReading& in, const EmbedOptions& options, const RunModel& model,
+                      OutputParts& parts, RunAttributes& attributes,
+                      const BackgroundChecksum& checksum, RunSummary& summary) {
     bool stopped = false;
     try {
-        OutputWriter writer(
-            parts, OutputGroups{options.per_residue, options.per_protein, options.contacts},
-            options.storage, attributes, checksum.future(), options.flush);
-        EmbeddingRun run(*encoder, selection, options, limit, writer, summary);
-        InvalidRecords quiet(true, true);
-        ProteinReader reader(input.path(), input.name(), alphabet, quiet, scan.repeats);
-        InvalidRecords too_long(true);  // --long error with --skip-invalid
-        LengthLimit length_limit(input.name(), limit, options.long_policy, too_long);
-        FingerprintMap embedded_as;  // sequence -> index of the protein embedded for it
-        embedded_as.reserve(static_cast<size_t>(written_expected));
-        int64_t before = 0;
-        Progress progress("embedding", to_embed, "residues");
-        while (std::optional<Protein> p = reader.next()) {
-            scan.check_unchanged(*p, input.name());  // before anything of it is embedded
-            const int64_t raw_length = p->length;
-            const bool mine = shard.contains(before, raw_length, scan.residues);
-            before += raw_length;
-            if (!mine || !length_limit.apply(*p)) {
-                continue;
-            }
-            const std::string_view embedded =
-                std::string_view(p->record.residues).substr(0, static_cast<size_t>(p->length));
-            const auto [source, first] = embedded_as.emplace(fingerprint(embedded), p->index);
-            if (saved[p->index]) {
-                ++summary.resumed;
-                continue;
-            }
-            if (!first) {
-                ++summary.duplicates;
-                run.add_alias(AliasEntry{p->key, p->record.id, p->record.description, p->index,
-                                         p->length, source});
-                continue;
-            }
-            run.add(std::move(*p));
-            if (run.window_full() && !run.run_window(progress)) {
-                stopped = true;
-                break;
-            }
-        }
-        if (!stopped) {
-            scan.check_count(reader.accepted(), input.name());
-        }
-        if (!stopped && !run.run_window(progress)) {
-            stopped = true;
-        }
-        progress.finish();
-        summary.truncated = length_limit.truncated();
-        summary.skipped += too_long.count() + length_limit.skipped();
+        OutputWriter writer(parts, output_groups(options), options.storage, attributes,
+                            checksum.future(), options.flush);
+        EmbeddingRun run(*model.encoder, model.selection, options, in.lengths.limit, writer,
+                         summary);
+        stopped = !read_and_embed(in, options, run, summary);
         writer.finish();
         attributes.checkpoint_sha256 = checksum.get();  // for the merged file
     } catch (...) {
         if (parts.committed().empty()) {
-            parts.remove();  // nothing to resume
+            parts.remove();
         }
         throw;
     }
-    summary.embedding_seconds = seconds_since(embed_start);
     if (stopped) {
         const int signal_number = stop_requested();
         throw Interrupted(signal_number,
@@ -788,23 +837,28 @@ RunSummary embed_fasta(const EmbedOptions& options) {
                                       signal_number, summary.embedded, parts.directory().string(),
                                       how_to_continue(options)));
     }
+}
 
-    // Stage 5, last step: the parts, merged in input order, each checked as --resume checks.
+// Stage 5, last step: the parts, merged in input order, each checked as --resume checks.
+// Returns the proteins of the output.
+size_t merge_parts(const OutputParts& parts, const RunAttributes& attributes,
+                   const EmbedOptions& options) {
     MergeOptions merge;
     merge.require_complete = false;
     merge.expected = &attributes;
     try {
         if (options.bio_embeddings_layout) {
             AtomicDirectory output(options.output);
-            summary.proteins = export_bio_embeddings(parts.committed(), output.temporary_path(),
-                                                     attributes, merge);
+            const size_t proteins = export_bio_embeddings(
+                parts.committed(), output.temporary_path(), attributes, merge);
             output.commit();
-        } else {
-            AtomicOutput output(options.output);
-            summary.proteins =
-                merge_files(parts.committed(), output.temporary_path(), attributes, merge);
-            output.commit();
+            return proteins;
         }
+        AtomicOutput output(options.output);
+        const size_t proteins =
+            merge_files(parts.committed(), output.temporary_path(), attributes, merge);
+        output.commit();
+        return proteins;
     } catch (const Interrupted& e) {
         throw Interrupted(
             e.signal_number(),
@@ -812,9 +866,48 @@ RunSummary embed_fasta(const EmbedOptions& options) {
                         "saved in {}. {}",
                         e.signal_number(), parts.directory().string(), how_to_continue(options)));
     }
-    if (summary.proteins != static_cast<size_t>(written_expected)) {
+}
+
+}  // namespace
+
+RunSummary embed_fasta(const EmbedOptions& options) {
+    const auto start = Clock::now();
+    check_options(options);
+    const fs::path output_directory = existing_output_directory(options.output);
+    const OutputLock lock(options.output);
+    RunSummary summary;
+
+    const InputFile input(options.input, options.output);
+    const ScannedInput scanned = scan_whole_input(input, options, summary);
+    const RunModel model = load_run_model(options);
+    const ModelInfo& info = model.encoder->info();
+    summary.max_length = applicable_max_length(info, options.max_length);
+    const LengthRule lengths{summary.max_length, options.long_policy};
+    const int64_t proteins = output_proteins(scanned.scan, lengths);
+    reject_long_proteins(input, scanned, lengths, options, proteins);
+
+    BackgroundChecksum checksum(info.weight_files);
+    RunAttributes attributes =
+        run_attributes(info, model.selection, options, scanned, lengths, proteins);
+    OutputParts parts(lock, options.output, options.resume, options.overwrite);
+    const Resumption resumption =
+        plan_resume(parts, options, attributes, checksum, scanned.scan.lengths.size());
+    const OutputPlan plan =
+        plan_output(scanned, lengths, resumption.saved, model.selection, info.embed_dim, options);
+    if (resumption.complete) {
+        return nothing_to_resume(parts, options, plan, summary);
+    }
+    check_free_space(output_directory, plan, scanned.shard, options);
+
+    const auto embed_start = Clock::now();
+    const GracefulStop graceful;  // through the merge
+    embed_into_parts(SecondReading{input, scanned, lengths, resumption.saved, plan}, options, model,
+                     parts, attributes, checksum, summary);
+    summary.embedding_seconds = seconds_since(embed_start);
+    summary.proteins = merge_parts(parts, attributes, options);
+    if (summary.proteins != static_cast<size_t>(plan.proteins)) {
         throw std::logic_error(
-            fmt::format("merged {} proteins, expected {}", summary.proteins, written_expected));
+            fmt::format("merged {} proteins, expected {}", summary.proteins, plan.proteins));
     }
     parts.remove();
     summary.seconds = seconds_since(start);

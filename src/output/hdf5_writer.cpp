@@ -117,14 +117,22 @@ std::vector<RunAttributeField> make_fields() {
 }
 
 void check_range(const RunAttributeField& field, int64_t value) {
-    if (value < field.min || value > field.max) {
-        throw std::runtime_error("attribute " + std::string(field.name) + " is " +
-                                 std::to_string(value) + ", outside " + std::to_string(field.min) +
-                                 ".." + std::to_string(field.max));
+    if (const std::string error = attribute_range_error(field.name, value, field.min, field.max);
+        !error.empty()) {
+        throw std::runtime_error(error);
     }
 }
 
 }  // namespace
+
+std::string attribute_range_error(const std::string& name, int64_t value, int64_t min,
+                                  int64_t max) {
+    if (value >= min && value <= max) {
+        return {};
+    }
+    return "attribute " + name + " is " + std::to_string(value) + ", outside " +
+           std::to_string(min) + ".." + std::to_string(max);
+}
 
 const std::vector<RunAttributeField>& run_attribute_fields() {
     static const std::vector<RunAttributeField> fields = make_fields();
@@ -299,8 +307,7 @@ OutputBytes estimated_output_bytes(int64_t residues, int64_t layers, int64_t wid
           std::pair{groups.per_protein, values_per_protein}, std::pair{groups.contacts, L * L}}) {
         if (wanted) {
             bytes.values += value_bytes * values;
-            bytes.structure +=
-                kDatasetStructureBytes + (storage.compression > 0 ? kChunkIndexBytes : 0);
+            bytes.structure += static_cast<double>(reserved_structure_bytes(0, storage));
         }
     }
     return bytes;

@@ -109,6 +109,10 @@ struct RunAttributeField {
 /// Every field of RunAttributes, in the order they are written.
 const std::vector<RunAttributeField>& run_attribute_fields();
 
+/// Why integer attribute `name` of `value` is not within [min, max], or "" when it is: the one
+/// range rule of root (RunAttributes::read) and per-protein (merge.h) attributes.
+std::string attribute_range_error(const std::string& name, int64_t value, int64_t min, int64_t max);
+
 /// The value of `field` in `attributes`, as differences() shows it.
 std::string field_text(const RunAttributes& attributes, const RunAttributeField& field);
 

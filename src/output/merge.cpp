@@ -89,9 +89,8 @@ std::vector<hsize_t> expected_shape(const std::string& group, const RunAttribute
 // An integer attribute of a protein's dataset, within [min, max].
 int64_t protein_attribute(hid_t dataset, const char* name, int64_t min, int64_t max) {
     const int64_t value = h5::read_int_attribute(dataset, name);
-    if (value < min || value > max) {
-        throw BadInput("attribute " + std::string(name) + " is " + std::to_string(value) +
-                       ", outside " + std::to_string(min) + ".." + std::to_string(max));
+    if (const std::string error = attribute_range_error(name, value, min, max); !error.empty()) {
+        throw BadInput(error);
     }
     return value;
 }
@@ -173,9 +172,54 @@ void check_protein_dataset(hid_t dataset, const std::string& group, const RunAtt
     }
 }
 
+// The last index a protein of a file of `settings` may have. Proteins left out for their
+// length (--long skip, or error with --skip-invalid) keep their positions: the indices then
+// reach past the count of proteins written, up to the count of records (unknown in files of
+// versions that did not record it).
+int64_t last_protein_index(const RunAttributes& settings) {
+    const bool sparse = settings.long_policy == "skip" || settings.long_policy == "error";
+    return !sparse                      ? settings.input_proteins - 1
+           : settings.input_records > 0 ? settings.input_records - 1
+                                        : std::numeric_limits<int64_t>::max();
+}
+
+// read_entries' aliases (/_aliases of a part): each a single integer, the index of an earlier
+// protein. `where` follows the object read, for the error.
+void read_alias_entries(hid_t file, int64_t last_index, size_t source, std::string& where,
+                        std::vector<Entry>& out) {
+    where = std::string("/") + kAliasGroup;
+    if (H5Lexists(file, kAliasGroup, H5P_DEFAULT) > 0) {
+        h5::require_hard_link(file, kAliasGroup);
+        const h5::Handle group = h5::open_group(file, kAliasGroup);
+        for (const std::string& key : h5::member_names(group.id())) {
+            where = std::string("/") + kAliasGroup + "/" + key;
+            h5::require_hard_link(group.id(), key);
+            const h5::Handle dataset = h5::open_dataset(group.id(), key);
+            const h5::Handle type(H5Dget_type(dataset.id()), H5Tclose, "type");
+            const h5::Handle space(H5Dget_space(dataset.id()), H5Sclose, "dataspace");
+            if (H5Tget_class(type.id()) != H5T_INTEGER ||
+                H5Sget_simple_extent_type(space.id()) != H5S_SCALAR) {
+                throw BadInput("not a single integer");
+            }
+            int64_t same_as = 0;
+            h5::check(
+                H5Dread(dataset.id(), H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, &same_as),
+                "read");
+            const int64_t index = protein_attribute(dataset.id(), "index", 0, last_index);
+            protein_attribute(dataset.id(), "length", 0, std::numeric_limits<int32_t>::max());
+            if (same_as < 0 || same_as >= index) {
+                throw BadInput("repeats input protein " + std::to_string(same_as + 1) +
+                               ", which is not an earlier one");
+            }
+            out.push_back(Entry{static_cast<uint64_t>(index), source, key, true,
+                                static_cast<uint64_t>(same_as), std::vector<uint64_t>()});
+        }
+    }
+}
+
 // The proteins of one file, checked against the file's own settings: the groups it says it
 // holds and no other, the same proteins in each, every dataset's type and shape, indices among
-// the input's proteins, and hard links only. Throws std::invalid_argument naming `path` and
+// the input's proteins, and hard links only. Throws BadInput naming `path` and
 // the object for anything else.
 void read_entries(hid_t file, const RunAttributes& settings, const fs::path& path, size_t source,
                   std::vector<Entry>& out) {
@@ -194,14 +238,7 @@ void read_entries(hid_t file, const RunAttributes& settings, const fs::path& pat
             h5::require_hard_link(file, g);
             handles.push_back(h5::open_group(file, g));
         }
-        // Proteins left out for their length (--long skip, or error with --skip-invalid) keep
-        // their positions: the indices then reach past the count of proteins written, up to
-        // the count of records (unknown in files of versions that did not record it).
-        const bool sparse = settings.long_policy == "skip" || settings.long_policy == "error";
-        const int64_t last_index = !sparse ? settings.input_proteins - 1
-                                   : settings.input_records > 0
-                                       ? settings.input_records - 1
-                                       : std::numeric_limits<int64_t>::max();
+        const int64_t last_index = last_protein_index(settings);
         const std::vector<std::string> keys = h5::member_names(handles.front().id());
         for (size_t g = 1; g < groups.size(); ++g) {
             const size_t count = h5::member_names(handles[g].id()).size();
@@ -238,34 +275,7 @@ void read_entries(hid_t file, const RunAttributes& settings, const fs::path& pat
             out.push_back(Entry{static_cast<uint64_t>(index), source, key, false, 0,
                                 std::move(stored_bytes)});
         }
-        where = std::string("/") + kAliasGroup;
-        if (H5Lexists(file, kAliasGroup, H5P_DEFAULT) > 0) {
-            h5::require_hard_link(file, kAliasGroup);
-            const h5::Handle group = h5::open_group(file, kAliasGroup);
-            for (const std::string& key : h5::member_names(group.id())) {
-                where = std::string("/") + kAliasGroup + "/" + key;
-                h5::require_hard_link(group.id(), key);
-                const h5::Handle dataset = h5::open_dataset(group.id(), key);
-                const h5::Handle type(H5Dget_type(dataset.id()), H5Tclose, "type");
-                const h5::Handle space(H5Dget_space(dataset.id()), H5Sclose, "dataspace");
-                if (H5Tget_class(type.id()) != H5T_INTEGER ||
-                    H5Sget_simple_extent_type(space.id()) != H5S_SCALAR) {
-                    throw BadInput("not a single integer");
-                }
-                int64_t same_as = 0;
-                h5::check(H5Dread(dataset.id(), H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT,
-                                  &same_as),
-                          "read");
-                const int64_t index = protein_attribute(dataset.id(), "index", 0, last_index);
-                protein_attribute(dataset.id(), "length", 0, std::numeric_limits<int32_t>::max());
-                if (same_as < 0 || same_as >= index) {
-                    throw BadInput("repeats input protein " + std::to_string(same_as + 1) +
-                                   ", which is not an earlier one");
-                }
-                out.push_back(Entry{static_cast<uint64_t>(index), source, key, true,
-                                    static_cast<uint64_t>(same_as), std::vector<uint64_t>()});
-            }
-        }
+        read_alias_entries(file, last_index, source, where, out);
     } catch (const std::exception& e) {
         // libhdf5's errors here are about the file's contents too: a damaged or crafted input.
         throw BadInput(path.string() + ": " + where + ": " + e.what());
@@ -566,6 +576,61 @@ fs::path bio_embeddings_file(const fs::path& directory) {
                                                       : directory / kBioReducedEmbeddingsFile;
 }
 
+namespace {
+
+// The bytes to claim for bio_embeddings' two files (README, "--layout bio-embeddings"): at most
+// one dataset per protein in each, its copy and its layers' sum.
+std::pair<uint64_t, uint64_t> bio_embeddings_bytes(const MergePlan& plan,
+                                                   const RunAttributes& attributes,
+                                                   const StorageOptions& storage,
+                                                   bool per_residue) {
+    uint64_t embeddings_bytes = reserved_file_bytes(attributes.command_line.size());
+    uint64_t reduced_bytes = embeddings_bytes;
+    const uint64_t reduced_values =
+        static_cast<uint64_t>(attributes.embedding_dim) * torch::elementSize(storage.dtype);
+    for (const Entry& entry : plan.entries()) {
+        if (per_residue) {
+            embeddings_bytes +=
+                reserved_dataset_bytes(plan.data_of(entry).stored_bytes.front(), 0, storage);
+        }
+        reduced_bytes += reserved_dataset_bytes(reduced_values, 0, storage);
+    }
+    return {embeddings_bytes, reduced_bytes};
+}
+
+// A file of embeddings, `bytes` claimed beyond its end by `reservation` (which must outlive it).
+h5::Handle create_claimed_file(const fs::path& path, uint64_t bytes, DiskReservation& reservation) {
+    h5::Handle file = create_output_file(path);
+    reservation = DiskReservation(path);
+    reservation.reserve_beyond_end(bytes);
+    return file;
+}
+
+// The residues of a protein's input record: more than it stores when truncated.
+int64_t input_length(hid_t dataset) {
+    return h5::has_attribute(dataset, "original_length")
+               ? h5::read_int_attribute(dataset, "original_length")
+               : h5::read_int_attribute(dataset, "length");
+}
+
+// The per-protein vector `key` of `per_protein` as `md5` in `reduced`: bio_embeddings reduces
+// several layers to one vector, their sum, averaged.
+void write_reduced_embedding(hid_t per_protein, const std::string& key, hid_t reduced,
+                             const std::string& md5, const std::string& original_id,
+                             const StorageOptions& storage) {
+    const h5::FloatArray vector = h5::read_float_dataset(per_protein, key);
+    std::vector<int64_t> shape(vector.shape.begin(), vector.shape.end());
+    torch::Tensor values =
+        torch::from_blob(const_cast<float*>(vector.values.data()), shape, torch::kFloat32);
+    if (values.dim() == 2) {
+        values = values.sum(0);
+    }
+    const h5::Handle written = write_embedding_dataset(reduced, md5, values.contiguous(), storage);
+    h5::write_attribute(written.id(), "original_id", original_id);
+}
+
+}  // namespace
+
 size_t export_bio_embeddings(const std::vector<fs::path>& sources, const fs::path& directory,
                              const RunAttributes& attributes, const MergeOptions& options) {
     const MergePlan plan(sources, attributes, options);
@@ -581,18 +646,8 @@ size_t export_bio_embeddings(const std::vector<fs::path>& sources, const fs::pat
     const fs::path embeddings_path = directory / kBioEmbeddingsFile;
     const fs::path reduced_path = directory / kBioReducedEmbeddingsFile;
     const fs::path mapping_path = directory / kBioMappingFile;
-    // At most one dataset per protein in each file: its copy, and its layers' sum.
-    uint64_t embeddings_bytes = reserved_file_bytes(attributes.command_line.size());
-    uint64_t reduced_bytes = embeddings_bytes;
-    const uint64_t reduced_values =
-        static_cast<uint64_t>(attributes.embedding_dim) * torch::elementSize(storage.dtype);
-    for (const Entry& entry : plan.entries()) {
-        if (per_residue) {
-            embeddings_bytes +=
-                reserved_dataset_bytes(plan.data_of(entry).stored_bytes.front(), 0, storage);
-        }
-        reduced_bytes += reserved_dataset_bytes(reduced_values, 0, storage);
-    }
+    const auto [embeddings_bytes, reduced_bytes] =
+        bio_embeddings_bytes(plan, attributes, storage, per_residue);
     DiskReservation embeddings_reservation;  // before the files: given back after they close
     DiskReservation reduced_reservation;
     h5::Handle embeddings;
@@ -600,14 +655,10 @@ size_t export_bio_embeddings(const std::vector<fs::path>& sources, const fs::pat
     require_free_space(per_residue ? embeddings_path : reduced_path,
                        (per_residue ? embeddings_bytes : 0) + (per_protein ? reduced_bytes : 0));
     if (per_residue) {
-        embeddings = create_output_file(embeddings_path);
-        embeddings_reservation = DiskReservation(embeddings_path);
-        embeddings_reservation.reserve_beyond_end(embeddings_bytes);
+        embeddings = create_claimed_file(embeddings_path, embeddings_bytes, embeddings_reservation);
     }
     if (per_protein) {
-        reduced = create_output_file(reduced_path);
-        reduced_reservation = DiskReservation(reduced_path);
-        reduced_reservation.reserve_beyond_end(reduced_bytes);
+        reduced = create_claimed_file(reduced_path, reduced_bytes, reduced_reservation);
     }
     std::ofstream mapping(mapping_path);
     mapping << ",original_id,sequence_length\n";
@@ -624,9 +675,7 @@ size_t export_bio_embeddings(const std::vector<fs::path>& sources, const fs::pat
             entry.alias ? h5::open_dataset(cache.group(entry.source, kAliasGroup), entry.key)
                         : h5::open_dataset(source, data.key);
         const std::string original_id = h5::read_string_attribute(own.id(), "original_id");
-        const int64_t length = h5::has_attribute(own.id(), "original_length")
-                                   ? h5::read_int_attribute(own.id(), "original_length")
-                                   : h5::read_int_attribute(own.id(), "length");
+        const int64_t length = input_length(own.id());
         mapping << md5 << ',' << csv_field(original_id) << ',' << length << '\n';
 
         // One dataset per distinct sequence: repeats (also across shards) share it.
@@ -641,18 +690,8 @@ size_t export_bio_embeddings(const std::vector<fs::path>& sources, const fs::pat
                           sources[data.source].string());
         }
         if (per_protein) {
-            // bio_embeddings reduces several layers to one vector: their sum, averaged.
-            const h5::FloatArray vector =
-                h5::read_float_dataset(cache.group(data.source, kPerProteinGroup), data.key);
-            std::vector<int64_t> shape(vector.shape.begin(), vector.shape.end());
-            torch::Tensor values =
-                torch::from_blob(const_cast<float*>(vector.values.data()), shape, torch::kFloat32);
-            if (values.dim() == 2) {
-                values = values.sum(0);
-            }
-            const h5::Handle written =
-                write_embedding_dataset(reduced.id(), md5, values.contiguous(), storage);
-            h5::write_attribute(written.id(), "original_id", original_id);
+            write_reduced_embedding(cache.group(data.source, kPerProteinGroup), data.key,
+                                    reduced.id(), md5, original_id, storage);
         }
     }
     mapping.close();

@@ -27,6 +27,24 @@ torch::Tensor rotate_half(const torch::Tensor& x) {
     return torch::cat({-halves[1], halves[0]}, -1);
 }
 
+// How a batch of padding_BT's tokens goes through the layers: `packed`, or padded with a key
+// mask when there is padding (of the type of `options`).
+TokenLayout token_layout(const torch::Tensor& padding_BT, bool any_padding, bool packed,
+                         const torch::TensorOptions& options) {
+    TokenLayout layout;
+    // Real tokens come first in every row.
+    const torch::Tensor tokens_B = padding_BT.logical_not().sum(1).to(torch::kCPU);
+    layout.tokens_B.assign(tokens_B.data_ptr<int64_t>(),
+                           tokens_B.data_ptr<int64_t>() + tokens_B.numel());
+    layout.packed = packed;
+    if (!layout.packed && any_padding) {
+        layout.key_mask_B11T = torch::zeros(padding_BT.sizes(), options)
+                                   .masked_fill(padding_BT, -std::numeric_limits<float>::infinity())
+                                   .view({padding_BT.size(0), 1, 1, padding_BT.size(1)});
+    }
+    return layout;
+}
+
 }  // namespace
 
 torch::Tensor Rotation::apply(const torch::Tensor& x_BHTd) const {
@@ -217,21 +235,13 @@ EsmOutput EsmModelImpl::forward(const torch::Tensor& tokens_BT, const std::vecto
     }
     const torch::Tensor padding_BT = tokens_BT.eq(kPadToken);
     const bool any_padding = padding_BT.any().item<bool>();
-    TokenLayout layout;
-    // Real tokens come first in every row.
-    const torch::Tensor tokens_B = padding_BT.logical_not().sum(1).to(torch::kCPU);
-    layout.tokens_B.assign(tokens_B.data_ptr<int64_t>(),
-                           tokens_B.data_ptr<int64_t>() + tokens_B.numel());
     // The CPU attends protein by protein (cpu_attention.h), so no layer need compute on padding:
     // the real tokens go one protein after another. Contacts need the attention weights of the
     // padded batch, and a GPU multiplies the padded batch at once faster.
-    layout.packed = tokens_BT.device().is_cpu() && !contacts &&
-                    config_.embed_dim / config_.attention_heads <= kCpuAttentionMaxHeadDim;
-    if (!layout.packed && any_padding) {
-        layout.key_mask_B11T = torch::zeros(padding_BT.sizes(), embed_tokens->weight.options())
-                                   .masked_fill(padding_BT, -std::numeric_limits<float>::infinity())
-                                   .view({padding_BT.size(0), 1, 1, padding_BT.size(1)});
-    }
+    const bool packed = tokens_BT.device().is_cpu() && !contacts &&
+                        config_.embed_dim / config_.attention_heads <= kCpuAttentionMaxHeadDim;
+    const TokenLayout layout =
+        token_layout(padding_BT, any_padding, packed, embed_tokens->weight.options());
     // The rows of the real tokens in the padded batch, when packing leaves padding out.
     torch::Tensor real_rows_N;
     if (layout.packed && any_padding) {
