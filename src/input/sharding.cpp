@@ -6,7 +6,6 @@
 
 #include "base/cpus.h"
 #include "base/errors.h"
-#include "encode/runtime.h"
 
 namespace embed {
 namespace {

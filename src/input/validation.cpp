@@ -5,7 +5,6 @@
 #include "base/errors.h"
 #include "base/text.h"
 #include "input/keys.h"
-#include "output/hdf5_writer.h"
 
 namespace embed {
 namespace {
