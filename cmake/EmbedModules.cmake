@@ -113,20 +113,16 @@ function(embed_module folder)
 endfunction()
 
 # LibTorch's headers take most of a source's compile time: with EMBED_PRECOMPILE_HEADERS the
-# first LibTorch module precompiles <torch/torch.h> and the other modules reuse it (an executable,
-# such as the test suite, precompiles its own). Only LibTorch
-# modules get it; a build with it OFF (CI's clang build) shows a source's missing includes.
+# first LibTorch module precompiles <torch/torch.h> and the other LibTorch modules and the test
+# executables reuse it (all compile with the compiler's default code model, so one header fits
+# all). The NO_TORCH modules never see it; a build with it OFF (CI's clang build) shows a
+# source's missing includes.
 function(embed_precompile_torch target)
   if(NOT EMBED_PRECOMPILE_HEADERS)
     return()
   endif()
   get_property(owner GLOBAL PROPERTY EMBED_TORCH_PCH_OWNER)
-  get_target_property(type ${target} TYPE)
-  if(type STREQUAL "EXECUTABLE")
-    # Executables compile as position-independent executables, libraries as shared-object
-    # code: a header precompiled for one is invalid for the other.
-    target_precompile_headers(${target} PRIVATE <torch/torch.h>)
-  elseif(owner)
+  if(owner)
     target_precompile_headers(${target} REUSE_FROM ${owner})
   else()
     target_precompile_headers(${target} PRIVATE <torch/torch.h>)

@@ -8,8 +8,6 @@
 
 #include "base/digest.h"
 #include "base/hdf5.h"
-#include "base/md5.h"
-#include "base/sha256.h"
 #include "encode/runtime.h"
 #include "job/pipeline.h"
 #include "kernels/simd.h"

@@ -5,8 +5,6 @@
 #include <fstream>
 
 #include "base/digest.h"
-#include "base/md5.h"
-#include "base/sha256.h"
 #include "hub/download.h"
 #include "hub/model_store.h"
 

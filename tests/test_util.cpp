@@ -9,8 +9,6 @@
 #include "base/fingerprint.h"
 #include "base/isolated.h"
 #include "base/json.h"
-#include "base/md5.h"
-#include "base/sha256.h"
 #include "encode/runtime.h"
 
 #include "test_support.h"

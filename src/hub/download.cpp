@@ -15,9 +15,7 @@
 
 #include "base/digest.h"
 #include "base/errors.h"
-#include "base/md5.h"
 #include "base/progress.h"
-#include "base/sha256.h"
 #include "base/version.h"
 
 namespace embed {

@@ -12,7 +12,6 @@
 #include "base/digest.h"
 #include "base/errors.h"
 #include "base/fingerprint.h"
-#include "base/sha256.h"
 
 namespace embed {
 namespace {
