@@ -9,7 +9,8 @@
 # What the fuzzer learns accumulates in build-fuzz/corpus/TARGET/ from run to run.
 # Needs clang and its runtimes (Debian: apt-get install clang libclang-rt-14-dev llvm).
 # Environment: EMBED_FUZZ_JOBS targets at a time (default 1), EMBED_FUZZ_BUILD_DIR another build
-# directory (CI shares one with scripts/sanitize.sh).
+# directory (CI shares one with scripts/sanitize.sh), EMBED_FUZZ_CMAKE_ARGS more CMake arguments
+# when the build directory is configured (CI: no precompiled headers, warnings as errors).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,7 +22,6 @@ if ((${#targets[@]} == 0)); then
 fi
 jobs=${EMBED_FUZZ_JOBS:-1}
 build=${EMBED_FUZZ_BUILD_DIR:-build-fuzz}
-shared=${EMBED_SHARED_DIR:-../shared}/testdata
 
 # What counts as a finding besides crashes and sanitizer reports (libFuzzer's limits):
 per_input_timeout=10 # seconds for one input: a hang
@@ -33,7 +33,9 @@ if ! command -v clang++ >/dev/null; then
   exit 1
 fi
 if [[ ! -f "$build/CMakeCache.txt" ]]; then
-  CC=clang CXX=clang++ cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DEMBED_FUZZ=ON
+  # shellcheck disable=SC2086 # a list of arguments, split on spaces
+  CC=clang CXX=clang++ cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DEMBED_FUZZ=ON \
+    ${EMBED_FUZZ_CMAKE_ARGS:-}
 fi
 cmake --build "$build" -j "$(nproc)" --target fuzz_targets
 
@@ -44,18 +46,15 @@ rm -rf "$seeds"
 mkdir -p "$seeds/pickle" "$seeds/torch_file"
 cp tests/data/*.pkl "$seeds/pickle/"
 cp tests/data/*.pt tests/data/esm2_tiny_pytorch_bin/pytorch_model.bin "$seeds/torch_file/"
+cp tests/data/esm2_tiny/*.pt tests/data/esm1b_tiny/*.pt "$seeds/torch_file/"
+cp tests/data/esm2_tiny/hf/model.safetensors "$seeds/safetensors/esm2_tiny.safetensors"
+cp tests/data/esm2_tiny/hf/config.json "$seeds/json/esm2_tiny_config.json"
+cp tests/data/esm1b_tiny/hf/config.json "$seeds/json/esm1b_tiny_config.json"
+cp tests/data/seqvec_tiny/options.json "$seeds/json/seqvec_tiny_options.json"
+cp tests/data/allennlp_elmo/options.json "$seeds/json/allennlp_options.json"
+cp tests/data/seqvec_tiny/weights.hdf5 "$seeds/hdf5_weights/seqvec_tiny.hdf5"
 cp examples/*.fasta "$seeds/fasta/"
-# The upstream checkpoints beside the checkout (CI has them; a user's checkout usually not).
-if [[ -d "$shared" ]]; then
-  cp "$shared"/esm2_tiny/*.pt "$shared"/esm1b_tiny/*.pt "$seeds/torch_file/"
-  cp "$shared"/esm2_tiny/hf/model.safetensors "$seeds/safetensors/esm2_tiny.safetensors"
-  cp "$shared"/esm2_tiny/hf/config.json "$seeds/json/esm2_tiny_config.json"
-  cp "$shared"/esm1b_tiny/hf/config.json "$seeds/json/esm1b_tiny_config.json"
-  cp "$shared"/seqvec_tiny/options.json "$seeds/json/seqvec_tiny_options.json"
-  cp "$shared"/allennlp_elmo/options.json "$seeds/json/allennlp_options.json"
-  cp "$shared"/seqvec_tiny/weights.hdf5 "$seeds/hdf5_weights/seqvec_tiny.hdf5"
-  cp "$shared"/esm2_tiny/input.fasta "$seeds/fasta/esm2_tiny_input.fasta"
-fi
+cp tests/data/esm2_tiny/input.fasta "$seeds/fasta/esm2_tiny_input.fasta"
 
 export ASAN_OPTIONS=${ASAN_OPTIONS:-}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1}

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds everything with AddressSanitizer and UndefinedBehaviorSanitizer (clang, as the fuzz
 # targets are) into build-sanitize/ and runs the test suite under them; any report fails the
-# test that met it. Extra arguments go to ctest, e.g. scripts/sanitize.sh -R Checkpoint.
+# test that met it. Extra arguments go to ctest, e.g. scripts/sanitize.sh -L unit, or -LE slow
+# (CI) to leave out the tests that run the executable many times over.
 # Needs clang and its runtimes (Debian: apt-get install clang libclang-rt-14-dev llvm).
 # EMBED_SANITIZE_BUILD_DIR picks another build directory: CI runs this in scripts/fuzz.sh's
 # build-fuzz/, whose configuration includes this one, so the project is built once for both.

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Builds if needed and runs the whole test suite. Tests that need the upstream fixtures in
-# ../shared/testdata (or $EMBED_SHARED_DIR) are reported as skipped when those are absent.
-# Extra arguments go to ctest, e.g. scripts/test.sh -R Cli
+# Builds if needed and runs the whole test suite. The tests of the released models, which need
+# their reference outputs in ../shared/testdata (or $EMBED_SHARED_DIR) and their weights, are
+# reported as skipped without them. Extra arguments go to ctest: a label (unit, cli, parity,
+# real_model, gpu, slow, slurm), e.g. scripts/test.sh -L unit or -LE slow, or a name, -R Fasta.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

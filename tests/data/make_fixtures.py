@@ -16,7 +16,7 @@ import numpy
 import torch
 
 HERE = pathlib.Path(__file__).resolve().parent
-SHARED_ESM2 = HERE.parents[2] / "shared" / "testdata" / "esm2_tiny" / "hf"
+ESM2_TINY_HF = HERE / "esm2_tiny" / "hf"
 
 
 def config_namespace():
@@ -97,7 +97,7 @@ def write_hostile_torch_files():
 def write_pytorch_model_bin():
     """The esm2_tiny Hugging Face fixture re-saved as pytorch_model.bin (the other weights
     format of Hugging Face directories), so both formats are tested against expected.h5."""
-    raw = (SHARED_ESM2 / "model.safetensors").read_bytes()
+    raw = (ESM2_TINY_HF / "model.safetensors").read_bytes()
     (header_length,) = struct.unpack("<Q", raw[:8])
     header = json.loads(raw[8:8 + header_length])
     data = raw[8 + header_length:]
@@ -111,7 +111,7 @@ def write_pytorch_model_bin():
     target = HERE / "esm2_tiny_pytorch_bin"
     target.mkdir(exist_ok=True)
     torch.save(state, target / "pytorch_model.bin")
-    shutil.copy(SHARED_ESM2 / "config.json", target / "config.json")
+    shutil.copy(ESM2_TINY_HF / "config.json", target / "config.json")
 
 
 if __name__ == "__main__":

@@ -34,7 +34,7 @@ fi
 embed=$(realpath "$1")
 source_dir=$(realpath "$2")
 shared=$(realpath -m "${EMBED_SHARED_DIR:-$source_dir/../shared}")
-model=$shared/testdata/esm2_tiny/esm2_tiny.pt
+model=$source_dir/tests/data/esm2_tiny/esm2_tiny.pt
 # 115 proteins, 29,704 residues; one longer than ESM-2's 1022, read in windows
 input=$shared/data/cb513_ts115/TS115.fasta
 

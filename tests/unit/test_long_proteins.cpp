@@ -75,8 +75,7 @@ TEST(LongProteins, EachWindowSuppliesOneRunAndTheRunsTileTheProtein) {
 // whole protein, away from the seams. Random weights make context matter as much as a
 // trained model's or more, so this bounds the approximation rather than flatters it.
 TEST(LongProteins, Esm2ChunksAgreeWithTheFullPassAwayFromTheSeams) {
-    REQUIRE_SHARED_TESTDATA();
-    const auto encoder = load_encoder(testing::testdata("esm2_tiny/esm2_tiny.pt"), LoadOptions{});
+    const auto encoder = load_encoder(testing::data_file("esm2_tiny/esm2_tiny.pt"), LoadOptions{});
     std::string protein;
     for (int i = 0; i < 300; ++i) {
         protein += "ACDEFGHIKLMNPQRSTVWY"[(i * 7 + i / 3) % 20];

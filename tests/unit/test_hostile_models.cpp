@@ -22,12 +22,12 @@ namespace {
 
 namespace fs = std::filesystem;
 using testing::contains;
+using testing::data_file;
 using testing::error_of;
 using testing::max_abs_diff;
 using testing::read_tensor;
 using testing::run_embed_with_environment;
 using testing::TempDir;
-using testing::testdata;
 using testing::write_file;
 
 // Address space a child may take beyond what it holds when the limit is set.
@@ -104,9 +104,8 @@ TEST(HostileModels, APickleOfLongStringsStillReads) {
 // both shapes. A 4 GB address space shows nothing of the options' sizes is allocated.
 TEST(HostileModels, SeqVecOptionsThatDisagreeWithTheWeightsAreRefusedBeforeAnyAllocation) {
     SKIP_UNDER_ASAN_FOR_ADDRESS_LIMITS();
-    REQUIRE_SHARED_TESTDATA();
     const TempDir dir;
-    fs::copy_file(testdata("seqvec_tiny/weights.hdf5"), dir / "weights.hdf5");
+    fs::copy_file(data_file("seqvec_tiny/weights.hdf5"), dir / "weights.hdf5");
     write_file(dir / "options.json",
                R"({"lstm": {"use_skip_connections": true, "projection_dim": 65536, )"
                R"("cell_clip": 3, "proj_clip": 3, "dim": 65536, "n_layers": 2}, )"
@@ -114,7 +113,7 @@ TEST(HostileModels, SeqVecOptionsThatDisagreeWithTheWeightsAreRefusedBeforeAnyAl
                R"("n_highway": 2, "embedding": {"dim": 4}, "n_characters": 262, )"
                R"("max_characters_per_token": 50}})");
     const auto result = run_embed_with_environment(
-        "ulimit -v 4000000;", testdata("seqvec_tiny/input.fasta").string() + " -o " +
+        "ulimit -v 4000000;", data_file("seqvec_tiny/input.fasta").string() + " -o " +
                                   (dir / "out.h5").string() + " -m " + dir.path().string());
     EXPECT_EQ(result.status, 1) << result.output;
     const std::string& out = result.output;
@@ -174,7 +173,6 @@ TEST(HostileModels, AllocationFailuresBecomeOneLine) {
 // and the options that need less memory, and the exit status is 1.
 TEST(HostileModels, AProteinTooLongForTheMemoryIsOneLineNamingIt) {
     SKIP_UNDER_ASAN_FOR_ADDRESS_LIMITS();
-    REQUIRE_SHARED_TESTDATA();
     const TempDir dir;
     std::string protein;
     for (int i = 0; i < 20000; ++i) {
@@ -183,7 +181,7 @@ TEST(HostileModels, AProteinTooLongForTheMemoryIsOneLineNamingIt) {
     write_file(dir / "long.fasta", ">long_one\n" + protein + "\n");
     const auto result = run_embed_with_environment(
         "ulimit -v 3000000;", (dir / "long.fasta").string() + " -o " + (dir / "out.h5").string() +
-                                  " -m " + testdata("esm2_tiny/esm2_tiny.pt").string() +
+                                  " -m " + data_file("esm2_tiny/esm2_tiny.pt").string() +
                                   " --threads 1 --max-length 50000 --contacts");
     EXPECT_EQ(result.status, 1) << result.output;
     const std::string& out = result.output;
@@ -234,14 +232,13 @@ TEST(HostileModels, PairsInSeveralWindowsCountTheWindowsHoldingBothResidues) {
 // The stitched contacts of a protein read in windows are the average, over the windows that
 // hold both residues, of each window's contacts.
 TEST(HostileModels, StitchedContactsAverageTheWindowsHoldingBothResidues) {
-    REQUIRE_SHARED_TESTDATA();
     const TempDir dir;
     std::string protein;
     for (int i = 0; i < 250; ++i) {
         protein += "ACDEFGHIKLMNPQRSTVWY"[(i * 7 + i / 3) % 20];
     }
     write_file(dir / "p.fasta", ">p\n" + protein + "\n");
-    const fs::path model = testdata("esm2_tiny/esm2_tiny.pt");
+    const fs::path model = data_file("esm2_tiny/esm2_tiny.pt");
     const auto result =
         testing::run_embed((dir / "p.fasta").string() + " -o " + (dir / "out.h5").string() +
                            " -m " + model.string() + " --contacts --max-length 100 --long chunk");

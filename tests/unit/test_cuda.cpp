@@ -14,19 +14,13 @@
 namespace embed {
 namespace {
 
+using testing::data_file;
 using testing::max_abs_diff;
-using testing::testdata;
 
-// Models that need no ../shared first; the upstream fixtures when present.
+// The tiny models of tests/data: each family, each file format.
 std::vector<std::filesystem::path> models() {
-    std::vector<std::filesystem::path> found = {testing::data_file("esm2_tiny_pytorch_bin")};
-    for (const char* fixture :
-         {"esm2_tiny/esm2_tiny.pt", "esm1b_tiny/esm1b_tiny.pt", "seqvec_tiny"}) {
-        if (std::filesystem::exists(testdata(fixture))) {
-            found.push_back(testdata(fixture));
-        }
-    }
-    return found;
+    return {data_file("esm2_tiny_pytorch_bin"), data_file("esm2_tiny/esm2_tiny.pt"),
+            data_file("esm1b_tiny/esm1b_tiny.pt"), data_file("seqvec_tiny")};
 }
 
 const std::vector<std::string_view>& proteins() {

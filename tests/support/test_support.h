@@ -18,12 +18,13 @@ constexpr double kParityTolerance = 1e-4;
 /// A protein's embedding must not depend on what it was batched with.
 constexpr double kBatchingTolerance = 1e-5;
 
-/// ../shared beside the repository (or $EMBED_SHARED_DIR): fixtures from the upstream Python.
+/// ../shared beside the repository (or $EMBED_SHARED_DIR): the released models' reference
+/// outputs (real_model_refs), too large for the repository.
 std::filesystem::path shared_dir();
 bool have_shared_testdata();
 /// shared_dir()/testdata/<relative>
 std::filesystem::path testdata(const std::string& relative);
-/// tests/data/<name>: the fixtures committed with the tests.
+/// tests/data/<name>: the fixtures committed with the tests (tests/data/README.md).
 std::filesystem::path data_file(const std::string& name);
 
 /// A fresh directory, removed with everything in it at the end of the test.

@@ -25,7 +25,7 @@ fs::path shared_dir() {
 }
 
 bool have_shared_testdata() {
-    return fs::is_regular_file(shared_dir() / "testdata/expected.h5");
+    return fs::is_directory(shared_dir() / "testdata/real_model_refs");
 }
 
 fs::path testdata(const std::string& relative) {
@@ -191,7 +191,7 @@ public:
                       << "\n";
         } else {
             std::cout << "[ fixtures ] upstream fixtures NOT FOUND at " << shared_dir() / "testdata"
-                      << ": parity and end-to-end tests will be SKIPPED (set EMBED_SHARED_DIR)\n";
+                      << ": the released models' tests will be SKIPPED (set EMBED_SHARED_DIR)\n";
         }
     }
 };

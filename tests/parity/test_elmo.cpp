@@ -1,5 +1,5 @@
 // SeqVec and its ELMo against the upstream Python: AllenNLP's own test ELMo (trained, English)
-// and a random-weight SeqVec with bio_embeddings-style outputs, both in ../shared/testdata.
+// and a random-weight SeqVec with bio_embeddings-style outputs, both in tests/data.
 #include "base/hdf5.h"
 #include "checkpoint/hdf5_weights.h"
 #include "encode/encoder.h"
@@ -16,11 +16,11 @@
 namespace embed {
 namespace {
 
+using testing::data_file;
 using testing::kBatchingTolerance;
 using testing::kParityTolerance;
 using testing::max_abs_diff;
 using testing::read_tensor;
-using testing::testdata;
 
 constexpr int64_t kMaxCharacters = 50;
 
@@ -49,7 +49,6 @@ TEST(ElmoCharacters, WordsAreBytesBetweenMarkersShiftedByOne) {
 class AllenNlpElmo : public ::testing::Test {
 protected:
     void SetUp() override {
-        REQUIRE_SHARED_TESTDATA();
         const auto options_file = dir_ / "options.json";
         options_ =
             elmo::parse_options(json::parse_file(options_file.string()), options_file.string());
@@ -81,7 +80,7 @@ protected:
             elmo::sentence_characters(words_B_, options_.max_characters_per_token));
     }
 
-    const std::filesystem::path dir_ = testdata("allennlp_elmo");
+    const std::filesystem::path dir_ = data_file("allennlp_elmo");
     elmo::Options options_;
     elmo::Elmo model_{nullptr};
     std::vector<std::string> sentences_;
@@ -142,10 +141,9 @@ TEST_F(AllenNlpElmo, PackedWeightsComputeTheSameLayers) {
 class SeqVec : public ::testing::Test {
 protected:
     void SetUp() override {
-        REQUIRE_SHARED_TESTDATA();
         h5::silence_library_errors();
-        encoder_ = load_encoder(testdata("seqvec_tiny"), LoadOptions{});
-        records_ = read_fasta(testdata("seqvec_tiny/input.fasta"));
+        encoder_ = load_encoder(data_file("seqvec_tiny"), LoadOptions{});
+        records_ = read_fasta(data_file("seqvec_tiny/input.fasta"));
     }
     std::unique_ptr<Encoder> encoder_;
     std::vector<FastaRecord> records_;
@@ -160,7 +158,7 @@ TEST_F(SeqVec, EveryLayerTheSumAndThePerProteinVectorMatchUpstream) {
     EXPECT_FALSE(info.max_residues.has_value());
     EXPECT_FALSE(info.default_max_residues.has_value());
 
-    const h5::Handle reference = h5::open_file(testdata("expected.h5").string());
+    const h5::Handle reference = h5::open_file(data_file("expected.h5").string());
     const LayerSelection all = resolve_layers("all", info.num_layers);
     const LayerSelection sum = resolve_layers("", info.num_layers, info.default_layers);
     double worst = 0;
@@ -204,7 +202,7 @@ TEST_F(SeqVec, BatchedEqualsOneByOne) {
 TEST_F(SeqVec, BFloat16StaysCloseToFloat32) {
     LoadOptions bf16;
     bf16.dtype = torch::kBFloat16;
-    const auto rounded = load_encoder(testdata("seqvec_tiny"), bf16);
+    const auto rounded = load_encoder(data_file("seqvec_tiny"), bf16);
     EncodeRequest request;
     request.layers = resolve_layers("all", encoder_->info().num_layers).layers;
     double worst_residue = 1, worst_protein = 1;
@@ -223,7 +221,7 @@ TEST_F(SeqVec, BFloat16StaysCloseToFloat32) {
 }
 
 TEST_F(SeqVec, AnyLetterIsAResidueButNothingElse) {
-    const ModelFamily& family = find_model_family(testdata("seqvec_tiny"));
+    const ModelFamily& family = find_model_family(data_file("seqvec_tiny"));
     EXPECT_EQ(family.name, "SeqVec");
     EXPECT_EQ(family.alphabet.find_invalid("MKJBZOU"), std::string::npos);
     EXPECT_EQ(family.alphabet.find_invalid("MK-"), 2u);
@@ -236,13 +234,12 @@ TEST_F(SeqVec, AnyLetterIsAResidueButNothingElse) {
 
 TEST_F(SeqVec, TheWeightsFileOrTheOptionsFileStandForTheDirectory) {
     for (const char* file : {"seqvec_tiny/weights.hdf5", "seqvec_tiny/options.json"}) {
-        EXPECT_EQ(find_model_family(testdata(file)).name, "SeqVec") << file;
+        EXPECT_EQ(find_model_family(data_file(file)).name, "SeqVec") << file;
     }
 }
 
 TEST(ElmoWeights, MissingAndMisshapenDatasetsAreNamed) {
-    REQUIRE_SHARED_TESTDATA();
-    const auto dir = testdata("seqvec_tiny");
+    const auto dir = data_file("seqvec_tiny");
     elmo::Options options =
         elmo::parse_options(json::parse_file((dir / "options.json").string()), "options.json");
     options.cell_dim *= 2;  // options that do not fit the weights

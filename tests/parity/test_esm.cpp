@@ -1,5 +1,5 @@
 // ESM-2 and ESM-1b against the upstream Python (fair-esm and Hugging Face transformers): the
-// fixtures in ../shared/testdata hold random-weight models in both formats and their outputs.
+// fixtures in tests/data hold random-weight models in both formats and their outputs.
 #include <random>
 
 #include "base/hdf5.h"
@@ -18,30 +18,24 @@
 namespace embed {
 namespace {
 
+using testing::data_file;
 using testing::kBatchingTolerance;
 using testing::kParityTolerance;
 using testing::max_abs_diff;
 using testing::read_tensor;
-using testing::testdata;
 
 struct Fixture {
     std::string model;       // group in expected.h5
-    std::string checkpoint;  // under ../shared/testdata/, or under tests/data/ when in_repository
-    bool in_repository = false;
+    std::string checkpoint;  // under tests/data/
 
-    std::filesystem::path path() const {
-        return in_repository ? testing::data_file(checkpoint) : testdata(checkpoint);
-    }
+    std::filesystem::path path() const { return data_file(checkpoint); }
 };
 
 std::ostream& operator<<(std::ostream& out, const Fixture& f) {
     return out << f.checkpoint;
 }
 
-class EsmParity : public ::testing::TestWithParam<Fixture> {
-protected:
-    void SetUp() override { REQUIRE_SHARED_TESTDATA(); }
-};
+class EsmParity : public ::testing::TestWithParam<Fixture> {};
 
 const LoadOptions kWithContacts{torch::kCPU, torch::kFloat32, /*contacts=*/true};
 
@@ -64,14 +58,14 @@ TEST_P(EsmParity, EveryLayerMeanBosAndContactsMatchUpstream) {
     EXPECT_TRUE(info.has_contact_head);
 
     h5::silence_library_errors();
-    const h5::Handle reference = h5::open_file(testdata("expected.h5").string());
+    const h5::Handle reference = h5::open_file(data_file("expected.h5").string());
     const EncodeRequest request = everything(info.num_layers);
     // Without contacts the CPU runs its own attention kernel (cpu_attention.cpp).
     EncodeRequest embeddings_only = request;
     embeddings_only.contacts = false;
     double worst = 0;
     double worst_contacts = 0;
-    for (const FastaRecord& record : read_fasta(testdata(fixture.model + "/input.fasta"))) {
+    for (const FastaRecord& record : read_fasta(data_file(fixture.model + "/input.fasta"))) {
         const EncodedBatch out = encoder->encode({record.residues}, request);
         const EncodedBatch fast = encoder->encode({record.residues}, embeddings_only);
         const auto length = static_cast<int64_t>(record.residues.size());
@@ -98,7 +92,7 @@ TEST_P(EsmParity, EveryLayerMeanBosAndContactsMatchUpstream) {
 
 TEST_P(EsmParity, BatchedEqualsOneByOne) {
     const auto encoder = load_encoder(GetParam().path(), kWithContacts);
-    const auto records = read_fasta(testdata(GetParam().model + "/input.fasta"));
+    const auto records = read_fasta(data_file(GetParam().model + "/input.fasta"));
     std::vector<std::string_view> all;
     for (const FastaRecord& r : records) {
         all.push_back(r.residues);
@@ -172,7 +166,7 @@ TEST_P(EsmParity, BFloat16StaysCloseToFloat32) {
     LoadOptions bf16 = kWithContacts;
     bf16.dtype = torch::kBFloat16;
     const auto rounded = load_encoder(GetParam().path(), bf16);
-    const auto records = read_fasta(testdata(GetParam().model + "/input.fasta"));
+    const auto records = read_fasta(data_file(GetParam().model + "/input.fasta"));
     for (const bool contacts : {true, false}) {
         EncodeRequest request = everything(exact->info().num_layers);
         request.contacts = contacts;
@@ -207,7 +201,7 @@ TEST_P(EsmParity, BFloat16StaysCloseToFloat32) {
 INSTANTIATE_TEST_SUITE_P(Fixtures, EsmParity,
                          ::testing::Values(Fixture{"esm2_tiny", "esm2_tiny/esm2_tiny.pt"},
                                            Fixture{"esm2_tiny", "esm2_tiny/hf"},
-                                           Fixture{"esm2_tiny", "esm2_tiny_pytorch_bin", true},
+                                           Fixture{"esm2_tiny", "esm2_tiny_pytorch_bin"},
                                            Fixture{"esm1b_tiny", "esm1b_tiny/esm1b_tiny.pt"},
                                            Fixture{"esm1b_tiny", "esm1b_tiny/hf"}));
 
@@ -343,10 +337,9 @@ TEST(EsmCheckpoint, HuggingFaceNamesMapToFairEsm) {
 }
 
 TEST(EsmCheckpoint, ReadsTheConfigurationFromTheFile) {
-    REQUIRE_SHARED_TESTDATA();
     for (const char* path : {"esm2_tiny/esm2_tiny.pt", "esm2_tiny/hf", "esm1b_tiny/esm1b_tiny.pt",
                              "esm1b_tiny/hf", "esm2_tiny/hf/model.safetensors"}) {
-        const esm::Checkpoint c = esm::read_checkpoint(testdata(path));
+        const esm::Checkpoint c = esm::read_checkpoint(data_file(path));
         EXPECT_EQ(c.config.num_layers, 2) << path;
         EXPECT_EQ(c.config.embed_dim, 32) << path;
         EXPECT_EQ(c.config.attention_heads, 4) << path;
@@ -416,8 +409,7 @@ TEST(EsmCheckpoint, ConfigurationsThatDisagreeWithTheTensorsAreErrorsBeforeBuild
 }
 
 TEST(EsmCheckpoint, Esm1bMaskRowIsZeroedAtLoad) {
-    REQUIRE_SHARED_TESTDATA();
-    esm::Checkpoint checkpoint = esm::read_checkpoint(testdata("esm1b_tiny/esm1b_tiny.pt"));
+    esm::Checkpoint checkpoint = esm::read_checkpoint(data_file("esm1b_tiny/esm1b_tiny.pt"));
     // As released, the row holds trained values; fair-esm zeroes it when loading.
     const auto shape = checkpoint.tensors.at("embed_tokens.weight").shape();
     checkpoint.tensors = checkpoint.tensors.renamed([](const std::string& name) {
@@ -433,22 +425,20 @@ TEST(EsmCheckpoint, Esm1bMaskRowIsZeroedAtLoad) {
 }
 
 TEST(EsmCheckpoint, ModelInfo) {
-    REQUIRE_SHARED_TESTDATA();
-    const auto esm2 = load_encoder(testdata("esm2_tiny/esm2_tiny.pt"), LoadOptions{});
+    const auto esm2 = load_encoder(data_file("esm2_tiny/esm2_tiny.pt"), LoadOptions{});
     EXPECT_EQ(esm2->info().name, "esm2_tiny");
     EXPECT_EQ(esm2->info().family, "ESM-2");
     EXPECT_FALSE(esm2->info().max_residues.has_value());
     EXPECT_EQ(esm2->info().extra_tokens_per_sequence, 2);
-    const auto esm1b = load_encoder(testdata("esm1b_tiny/hf"), LoadOptions{});
+    const auto esm1b = load_encoder(data_file("esm1b_tiny/hf"), LoadOptions{});
     EXPECT_EQ(esm1b->info().family, "ESM-1b");
     EXPECT_EQ(esm1b->info().max_residues, 1022);
     EXPECT_EQ(esm1b->info().weight_files.front().filename(), "model.safetensors");
 }
 
 TEST(EsmCheckpoint, ContactRegressionIsReadOnlyWhenContactsAreAsked) {
-    REQUIRE_SHARED_TESTDATA();
     testing::TempDir dir;
-    std::filesystem::copy_file(testdata("esm2_tiny/esm2_tiny.pt"), dir / "esm2_tiny.pt");
+    std::filesystem::copy_file(data_file("esm2_tiny/esm2_tiny.pt"), dir / "esm2_tiny.pt");
     testing::write_file(dir / "esm2_tiny-contact-regression.pt", "not a torch file");
     const auto plain = load_encoder(dir / "esm2_tiny.pt", LoadOptions{});
     EXPECT_FALSE(plain->info().has_contact_head);
@@ -473,8 +463,7 @@ TEST(EsmAlphabet, TokensAreFairEsmsWithBosEosAndPadding) {
 }
 
 TEST(EsmAlphabet, IsTheFamilysAlphabet) {
-    REQUIRE_SHARED_TESTDATA();
-    const ModelFamily& family = find_model_family(testdata("esm2_tiny/esm2_tiny.pt"));
+    const ModelFamily& family = find_model_family(data_file("esm2_tiny/esm2_tiny.pt"));
     EXPECT_EQ(family.name, "ESM");
     EXPECT_EQ(family.alphabet.find_invalid("MKTJ"), 3u);
 }
@@ -483,8 +472,8 @@ TEST(EsmAlphabet, IsTheFamilysAlphabet) {
 std::filesystem::path sharded_snapshot(const testing::TempDir& dir, bool drop_inv_freq) {
     const auto snapshot = dir / "models--facebook--esm2_t6_8M_UR50D/snapshots/0123abcd";
     std::filesystem::create_directories(snapshot);
-    std::filesystem::copy_file(testdata("esm2_tiny/hf/config.json"), snapshot / "config.json");
-    const StateDict full = read_safetensors(testdata("esm2_tiny/hf/model.safetensors"));
+    std::filesystem::copy_file(data_file("esm2_tiny/hf/config.json"), snapshot / "config.json");
+    const StateDict full = read_safetensors(data_file("esm2_tiny/hf/model.safetensors"));
     std::vector<std::pair<std::string, torch::Tensor>> shards[2];
     std::string weight_map;
     size_t i = 0;
@@ -508,12 +497,11 @@ std::filesystem::path sharded_snapshot(const testing::TempDir& dir, bool drop_in
 }
 
 TEST(HuggingFace, HubCacheLayoutAndShardedWeights) {
-    REQUIRE_SHARED_TESTDATA();
     testing::TempDir dir;
     const auto sharded = load_encoder(sharded_snapshot(dir, false), kWithContacts);
     EXPECT_EQ(sharded->info().name, "esm2_t6_8M_UR50D");
     EXPECT_EQ(sharded->info().weight_files.size(), 2u);
-    const auto whole = load_encoder(testdata("esm2_tiny/hf"), kWithContacts);
+    const auto whole = load_encoder(data_file("esm2_tiny/hf"), kWithContacts);
     const EncodeRequest request = everything(2);
     EXPECT_EQ(max_abs_diff(sharded->encode({"MKTAYIAKQR"}, request).residues_NBLD,
                            whole->encode({"MKTAYIAKQR"}, request).residues_NBLD),
@@ -521,7 +509,6 @@ TEST(HuggingFace, HubCacheLayoutAndShardedWeights) {
 }
 
 TEST(HuggingFace, MissingRotaryFrequenciesAreNamed) {
-    REQUIRE_SHARED_TESTDATA();
     testing::TempDir dir;
     try {
         load_encoder(sharded_snapshot(dir, true), LoadOptions{});
