@@ -207,7 +207,7 @@ TorchFile::TorchFile(const std::filesystem::path& path) : path_(path) {
         }
         if (q == "torch._utils._rebuild_parameter" ||
             q == "torch._utils._rebuild_parameter_with_state") {
-            if (args.empty() || !args[0].is<StoredTensor>()) {
+            if (args.empty() || !args[0].is<pickle::TensorView>()) {
                 throw FileError(Location{source}, "malformed " + q + " call");
             }
             return args[0];
@@ -231,7 +231,7 @@ StateDict TorchFile::state_dict(const pickle::Value& dict) const {
                         "expected a state dict, found " + dict.kind_name());
     }
     for (const auto& [key, value] : items->items) {
-        if (!key.is<std::string>() || !value.is<StoredTensor>()) {
+        if (!key.is<std::string>() || !value.is<pickle::TensorView>()) {
             throw FileError(Location{path_.string()}, "state dict entry " + key.kind_name() +
                                                           " -> " + value.kind_name() +
                                                           " is not name -> tensor");
