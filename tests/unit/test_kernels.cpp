@@ -1,7 +1,8 @@
 // The CPU kernels written once over Vec<Isa> (kernels/cpu_kernels.h): every instruction set's
 // variant this CPU runs, on the same inputs, computes bit for bit what the hand-written kernel of
 // that instruction set computed before them. The digests below are of the outputs of the kernels
-// as they were (commit f471556), compiled by GCC 12; a variant this CPU cannot run is left out.
+// as they were (commit f471556, GCC 12); the new ones give them with GCC 12 and Clang 14. A
+// variant this CPU cannot run is left out.
 #include <cstdint>
 #include <iostream>
 #include <map>
