@@ -1,15 +1,10 @@
 #include "kernels/cpu_attention.h"
 
 #include <algorithm>
-#include <cmath>
 #include <cstdint>
-#include <iterator>
-#include <limits>
-#include <type_traits>
 
+#include "kernels/cpu_kernels.h"
 #include "kernels/parallel.h"
-#include "kernels/simd.h"
-#include "kernels/vector_math.h"
 
 namespace embed::esm {
 namespace {
@@ -19,92 +14,6 @@ namespace {
 // than 256 KB, which fits Zen 3's L2 (fewer and larger products); 2 MB no faster than 1 MB.
 constexpr int64_t kScoreBlockBytes = 1 << 20;
 constexpr int64_t kMinQueryRows = 16;
-
-using vector_math::exp_nonpositive;
-
-#ifdef EMBED_HAVE_AVX2_KERNELS
-EMBED_AVX2 float horizontal_max(__m256 v) {
-    __m128 x = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    x = _mm_max_ps(x, _mm_movehl_ps(x, x));
-    return _mm_cvtss_f32(_mm_max_ps(x, _mm_shuffle_ps(x, x, 1)));
-}
-
-EMBED_AVX2 float horizontal_sum(__m256 v) {
-    __m128 x = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    x = _mm_add_ps(x, _mm_movehl_ps(x, x));
-    return _mm_cvtss_f32(_mm_add_ps(x, _mm_shuffle_ps(x, x, 1)));
-}
-
-/// exponentiate_rows_portably, eight columns at a time.
-EMBED_AVX2 void exponentiate_rows_avx2(const float* scores, int64_t rows, int64_t columns,
-                                       float* out, float* sums) {
-    const int64_t vectors = columns / 8 * 8;
-    for (int64_t r = 0; r < rows; ++r) {
-        const float* row = scores + r * columns;
-        float* out_row = out + r * columns;
-        __m256 largest_8 = _mm256_set1_ps(-std::numeric_limits<float>::infinity());
-        for (int64_t c = 0; c < vectors; c += 8) {
-            largest_8 = _mm256_max_ps(largest_8, _mm256_loadu_ps(row + c));
-        }
-        float largest = horizontal_max(largest_8);
-        for (int64_t c = vectors; c < columns; ++c) {
-            largest = std::max(largest, row[c]);
-        }
-        const __m256 shift = _mm256_set1_ps(largest);
-        __m256 sum_8 = _mm256_setzero_ps();
-        for (int64_t c = 0; c < vectors; c += 8) {
-            const __m256 e = exp_nonpositive(_mm256_sub_ps(_mm256_loadu_ps(row + c), shift));
-            _mm256_storeu_ps(out_row + c, e);
-            sum_8 = _mm256_add_ps(sum_8, e);
-        }
-        float sum = horizontal_sum(sum_8);
-        for (int64_t c = vectors; c < columns; ++c) {
-            out_row[c] = exp_nonpositive(row[c] - largest);
-            sum += out_row[c];
-        }
-        sums[r] = sum;
-    }
-}
-#endif
-
-#ifdef EMBED_HAVE_AVX512_KERNELS
-EMBED_AVX512_BEGIN
-/// The largest of `columns` floats.
-EMBED_AVX512 float largest_avx512(const float* row, int64_t columns) {
-    __m512 largest_16 = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
-    for (int64_t c = 0; c < columns; c += 16) {
-        const __mmask16 valid = _cvtu32_mask16((1u << std::min<int64_t>(16, columns - c)) - 1);
-        largest_16 = _mm512_max_ps(largest_16, _mm512_mask_loadu_ps(largest_16, valid, row + c));
-    }
-    return _mm512_reduce_max_ps(largest_16);
-}
-
-/// exponentiate_rows_portably, sixteen columns at a time.
-template <typename Out>  // float, or bfloat16's bits
-EMBED_AVX512 void exponentiate_rows_avx512(const float* scores, int64_t rows, int64_t columns,
-                                           Out* out, float* sums) {
-    for (int64_t r = 0; r < rows; ++r) {
-        const float* row = scores + r * columns;
-        Out* out_row = out + r * columns;
-        const __m512 shift = _mm512_set1_ps(largest_avx512(row, columns));
-        __m512 sum_16 = _mm512_setzero_ps();
-        for (int64_t c = 0; c < columns; c += 16) {
-            const __mmask16 valid = _cvtu32_mask16((1u << std::min<int64_t>(16, columns - c)) - 1);
-            const __m512 e = vector_math::exp_nonpositive(
-                _mm512_sub_ps(_mm512_maskz_loadu_ps(valid, row + c), shift));
-            sum_16 = _mm512_mask_add_ps(sum_16, valid, sum_16, e);
-            if constexpr (std::is_same_v<Out, float>) {
-                _mm512_mask_storeu_ps(out_row + c, valid, e);
-            } else {
-                // Rounded to nearest even, as c10::BFloat16 rounds.
-                _mm256_mask_storeu_epi16(out_row + c, valid, (__m256i)_mm512_cvtneps_pbh(e));
-            }
-        }
-        sums[r] = _mm512_reduce_add_ps(sum_16);
-    }
-}
-EMBED_AVX512_END
-#endif
 
 /// Row r of `out` (rows x columns, rows `stride` apart) divided by sums[r].
 template <typename T>
@@ -117,51 +26,6 @@ void divide_rows(T* out, int64_t rows, int64_t columns, int64_t stride, const fl
         }
     }
 }
-
-/// One token's queries, keys and values (`x`: 3 * H * d, head by head) into the per-head
-/// arrays `q`, `k`, `v` (H heads `head_stride` apart, d each): queries times `scale`, then
-/// queries and keys rotated as fair-esm's rotary embedding does, when `cos` (d; the token's
-/// position's) is given: x * cos + rotate_half(x) * sin, rotate_half(x) = (-x[d/2:], x[:d/2]).
-/// Inline, in plain loops, for the compiler to vectorise for each target that calls it.
-inline __attribute__((always_inline)) void split_token(const float* __restrict x, int64_t heads,
-                                                       int64_t d, float scale,
-                                                       const float* __restrict cos,
-                                                       const float* __restrict sin,
-                                                       int64_t head_stride, float* __restrict q,
-                                                       float* __restrict k, float* __restrict v) {
-    const int64_t dim = heads * d;
-    const int64_t half = d / 2;
-    for (int64_t h = 0; h < heads; ++h) {
-        const float* xq = x + h * d;
-        const float* xk = xq + dim;
-        float* yq = q + h * head_stride;
-        float* yk = k + h * head_stride;
-        std::copy(xk + dim, xk + dim + d, v + h * head_stride);
-        if (cos == nullptr) {
-            for (int64_t i = 0; i < d; ++i) {
-                yq[i] = xq[i] * scale;
-                yk[i] = xk[i];
-            }
-            continue;
-        }
-        for (int64_t i = 0; i < half; ++i) {
-            const float q1 = xq[i] * scale;
-            const float q2 = xq[i + half] * scale;
-            yq[i] = q1 * cos[i] - q2 * sin[i];
-            yq[i + half] = q2 * cos[i + half] + q1 * sin[i + half];
-            yk[i] = xk[i] * cos[i] - xk[i + half] * sin[i];
-            yk[i + half] = xk[i + half] * cos[i + half] + xk[i] * sin[i + half];
-        }
-    }
-}
-
-#ifdef EMBED_HAVE_AVX2_KERNELS
-EMBED_AVX2 void split_token_avx2(const float* x, int64_t heads, int64_t d, float scale,
-                                 const float* cos, const float* sin, int64_t head_stride, float* q,
-                                 float* k, float* v) {
-    split_token(x, heads, d, scale, cos, sin, head_stride, q, k, v);
-}
-#endif
 
 /// The queries, keys and values of a packed batch (N, 3 * H * d) as (3, H, N, d): each head's
 /// contiguous, the queries scaled, queries and keys rotated at each token's position in its
@@ -179,21 +43,15 @@ torch::Tensor split_heads(const torch::Tensor& qkv_NE, int64_t heads, float quer
     float* q = heads_3HNd.data_ptr<float>();
     float* k = q + heads * rows * d;
     float* v = k + heads * rows * d;
+    static const kernels::SplitToken kSplit = kernels::fastest(kernels::kSplitToken);
     parallel_products(rows, [&](int64_t begin, int64_t end) {
         for (int64_t n = begin; n < end; ++n) {
             const int64_t at = position_N[static_cast<size_t>(n)] * d;
             const float* x = qkv + n * 3 * heads * d;
             const float* token_cos = cos != nullptr ? cos + at : nullptr;
             const float* token_sin = sin != nullptr ? sin + at : nullptr;
-#ifdef EMBED_HAVE_AVX2_KERNELS
-            if (cpu_has_avx2_fma()) {
-                split_token_avx2(x, heads, d, query_scale, token_cos, token_sin, rows * d,
-                                 q + n * d, k + n * d, v + n * d);
-                continue;
-            }
-#endif
-            split_token(x, heads, d, query_scale, token_cos, token_sin, rows * d, q + n * d,
-                        k + n * d, v + n * d);
+            kSplit(x, heads, d, query_scale, token_cos, token_sin, rows * d, q + n * d,
+                   k + n * d, v + n * d);
         }
     });
     return heads_3HNd;
@@ -202,58 +60,13 @@ torch::Tensor split_heads(const torch::Tensor& qkv_NE, int64_t heads, float quer
 }  // namespace
 
 namespace detail {
-namespace {
-
-template <typename Out>
-void exponentiate_rows_portably(const float* scores, int64_t rows, int64_t columns, Out* out,
-                                float* sums) {
-    for (int64_t r = 0; r < rows; ++r) {
-        const float* row = scores + r * columns;
-        const float largest = *std::max_element(row, row + columns);
-        float sum = 0;
-        for (int64_t c = 0; c < columns; ++c) {
-            const float e = exp_nonpositive(row[c] - largest);
-            out[r * columns + c] = e;
-            sum += e;
-        }
-        sums[r] = sum;
-    }
-}
-
-#ifdef EMBED_HAVE_AVX512_KERNELS
-void exponentiate_rows_to_bfloat16_avx512(const float* scores, int64_t rows, int64_t columns,
-                                          c10::BFloat16* out, float* sums) {
-    exponentiate_rows_avx512(scores, rows, columns, reinterpret_cast<uint16_t*>(out), sums);
-}
-#endif
-
-}  // namespace
 
 std::vector<RowExponentials<float>> row_exponentials_to_float() {
-    std::vector<RowExponentials<float>> kernels;
-#ifdef EMBED_HAVE_AVX512_KERNELS
-    if (cpu_has_avx512_bf16()) {
-        kernels.push_back(&exponentiate_rows_avx512<float>);
-    }
-#endif
-#ifdef EMBED_HAVE_AVX2_KERNELS
-    if (cpu_has_avx2_fma()) {
-        kernels.push_back(&exponentiate_rows_avx2);
-    }
-#endif
-    kernels.push_back(&exponentiate_rows_portably<float>);
-    return kernels;
+    return kernels::runnable(kernels::kRowExponentials);
 }
 
 std::vector<RowExponentials<c10::BFloat16>> row_exponentials_to_bfloat16() {
-    std::vector<RowExponentials<c10::BFloat16>> kernels;
-#ifdef EMBED_HAVE_AVX512_KERNELS
-    if (cpu_has_avx512_bf16()) {
-        kernels.push_back(&exponentiate_rows_to_bfloat16_avx512);
-    }
-#endif
-    kernels.push_back(&exponentiate_rows_portably<c10::BFloat16>);
-    return kernels;
+    return kernels::runnable(kernels::kRowExponentialsToBfloat16);
 }
 
 }  // namespace detail
@@ -281,9 +94,10 @@ torch::Tensor attend_on_cpu(torch::Tensor qkv_NE, int64_t heads, float query_sca
     TORCH_CHECK(values_dtype == torch::kFloat32 || values_dtype == torch::kBFloat16,
                 "attend_on_cpu: values in float32 or bfloat16");
     const bool bfloat16 = values_dtype == torch::kBFloat16;
-    static const detail::RowExponentials<float> kToFloat = detail::row_exponentials_to_float()[0];
+    static const detail::RowExponentials<float> kToFloat =
+        kernels::fastest(kernels::kRowExponentials);
     static const detail::RowExponentials<c10::BFloat16> kToBfloat16 =
-        detail::row_exponentials_to_bfloat16()[0];
+        kernels::fastest(kernels::kRowExponentialsToBfloat16);
     const bool rotary = cos_Td.defined();
     TORCH_CHECK(!rotary || (cos_Td.is_contiguous() && sin_Td.is_contiguous() &&
                             cos_Td.size(0) >= longest && cos_Td.size(1) == head_dim),

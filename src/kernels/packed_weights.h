@@ -12,13 +12,15 @@
 
 #include <torch/torch.h>
 
+#include "kernels/cpu_kernels.h"
+
 namespace embed {
 
 /// A float32 weight matrix (K inputs, N outputs) on the CPU, stored as column panels: panel p
 /// holds columns [16p, 16p + 16) of every input row, contiguous (the last panel zero-padded).
 class PackedWeights {
 public:
-    static constexpr int64_t kPanelWidth = 16;
+    static constexpr int64_t kPanelWidth = kernels::kPanelWidth;
 
     PackedWeights() = default;
     /// weight_KN: (K, N) float32 on the CPU, any strides.
@@ -52,8 +54,8 @@ void multiply_packed(const std::vector<PackedProduct>& products);
 namespace detail {
 
 /// tile (rows x 16, contiguous) = x (rows x K, rows x_stride apart) times one panel (K x 16),
-/// or tile += that product when `accumulate`; rows <= 6. With AVX2 and FMA where the CPU has
-/// them.
+/// or tile += that product when `accumulate`; rows <= 6. The fastest of kernels::kMultiplyPanel
+/// this CPU runs (AVX2 and FMA where it has them).
 void multiply_panel(const float* x, int64_t x_stride, int64_t rows, const float* panel,
                     int64_t inputs, float* tile, bool accumulate);
 /// The same in plain C++, for CPUs without them.

@@ -1,35 +1,37 @@
-// Kernels written for AVX2 and FMA, or AVX-512, beside a portable version: whether the compiler
-// can build them, and whether the CPU running the program has the instructions.
+// The instruction sets the CPU kernels are compiled for (kernels/cpu_kernels.h): which the build
+// holds kernels for, and which the CPU running the program has.
 #pragma once
 
-#if defined(__x86_64__) && defined(__GNUC__)
-#include <immintrin.h>
+#include <cstddef>
+#include <vector>
 
+// EMBED_X86_KERNELS: set by src/kernels/CMakeLists.txt where it compiles the AVX2 and AVX-512
+// kernels (x86-64 with GCC or Clang).
+#ifdef EMBED_X86_KERNELS
 #define EMBED_HAVE_AVX2_KERNELS 1
-/// Compiles one function for AVX2 and FMA, whatever the rest of the build targets.
-#define EMBED_AVX2 __attribute__((target("avx2,fma")))
-
 #define EMBED_HAVE_AVX512_KERNELS 1
-/// Compiles one function for AVX-512 (Skylake-X's subsets) and its bfloat16 conversions.
-#define EMBED_AVX512 __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512bf16")))
-/// Around EMBED_AVX512 code: GCC 12 takes the "undefined" registers its own AVX-512 intrinsics
-/// start from for uninitialised variables (-Wmaybe-uninitialized).
-#if defined(__clang__)
-#define EMBED_AVX512_BEGIN
-#define EMBED_AVX512_END
-#else
-#define EMBED_AVX512_BEGIN \
-    _Pragma("GCC diagnostic push") _Pragma("GCC diagnostic ignored \"-Wmaybe-uninitialized\"")
-#define EMBED_AVX512_END _Pragma("GCC diagnostic pop")
-#endif
-
 #endif
 
 namespace embed {
 
-/// Whether this CPU can run EMBED_AVX2 functions (asked once).
+/// The instruction sets a kernel may be compiled for, slowest first.
+enum class Isa {
+    kPortable,  ///< plain C++, one float at a time
+    kAvx2,      ///< AVX2 and FMA, eight floats
+    kAvx512,    ///< AVX-512 F, BW, DQ, VL and BF16, sixteen floats
+};
+constexpr size_t kIsas = 3;
+
+/// "portable", "AVX2", "AVX-512".
+const char* isa_name(Isa isa);
+
+/// The instruction sets this CPU runs that the build holds kernels for, fastest first: always
+/// ends with kPortable (asked once).
+const std::vector<Isa>& supported_isas();
+
+/// Whether this CPU has AVX2 and FMA (asked once).
 inline bool cpu_has_avx2_fma() {
-#ifdef EMBED_HAVE_AVX2_KERNELS
+#if defined(__x86_64__) && defined(__GNUC__)
     static const bool has = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
     return has;
 #else
@@ -39,7 +41,7 @@ inline bool cpu_has_avx2_fma() {
 
 /// Whether this CPU has AVX-512's Skylake-X subsets (F, BW, DQ, VL; asked once).
 inline bool cpu_has_avx512() {
-#ifdef EMBED_HAVE_AVX512_KERNELS
+#if defined(__x86_64__) && defined(__GNUC__)
     static const bool has =
         __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
         __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
@@ -49,9 +51,9 @@ inline bool cpu_has_avx512() {
 #endif
 }
 
-/// Whether this CPU can run EMBED_AVX512 functions: AVX-512 and AVX512_BF16 (asked once).
+/// Whether this CPU has AVX-512 and AVX512_BF16 (asked once).
 inline bool cpu_has_avx512_bf16() {
-#ifdef EMBED_HAVE_AVX512_KERNELS
+#if defined(__x86_64__) && defined(__GNUC__)
     static const bool has = cpu_has_avx512() && __builtin_cpu_supports("avx512bf16");
     return has;
 #else
